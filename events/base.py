@@ -1,0 +1,20 @@
+"""The base of every stored event.
+
+Stored events follow msgspec's schema-evolution rules: explicit snake_case tags that never
+change, no ``array_like``, and unknown fields are tolerated so that old and new code can
+read the same log during a rolling deploy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Something that happened. ``occurred_at`` is domain time (kept on import);
+    ``actor`` is who did it (a member's or a guest's name, or ``operator``)."""
+
+    occurred_at: datetime
+    actor: str

@@ -1,0 +1,80 @@
+"""An in-memory event store with the same contract, for unit tests of handlers."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from events.catalog import ForumEvent
+from events.errors import ConcurrencyError, DuplicateRequestError
+from events.records import IdempotentResult, Metadata, RecordedEvent
+
+
+class InMemoryEventStore:
+    def __init__(self) -> None:
+        self._log: list[RecordedEvent] = []
+        self._streams: dict[str, list[RecordedEvent]] = {}
+        self._idempotency: dict[str, IdempotentResult] = {}
+        self._ids: dict[str, itertools.count[int]] = {}
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[ForumEvent],
+        *,
+        metadata: Metadata | None = None,
+        idempotency: IdempotentResult | None = None,
+    ) -> int:
+        if not events:
+            raise ValueError("nothing to append")
+        if idempotency is not None and idempotency.key in self._idempotency:
+            first = self._idempotency[idempotency.key]
+            raise DuplicateRequestError(first.key, first.fingerprint, first.response,
+                                        first.position)
+        stream = self._streams.setdefault(stream_id, [])
+        if len(stream) != expected_version:
+            raise ConcurrencyError(stream_id, expected_version, len(stream))
+        now = datetime.now(UTC)
+        for event in events:
+            record = RecordedEvent(
+                position=len(self._log) + 1,
+                stream_id=stream_id,
+                version=len(stream) + 1,
+                recorded_at=now,
+                event=event,
+                metadata=metadata or Metadata(),
+            )
+            self._log.append(record)
+            stream.append(record)
+        position = len(self._log)
+        if idempotency is not None:
+            self._idempotency[idempotency.key] = IdempotentResult(
+                key=idempotency.key, fingerprint=idempotency.fingerprint,
+                response=idempotency.response, position=position,
+            )
+        return position
+
+    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        return list(self._streams.get(stream_id, []))
+
+    async def read_all(self, after: int, limit: int) -> list[RecordedEvent]:
+        return self._log[after : after + limit]
+
+    async def head(self) -> int:
+        return len(self._log)
+
+    async def find_idempotent(self, key: str) -> IdempotentResult | None:
+        return self._idempotency.get(key)
+
+    async def stream_of_post(self, post_id: int) -> str | None:
+        for record in self._log:
+            if getattr(record.event, "post_id", None) == post_id and record.version:
+                if type(record.event).__name__ == "PostAdded":
+                    return record.stream_id
+        return None
+
+    async def next_ids(self, kind: str, count: int = 1) -> list[int]:
+        counter = self._ids.setdefault(kind, itertools.count(1))
+        return [next(counter) for _ in range(count)]

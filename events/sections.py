@@ -1,0 +1,10 @@
+"""Events of a forum section (stream ``forum-{slug}``)."""
+
+from __future__ import annotations
+
+from events.base import Event
+
+
+class ForumCreated(Event, tag="forum_created"):
+    slug: str
+    title: str

@@ -1,0 +1,49 @@
+"""The event store contract, shared by the PostgreSQL store and the in-memory one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from events.catalog import ForumEvent
+from events.records import IdempotentResult, Metadata, RecordedEvent
+
+# An append may hold at most this many events: the low bits of a position number them.
+MAX_EVENTS_PER_APPEND = (1 << 20) - 1
+
+
+class EventStore(Protocol):
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[ForumEvent],
+        *,
+        metadata: Metadata | None = None,
+        idempotency: IdempotentResult | None = None,
+    ) -> int:
+        """Append after ``expected_version`` (0: a new stream) and return the position of
+        the last event. Raises ConcurrencyError if the stream is not at that version, and
+        DuplicateRequestError if ``idempotency.key`` was used already (nothing appended)."""
+        ...
+
+    async def read_stream(self, stream_id: str) -> list[RecordedEvent]: ...
+
+    async def read_all(self, after: int, limit: int) -> list[RecordedEvent]:
+        """Events of the global log after ``after``, in order. Never skips: an event that
+        is not returned now can only have a position above the last one returned."""
+        ...
+
+    async def head(self) -> int:
+        """The position of the newest event a reader can see (0 for an empty log)."""
+        ...
+
+    async def find_idempotent(self, key: str) -> IdempotentResult | None: ...
+
+    async def next_ids(self, kind: str, count: int = 1) -> list[int]:
+        """Fresh ids for ``thread`` or ``post``."""
+        ...
+
+    async def stream_of_post(self, post_id: int) -> str | None:
+        """The stream (thread) a post was added to."""
+        ...

@@ -1,0 +1,123 @@
+"""Events of a thread (stream ``thread-{id}``).
+
+Each event carries everything its projections need (invariant 4): a projection never reads
+the read model to apply one. That is why, for example, ``PostEdited`` repeats the post's
+unchanging facts and ``ThreadMoved`` carries the thread's counters and bump time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from events.base import Event
+
+BumpReason = Literal["reply", "starter", "moderator"]
+
+
+class QuoteInfo(msgspec.Struct, frozen=True, kw_only=True):
+    post_id: int
+    number: int
+    author: str
+
+
+class ThreadStarted(Event, tag="thread_started"):
+    thread_id: int
+    forum: str
+    title: str
+    author: str
+    guest: bool
+
+
+class PostAdded(Event, tag="post_added"):
+    """A post, the opening one (number 1) included. ``op`` tells whether the author started
+    the thread; ``first_reply`` whether this post took the thread off the unanswered list."""
+
+    thread_id: int
+    forum: str
+    post_id: int
+    number: int
+    author: str
+    guest: bool
+    op: bool
+    first_reply: bool
+    body: str
+    quotes: list[QuoteInfo] = []
+
+
+class PostQuoted(Event, tag="post_quoted"):
+    """One per accepted quote, appended with the post that quotes."""
+
+    thread_id: int
+    post_id: int
+    quoted_post_id: int
+    quoted_number: int
+    quoted_author: str
+
+
+class ThreadBumped(Event, tag="thread_bumped"):
+    thread_id: int
+    forum: str
+    reason: BumpReason
+
+
+class PostEdited(Event, tag="post_edited"):
+    thread_id: int
+    post_id: int
+    number: int
+    author: str
+    guest: bool
+    op: bool
+    created_at: datetime
+    body: str
+    quotes: list[QuoteInfo] = []
+
+
+class PostDeleted(Event, tag="post_deleted"):
+    thread_id: int
+    forum: str
+    post_id: int
+    number: int
+    author: str
+    guest: bool
+    op: bool
+    created_at: datetime
+    edited_at: datetime | None = None
+
+
+class PostLiked(Event, tag="post_liked"):
+    thread_id: int
+    post_id: int
+    number: int
+    author: str
+    guest: bool
+    likes: int
+
+
+class PostUnliked(Event, tag="post_unliked"):
+    thread_id: int
+    post_id: int
+    number: int
+    author: str
+    guest: bool
+    likes: int
+
+
+class ThreadLocked(Event, tag="thread_locked"):
+    thread_id: int
+
+
+class ThreadUnlocked(Event, tag="thread_unlocked"):
+    thread_id: int
+
+
+class ThreadMoved(Event, tag="thread_moved"):
+    thread_id: int
+    from_forum: str
+    to_forum: str
+    posts: int
+    created_at: datetime
+    bumped_at: datetime
+    unanswered: bool

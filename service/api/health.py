@@ -1,0 +1,83 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from litestar import Controller, MediaType, Response, get
+from prometheus_client import generate_latest
+
+from service.api.common import json_response
+from service.lifespan import Services
+from service.metrics import Metrics
+from workers.readmodels import PROJECTION_NAMES
+
+
+async def _check(coro: object, timeout: float = 2.0) -> str:
+    try:
+        await asyncio.wait_for(coro, timeout)  # type: ignore[arg-type]
+    except Exception as error:
+        return f"down: {type(error).__name__}"
+    return "ok"
+
+
+async def _lag_seconds(services: Services, positions: dict[str, int | None], head: int
+                       ) -> float:
+    """How long ago the oldest event not yet projected everywhere was recorded."""
+    lowest = min((p for p in positions.values() if p is not None), default=head)
+    waiting = await services.store.read_all(lowest, 1)
+    if not waiting:
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - waiting[0].recorded_at).total_seconds())
+
+
+class HealthController(Controller):
+    tags = ["operators"]
+    include_in_schema = False
+
+    @get("/health", operation_id="health")
+    async def health(self) -> Response[bytes]:
+        return json_response({"status": "ok"})
+
+    @get("/ready", operation_id="ready")
+    async def ready(self, services: Services) -> Response[bytes]:
+        postgres = await _check(services.pool.fetchval("SELECT 1"))
+        redis = await _check(services.redis.ping())
+        checks: dict[str, object] = {"postgres": postgres, "redis": redis}
+        ready = postgres == "ok" and redis == "ok"
+        if ready:
+            head = await services.store.head()
+            positions = await services.views.positions()
+            behind = {n: head - p for n, p in positions.items() if p is not None and p < head}
+            missing = [n for n, p in positions.items() if p is None]
+            checks["head"] = head
+            checks["projections"] = positions
+            if missing:
+                ready = False
+                checks["rebuilding"] = missing
+            lag = await _lag_seconds(services, positions, head) if behind else 0.0
+            checks["lag_seconds"] = lag
+            if lag > services.settings.ready_max_lag:
+                ready = False
+        checks["status"] = "ready" if ready else "not ready"
+        return json_response(checks, 200 if ready else 503,
+                             None if ready else {"Retry-After": "2"})
+
+    @get("/metrics", operation_id="metrics")
+    async def metrics(self, services: Services, metrics: Metrics) -> Response[bytes]:
+        try:
+            head = await services.store.head()
+            metrics.head.set(head)
+            for name, position in (await services.views.positions()).items():
+                if position is not None:
+                    metrics.position.labels(name).set(position)
+                    metrics.lag.labels(name).set(max(0, head - position))
+        except Exception:  # metrics of the process are still worth serving
+            pass
+        return Response(content=generate_latest(metrics.registry),
+                        media_type=MediaType.TEXT,
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+_ = PROJECTION_NAMES

@@ -1,0 +1,44 @@
+"""JSON routes of members: register, sign in, profile."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+
+from events.records import member_stream
+from service import commands as c
+from service.api.common import json_response, written
+from service.auth import verify_password
+from service.domain.errors import NotAuthenticatedError
+from service.domain.members import member
+from service.handlers import RequestMeta
+from service.lifespan import Services
+
+
+class MemberController(Controller):
+    tags = ["members"]
+
+    @post("/api/users", operation_id="register", status_code=201)
+    async def register(self, data: c.Register, services: Services, meta: RequestMeta
+                       ) -> Response[bytes]:
+        result = await services.handlers.register(data, meta)
+        return written(result, 201, {"Location": f"/api/users/{result.name}"})
+
+    @post("/api/sessions", operation_id="signIn", status_code=200)
+    async def sign_in(self, data: c.SignIn, services: Services) -> Response[bytes]:
+        name = data.name.strip()
+        found = None
+        if 0 < len(name) <= 64 and len(data.password) <= 1024:
+            records = await services.store.read_stream(member_stream(name))
+            found = member([r.event for r in records])
+        if not verify_password(found.password_hash if found else None, data.password[:1024]):
+            raise NotAuthenticatedError("wrong name or password")
+        assert found is not None
+        token = services.auth.issue(found.name, found.role)
+        return json_response({"token": token, "name": found.name, "role": found.role})
+
+    @get("/api/users/{name:str}", operation_id="getUser")
+    async def profile(self, name: str, services: Services, min_position: int | None =
+                      Parameter(header="X-Min-Position", default=None, required=False)
+                      ) -> Response[bytes]:
+        return await services.views.user(name, min_position)

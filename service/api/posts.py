@@ -1,0 +1,66 @@
+"""JSON routes of single posts: read, edit, delete, like."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.params import Parameter
+
+from service import commands as c
+from service.api.common import checked_id, written
+from service.domain.actors import Actor
+from service.domain.errors import NotAuthenticatedError, NotFoundError
+from service.handlers import RequestMeta
+from service.lifespan import Services
+
+
+def _member(actor: Actor | None) -> Actor:
+    if actor is None:
+        raise NotAuthenticatedError("sign in to change posts or give reputation")
+    return actor
+
+
+async def _thread_of(services: Services, post_id: int) -> int:
+    stream = await services.store.stream_of_post(checked_id(post_id, "post"))
+    if stream is None:
+        raise NotFoundError("no such post")
+    return int(stream.removeprefix("thread-"))
+
+
+class PostController(Controller):
+    path = "/api/posts"
+    tags = ["posts"]
+
+    @get("/{post_id:int}", operation_id="getPost")
+    async def get_post(self, post_id: int, services: Services, min_position: int | None =
+                       Parameter(header="X-Min-Position", default=None, required=False)
+                       ) -> Response[bytes]:
+        return await services.views.post(checked_id(post_id, "post"), min_position)
+
+    @patch("/{post_id:int}", operation_id="editPost")
+    async def edit(self, post_id: int, data: c.EditPost, services: Services,
+                   actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
+        who = _member(actor)
+        thread_id = await _thread_of(services, post_id)
+        return written(await services.handlers.edit_post(thread_id, post_id, data, who, meta))
+
+    @delete("/{post_id:int}", operation_id="deletePost", status_code=200)
+    async def remove(self, post_id: int, services: Services, actor: Actor | None,
+                     meta: RequestMeta) -> Response[bytes]:
+        who = _member(actor)
+        thread_id = await _thread_of(services, post_id)
+        return written(await services.handlers.delete_post(thread_id, post_id, who, meta))
+
+    @post("/{post_id:int}/likes", operation_id="likePost", status_code=201)
+    async def like(self, post_id: int, services: Services, actor: Actor | None,
+                   meta: RequestMeta) -> Response[bytes]:
+        who = _member(actor)
+        thread_id = await _thread_of(services, post_id)
+        result = await services.handlers.like(thread_id, post_id, who, meta, liked=True)
+        return written(result, 201)
+
+    @delete("/{post_id:int}/likes", operation_id="unlikePost", status_code=200)
+    async def unlike(self, post_id: int, services: Services, actor: Actor | None,
+                     meta: RequestMeta) -> Response[bytes]:
+        who = _member(actor)
+        thread_id = await _thread_of(services, post_id)
+        return written(await services.handlers.like(thread_id, post_id, who, meta, liked=False))

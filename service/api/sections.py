@@ -1,0 +1,67 @@
+"""JSON routes of forum sections."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+
+from service import commands as c
+from service.api.common import json_response, written
+from service.domain.actors import Actor
+from service.domain.errors import ForbiddenError, NotAuthenticatedError
+from service.handlers import RequestMeta
+from service.lifespan import Services
+
+
+class SectionController(Controller):
+    path = "/api/forums"
+    tags = ["sections"]
+
+    @post("/", operation_id="createForum", status_code=201)
+    async def create(self, data: c.CreateForum, services: Services, actor: Actor | None,
+                     meta: RequestMeta) -> Response[bytes]:
+        if actor is None:
+            raise NotAuthenticatedError("creating a section needs the operator's or a "
+                                        "moderator's token")
+        if not actor.moderates:
+            raise ForbiddenError("only the operator or a moderator may create sections")
+        result = await services.handlers.create_forum(data, actor, meta)
+        return written(result, 201, {"Location": f"/api/forums/{result.slug}/threads"})
+
+    @get("/", operation_id="listForums")
+    async def list(self, services: Services, min_position: int | None = Parameter(
+            header="X-Min-Position", default=None, required=False)) -> Response[bytes]:
+        return await services.views.forums(min_position)
+
+    @post("/{slug:str}/threads", operation_id="startThread", status_code=201)
+    async def start_thread(self, slug: str, data: c.StartThread, services: Services,
+                           actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
+        from service.api.common import writer
+
+        who = await writer(services, actor, data.guest_name)
+        result = await services.handlers.start_thread(slug, data, who, meta)
+        return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"})
+
+    @get("/{slug:str}/threads", operation_id="listThreads")
+    async def threads(self, slug: str, services: Services,
+                      page: int = Parameter(query="page", default=1, ge=1, le=1_000_000),
+                      min_position: int | None = Parameter(
+                          header="X-Min-Position", default=None, required=False)
+                      ) -> Response[bytes]:
+        return await services.views.section_threads(slug, page, min_position)
+
+    @get("/{slug:str}/archive", operation_id="archiveYears")
+    async def archive(self, slug: str, services: Services, min_position: int | None = Parameter(
+            header="X-Min-Position", default=None, required=False)) -> Response[bytes]:
+        return await services.views.archive_years(slug, min_position)
+
+    @get("/{slug:str}/archive/{year:int}", operation_id="archiveYear")
+    async def archive_year(self, slug: str, year: int, services: Services,
+                           page: int = Parameter(query="page", default=1, ge=1, le=1_000_000),
+                           min_position: int | None = Parameter(
+                               header="X-Min-Position", default=None, required=False)
+                           ) -> Response[bytes]:
+        return await services.views.archive_year(slug, year, page, min_position)
+
+
+_ = json_response

@@ -1,0 +1,49 @@
+"""The app factory: routes, dependencies, error mapping, lifespan."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from service.api.health import HealthController
+from service.api.log import EventLogController
+from service.api.members import MemberController
+from service.api.posts import PostController
+from service.api.sections import SectionController
+from service.api.threads import ThreadController, UnansweredController
+from service.deps import provide_actor, provide_meta, provide_services
+from service.errors import EXCEPTION_HANDLERS
+from service.lifespan import lifespan
+from service.logs import configure_logging
+from service.metrics import Metrics
+from service.web.pages import PAGE_CONTROLLERS, template_config
+from workers.settings import Settings
+
+# Bodies are at most 50,000 characters; JSON escaping can make that a few times larger.
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    metrics = Metrics()
+    return Litestar(
+        route_handlers=[
+            SectionController, ThreadController, UnansweredController, PostController,
+            MemberController, EventLogController, HealthController, *PAGE_CONTROLLERS,
+        ],
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "actor": Provide(provide_actor),
+            "meta": Provide(provide_meta),
+            "metrics": Provide(lambda: metrics, sync_to_thread=False),
+        },
+        lifespan=[lifespan(settings)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[metrics.middleware],
+        request_max_body_size=MAX_REQUEST_BYTES,
+        template_config=template_config(),
+        openapi_config=OpenAPIConfig(title="forum", version="0.1.0", path="/api/schema"),
+        debug=False,
+    )

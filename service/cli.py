@@ -1,0 +1,91 @@
+"""``forum``: the operator's one command. Configuration comes from FORUM_* variables."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from workers.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+@click.group(help="An event-sourced discussion board.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Create or upgrade the database schema (safe to run twice).")
+def migrate() -> None:
+    from events.migrate import migrate as run
+
+    settings = _settings()
+    try:
+        applied = asyncio.run(run(settings.database_url))
+    except OSError as error:
+        raise click.ClickException(f"cannot reach PostgreSQL: {error}") from error
+    click.echo(f"applied migrations {applied}" if applied else "schema is up to date")
+
+
+@main.command(help="Run the HTTP service.")
+@click.option("--host", default=None, help="Address to bind (default FORUM_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default FORUM_PORT or 8000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="API processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "service.app:create_app", factory=True, host=host or settings.host,
+        port=port or settings.port, workers=workers, loop="auto", http="auto",
+        log_level=settings.log_level.lower(), access_log=False,
+        timeout_graceful_shutdown=25, proxy_headers=True,
+    )
+
+
+@main.command(help="Run the projection workers (Dramatiq) in the foreground.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True)
+def worker(processes: int, threads: int) -> None:
+    argv = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", str(processes),
+            "--threads", str(threads), "--queues", "projections"]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
+
+
+@main.command(help="Each projection's position, the log's head, and the lag.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    from service.operations import print_status
+
+    asyncio.run(print_status(_settings(), as_json=as_json))
+
+
+@main.command(help="Rebuild read models from the log while the old ones keep serving.")
+@click.argument("projections", nargs=-1)
+def replay(projections: tuple[str, ...]) -> None:
+    from service.operations import replay as run
+
+    asyncio.run(run(_settings(), list(projections)))
+
+
+@main.command(name="import", help="Append threads from a JSON Lines file.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_(file: Path) -> None:
+    from service.importer import run
+
+    sys.exit(asyncio.run(run(_settings(), file)))
+
+
+@main.command(help="Everything on one machine: services, migrations, demo data, API, workers.")
+def dev() -> None:
+    from service.devstack import run
+
+    run(_settings())

@@ -1,0 +1,87 @@
+"""What clients ask the write side to do, and what it answers.
+
+Request bodies are decoded straight into these Structs: unknown fields and wrong types are
+refused before any handler runs.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Request(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class CreateForum(Request):
+    slug: str
+    title: str
+
+
+class StartThread(Request):
+    title: str
+    body: str
+    guest_name: str | None = None
+
+
+class PostReply(Request):
+    body: str
+    guest_name: str | None = None
+
+
+class BumpThread(Request):
+    guest_name: str | None = None
+
+
+class EditPost(Request):
+    body: str
+
+
+class MoveThread(Request):
+    forum: str
+
+
+class Register(Request):
+    name: str
+    password: str
+
+
+class SignIn(Request):
+    name: str
+    password: str
+
+
+class Result(msgspec.Struct, kw_only=True, omit_defaults=True):
+    position: int = 0
+
+
+class ForumCreatedResult(Result):
+    slug: str
+    title: str
+
+
+class ThreadStartedResult(Result):
+    thread_id: int
+    post_id: int
+    number: int = 1
+    page: int = 1
+
+
+class ReplyResult(Result):
+    thread_id: int
+    post_id: int
+    number: int
+    page: int
+
+
+class ThreadChangedResult(Result):
+    thread_id: int
+
+
+class PostChangedResult(Result):
+    post_id: int
+    thread_id: int
+
+
+class MemberResult(Result):
+    name: str

@@ -1,0 +1,60 @@
+"""Validation of what people type: titles, bodies, names, slugs."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from service.domain.errors import InvalidInputError
+
+TITLE_MAX = 200
+BODY_MAX = 50_000
+NAME_MAX = 32
+
+# Control characters other than tab, newline and carriage return have no place in a post.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+_NAME = re.compile(r"[\w][\w .\-]*[\w]|[\w]")
+
+
+def clean_body(body: str) -> str:
+    body = unicodedata.normalize("NFC", body.replace("\r\n", "\n").replace("\r", "\n"))
+    body = _CONTROL.sub("", body).strip()
+    if not body:
+        raise InvalidInputError("body must not be empty")
+    if len(body) > BODY_MAX:
+        raise InvalidInputError(f"body is longer than {BODY_MAX} characters")
+    return body
+
+
+def clean_title(title: str) -> str:
+    title = " ".join(_CONTROL.sub("", unicodedata.normalize("NFC", title)).split())
+    if not title:
+        raise InvalidInputError("title must not be empty")
+    if len(title) > TITLE_MAX:
+        raise InvalidInputError(f"title is longer than {TITLE_MAX} characters")
+    return title
+
+
+def clean_name(name: str, what: str = "name") -> str:
+    name = " ".join(unicodedata.normalize("NFC", name).split())
+    if not name:
+        raise InvalidInputError(f"{what} must not be empty")
+    if len(name) > NAME_MAX:
+        raise InvalidInputError(f"{what} is longer than {NAME_MAX} characters")
+    if not _NAME.fullmatch(name) or "__" in name:
+        raise InvalidInputError(
+            f"{what} may hold letters, digits, spaces, '.', '-' and '_', "
+            "and must start and end with a letter or digit"
+        )
+    if name.casefold() in ("operator", "guest", "admin", "administrator", "moderator"):
+        raise InvalidInputError(f"{what} {name!r} is reserved")
+    return name
+
+
+def check_slug(slug: str) -> str:
+    if not _SLUG.fullmatch(slug):
+        raise InvalidInputError(
+            "slug must be 1-64 lowercase letters, digits or '-', not starting or ending with '-'"
+        )
+    return slug

@@ -1,0 +1,323 @@
+"""A thread: its state folded from its stream, and the pure decisions about it.
+
+Where a reply is decided. No I/O here: the handler loads the stream, folds it with
+``evolve``, calls a decision with the request and the clock, and appends what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from events.catalog import ForumEvent
+from events.threads import (
+    PostAdded,
+    PostDeleted,
+    PostEdited,
+    PostLiked,
+    PostQuoted,
+    PostUnliked,
+    QuoteInfo,
+    ThreadBumped,
+    ThreadLocked,
+    ThreadMoved,
+    ThreadStarted,
+    ThreadUnlocked,
+)
+from service.domain.actors import Actor
+from service.domain.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    QuoteNotFoundError,
+    ThreadLockedError,
+    TooSoonError,
+)
+from service.domain.text import clean_body, clean_title
+from workers.bbcode import quote_refs
+
+STARTER_BUMP_INTERVAL = timedelta(hours=24)
+MAX_QUOTES = 50
+
+
+@dataclass
+class Post:
+    post_id: int
+    number: int
+    author: str
+    guest: bool
+    op: bool
+    created_at: datetime
+    body: str
+    edited_at: datetime | None = None
+    deleted: bool = False
+    likers: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Thread:
+    thread_id: int
+    forum: str
+    title: str
+    author: str
+    guest: bool
+    created_at: datetime
+    bumped_at: datetime
+    locked: bool = False
+    posts: dict[int, Post] = field(default_factory=dict)
+    count: int = 0
+    last_starter_bump: datetime | None = None
+
+    @property
+    def unanswered(self) -> bool:
+        return self.count <= 1
+
+
+def fold(events: Iterable[ForumEvent]) -> Thread | None:
+    thread: Thread | None = None
+    for event in events:
+        thread = evolve(thread, event)
+    return thread
+
+
+def evolve(thread: Thread | None, event: ForumEvent) -> Thread | None:
+    match event:
+        case ThreadStarted():
+            return Thread(
+                thread_id=event.thread_id, forum=event.forum, title=event.title,
+                author=event.author, guest=event.guest,
+                created_at=event.occurred_at, bumped_at=event.occurred_at,
+            )
+    assert thread is not None, f"{type(event).__name__} before ThreadStarted"
+    match event:
+        case PostAdded():
+            thread.posts[event.post_id] = Post(
+                post_id=event.post_id, number=event.number, author=event.author,
+                guest=event.guest, op=event.op, created_at=event.occurred_at, body=event.body,
+            )
+            thread.count = event.number
+        case ThreadBumped():
+            thread.bumped_at = event.occurred_at
+            if event.reason == "starter":
+                thread.last_starter_bump = event.occurred_at
+        case PostEdited():
+            post = thread.posts[event.post_id]
+            post.body, post.edited_at = event.body, event.occurred_at
+        case PostDeleted():
+            thread.posts[event.post_id].deleted = True
+        case PostLiked():
+            thread.posts[event.post_id].likers.add(event.actor.casefold())
+        case PostUnliked():
+            thread.posts[event.post_id].likers.discard(event.actor.casefold())
+        case ThreadLocked():
+            thread.locked = True
+        case ThreadUnlocked():
+            thread.locked = False
+        case ThreadMoved():
+            thread.forum = event.to_forum
+        case PostQuoted():
+            pass
+    return thread
+
+
+def _quotes(thread: Thread | None, body: str, quoting_post_id: int) -> list[QuoteInfo]:
+    refs = quote_refs(body)
+    if len(refs) > MAX_QUOTES:
+        raise QuoteNotFoundError(f"a post may quote at most {MAX_QUOTES} posts")
+    quotes = []
+    for ref in refs:
+        post = thread.posts.get(ref.post_id) if thread else None
+        if post is None or post.post_id == quoting_post_id:
+            raise QuoteNotFoundError(f"post {ref.post_id} is not a post of this thread")
+        if post.deleted:
+            raise QuoteNotFoundError(f"post {ref.post_id} was deleted and cannot be quoted")
+        quotes.append(QuoteInfo(post_id=post.post_id, number=post.number, author=post.author))
+    return quotes
+
+
+def _quoted_events(
+    thread_id: int, post_id: int, quotes: list[QuoteInfo], actor: Actor, now: datetime
+) -> list[PostQuoted]:
+    return [
+        PostQuoted(
+            occurred_at=now, actor=actor.name, thread_id=thread_id, post_id=post_id,
+            quoted_post_id=q.post_id, quoted_number=q.number, quoted_author=q.author,
+        )
+        for q in quotes
+    ]
+
+
+def start_thread(
+    *, thread_id: int, post_id: int, forum: str, title: str, body: str, actor: Actor,
+    now: datetime,
+) -> list[ForumEvent]:
+    title = clean_title(title)
+    body = clean_body(body)
+    _quotes(None, body, post_id)  # nothing to quote yet: any [quote post=…] is refused
+    return [
+        ThreadStarted(
+            occurred_at=now, actor=actor.name, thread_id=thread_id, forum=forum, title=title,
+            author=actor.name, guest=actor.guest,
+        ),
+        PostAdded(
+            occurred_at=now, actor=actor.name, thread_id=thread_id, forum=forum,
+            post_id=post_id, number=1, author=actor.name, guest=actor.guest, op=True,
+            first_reply=False, body=body,
+        ),
+    ]
+
+
+def post_reply(
+    thread: Thread | None, *, post_id: int, body: str, actor: Actor, now: datetime
+) -> list[ForumEvent]:
+    if thread is None:
+        raise NotFoundError("no such thread")
+    if thread.locked and not actor.moderates:
+        raise ThreadLockedError("the thread is locked and takes no replies")
+    body = clean_body(body)
+    quotes = _quotes(thread, body, post_id)
+    number = thread.count + 1
+    return [
+        PostAdded(
+            occurred_at=now, actor=actor.name, thread_id=thread.thread_id, forum=thread.forum,
+            post_id=post_id, number=number, author=actor.name, guest=actor.guest,
+            op=actor.same_person(thread.author, thread.guest), first_reply=number == 2,
+            body=body, quotes=quotes,
+        ),
+        *_quoted_events(thread.thread_id, post_id, quotes, actor, now),
+        ThreadBumped(
+            occurred_at=now, actor=actor.name, thread_id=thread.thread_id, forum=thread.forum,
+            reason="reply",
+        ),
+    ]
+
+
+def bump(thread: Thread | None, *, actor: Actor, now: datetime) -> list[ForumEvent]:
+    if thread is None:
+        raise NotFoundError("no such thread")
+    if actor.moderates:
+        reason = "moderator"
+    elif actor.same_person(thread.author, thread.guest):
+        if thread.locked:
+            raise ThreadLockedError("the thread is locked")
+        last = thread.last_starter_bump
+        if last is not None and now - last < STARTER_BUMP_INTERVAL:
+            wait = STARTER_BUMP_INTERVAL - (now - last)
+            raise TooSoonError(
+                "the thread's starter may bump it once every 24 hours",
+                retry_after=max(1, int(wait.total_seconds())),
+            )
+        reason = "starter"
+    else:
+        raise ForbiddenError("only the thread's starter or a moderator may bump it")
+    return [
+        ThreadBumped(
+            occurred_at=now, actor=actor.name, thread_id=thread.thread_id, forum=thread.forum,
+            reason=reason,  # type: ignore[arg-type]
+        )
+    ]
+
+
+def _post(thread: Thread | None, post_id: int) -> tuple[Thread, Post]:
+    if thread is None or post_id not in thread.posts:
+        raise NotFoundError("no such post")
+    return thread, thread.posts[post_id]
+
+
+def _may_change(post: Post, actor: Actor) -> None:
+    if not (actor.moderates or (not actor.guest and actor.same_person(post.author, post.guest))):
+        raise ForbiddenError("only the post's author or a moderator may change it")
+
+
+def edit_post(
+    thread: Thread | None, *, post_id: int, body: str, actor: Actor, now: datetime
+) -> list[ForumEvent]:
+    thread, post = _post(thread, post_id)
+    _may_change(post, actor)
+    if post.deleted:
+        raise ConflictError("a deleted post cannot be edited")
+    if thread.locked and not actor.moderates:
+        raise ThreadLockedError("the thread is locked")
+    body = clean_body(body)
+    quotes = _quotes(thread, body, post_id)
+    for q in quotes:
+        if q.number >= post.number:
+            raise QuoteNotFoundError(f"post {q.post_id} comes after this one")
+    return [
+        PostEdited(
+            occurred_at=now, actor=actor.name, thread_id=thread.thread_id, post_id=post_id,
+            number=post.number, author=post.author, guest=post.guest, op=post.op,
+            created_at=post.created_at, body=body, quotes=quotes,
+        ),
+        *_quoted_events(thread.thread_id, post_id, quotes, actor, now),
+    ]
+
+
+def delete_post(
+    thread: Thread | None, *, post_id: int, actor: Actor, now: datetime
+) -> list[ForumEvent]:
+    thread, post = _post(thread, post_id)
+    _may_change(post, actor)
+    if post.deleted:
+        raise ConflictError("the post is already deleted")
+    return [
+        PostDeleted(
+            occurred_at=now, actor=actor.name, thread_id=thread.thread_id, forum=thread.forum,
+            post_id=post_id, number=post.number, author=post.author, guest=post.guest,
+            op=post.op, created_at=post.created_at, edited_at=post.edited_at,
+        )
+    ]
+
+
+def like(
+    thread: Thread | None, *, post_id: int, actor: Actor, now: datetime, liked: bool
+) -> list[ForumEvent]:
+    thread, post = _post(thread, post_id)
+    if actor.guest or actor.role == "operator":
+        raise ForbiddenError("only members can give reputation")
+    if actor.same_person(post.author, post.guest):
+        raise ForbiddenError("you cannot like your own post")
+    if post.deleted:
+        raise ConflictError("the post is deleted")
+    who = actor.name.casefold()
+    if liked == (who in post.likers):
+        raise ConflictError("you already like this post" if liked else "you do not like this post")
+    likes = len(post.likers) + (1 if liked else -1)
+    kind = PostLiked if liked else PostUnliked
+    return [
+        kind(
+            occurred_at=now, actor=actor.name, thread_id=thread.thread_id, post_id=post_id,
+            number=post.number, author=post.author, guest=post.guest, likes=likes,
+        )
+    ]
+
+
+def set_locked(thread: Thread | None, *, actor: Actor, now: datetime, locked: bool
+               ) -> list[ForumEvent]:
+    if thread is None:
+        raise NotFoundError("no such thread")
+    if not actor.moderates:
+        raise ForbiddenError("only moderators may lock or unlock threads")
+    if thread.locked == locked:
+        raise ConflictError("the thread is already " + ("locked" if locked else "unlocked"))
+    kind = ThreadLocked if locked else ThreadUnlocked
+    return [kind(occurred_at=now, actor=actor.name, thread_id=thread.thread_id)]
+
+
+def move(thread: Thread | None, *, to_forum: str, actor: Actor, now: datetime
+         ) -> list[ForumEvent]:
+    if thread is None:
+        raise NotFoundError("no such thread")
+    if not actor.moderates:
+        raise ForbiddenError("only moderators may move threads")
+    if thread.forum == to_forum:
+        raise ConflictError(f"the thread is already in {to_forum!r}")
+    return [
+        ThreadMoved(
+            occurred_at=now, actor=actor.name, thread_id=thread.thread_id,
+            from_forum=thread.forum, to_forum=to_forum, posts=thread.count,
+            created_at=thread.created_at, bumped_at=thread.bumped_at,
+            unanswered=thread.unanswered,
+        )
+    ]

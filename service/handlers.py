@@ -1,0 +1,297 @@
+"""Use-cases of the write side: load a stream, fold it, decide, append, nudge.
+
+Each handler returns a ``Result`` carrying the log position its append reached. Requests
+with an ``Idempotency-Key`` are answered from the first request's stored result when the
+same key comes again with the same request; the append and that record are one statement,
+so a replay can never half-happen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import msgspec
+
+from events import (
+    ConcurrencyError,
+    DuplicateRequestError,
+    EventStore,
+    ForumEvent,
+    IdempotentResult,
+    Metadata,
+)
+from events.records import forum_stream, member_stream, thread_stream
+from service import commands as c
+from service.domain import members, sections, threads
+from service.domain.actors import Actor
+from service.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from service.notify import Notifier
+
+R = TypeVar("R", bound=c.Result)
+CONFLICT_RETRIES = 8
+
+
+class RequestMeta(msgspec.Struct, frozen=True, kw_only=True):
+    """What the HTTP layer knows of a write request besides its body."""
+
+    idempotency_key: str | None = None
+    fingerprint: str = ""
+    correlation_id: str | None = None
+
+
+def fingerprint(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def page_of(number: int, per_page: int) -> int:
+    return (number - 1) // per_page + 1
+
+
+class Handlers:
+    def __init__(
+        self,
+        store: EventStore,
+        notifier: Notifier,
+        *,
+        hash_password: Callable[[str], str],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        per_page: int = 25,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.hash_password = hash_password
+        self.clock = clock
+        self.per_page = per_page
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def _first_answer(self, meta: RequestMeta, kind: type[R]) -> R | None:
+        if meta.idempotency_key is None:
+            return None
+        first = await self.store.find_idempotent(meta.idempotency_key)
+        if first is None:
+            return None
+        return self._replayed(first, meta, kind)
+
+    @staticmethod
+    def _replayed(first: IdempotentResult, meta: RequestMeta, kind: type[R]) -> R:
+        if first.fingerprint != meta.fingerprint:
+            raise InvalidInputError(
+                "this Idempotency-Key was already used for a different request"
+            )
+        result = msgspec.json.decode(first.response, type=kind)
+        result.position = first.position
+        return result
+
+    async def _append(
+        self, stream: str, version: int, new: Sequence[ForumEvent], result: R, meta: RequestMeta
+    ) -> R:
+        idempotency = None
+        if meta.idempotency_key is not None:
+            idempotency = IdempotentResult(
+                key=meta.idempotency_key, fingerprint=meta.fingerprint,
+                response=msgspec.json.encode(result), position=0,
+            )
+        metadata = Metadata(
+            correlation_id=meta.correlation_id, idempotency_key=meta.idempotency_key
+        )
+        try:
+            result.position = await self.store.append(
+                stream, version, new, metadata=metadata, idempotency=idempotency
+            )
+        except DuplicateRequestError as duplicate:
+            first = IdempotentResult(
+                key=duplicate.key, fingerprint=duplicate.fingerprint,
+                response=duplicate.response, position=duplicate.position,
+            )
+            return self._replayed(first, meta, type(result))
+        self.notifier.notify()
+        return result
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[R]]) -> R:
+        """Optimistic concurrency: a writer that lost a race reloads and decides again."""
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                return await attempt()
+            except ConcurrencyError:
+                continue
+        raise ConflictError("the thread is busy; try again")
+
+    async def _load_thread(self, thread_id: int) -> tuple[threads.Thread | None, int]:
+        records = await self.store.read_stream(thread_stream(thread_id))
+        return threads.fold(r.event for r in records), len(records)
+
+    async def _forum_exists(self, slug: str) -> bool:
+        return bool(await self.store.read_stream(forum_stream(slug)))
+
+    async def guest(self, guest_name: str | None) -> Actor:
+        if guest_name is None:
+            from service.domain.errors import NotAuthenticatedError
+
+            raise NotAuthenticatedError(
+                "to post as a guest, give a temporary guest_name; or sign in as a member"
+            )
+        name = guest_name.strip()
+        records = await self.store.read_stream(member_stream(name))
+        return members.guest(name, [r.event for r in records])
+
+    # -- sections ---------------------------------------------------------------------
+
+    async def create_forum(self, cmd: c.CreateForum, actor: Actor, meta: RequestMeta
+                           ) -> c.ForumCreatedResult:
+        if (first := await self._first_answer(meta, c.ForumCreatedResult)) is not None:
+            return first
+        stream = forum_stream(cmd.slug)
+        existing = await self.store.read_stream(stream)
+        new = sections.create_forum(
+            [r.event for r in existing], slug=cmd.slug, title=cmd.title, actor=actor,
+            now=self.clock(),
+        )
+        created = new[0]
+        result = c.ForumCreatedResult(slug=cmd.slug, title=getattr(created, "title", cmd.title))
+        try:
+            return await self._append(stream, 0, new, result, meta)
+        except ConcurrencyError as error:
+            raise ConflictError(f"section {cmd.slug!r} exists already") from error
+
+    # -- threads ----------------------------------------------------------------------
+
+    async def start_thread(self, slug: str, cmd: c.StartThread, actor: Actor,
+                           meta: RequestMeta) -> c.ThreadStartedResult:
+        if (first := await self._first_answer(meta, c.ThreadStartedResult)) is not None:
+            return first
+        if not await self._forum_exists(slug):
+            raise NotFoundError(f"no section {slug!r}")
+        thread_id = (await self.store.next_ids("thread"))[0]
+        post_id = (await self.store.next_ids("post"))[0]
+        new = threads.start_thread(
+            thread_id=thread_id, post_id=post_id, forum=slug, title=cmd.title, body=cmd.body,
+            actor=actor, now=self.clock(),
+        )
+        result = c.ThreadStartedResult(thread_id=thread_id, post_id=post_id)
+        return await self._append(thread_stream(thread_id), 0, new, result, meta)
+
+    async def post_reply(self, thread_id: int, cmd: c.PostReply, actor: Actor,
+                         meta: RequestMeta) -> c.ReplyResult:
+        if (first := await self._first_answer(meta, c.ReplyResult)) is not None:
+            return first
+        post_id: int | None = None
+
+        async def attempt() -> c.ReplyResult:
+            nonlocal post_id
+            thread, version = await self._load_thread(thread_id)
+            if thread is None:
+                raise NotFoundError("no such thread")
+            if post_id is None:
+                post_id = (await self.store.next_ids("post"))[0]
+            new = threads.post_reply(
+                thread, post_id=post_id, body=cmd.body, actor=actor, now=self.clock()
+            )
+            number = thread.count + 1
+            result = c.ReplyResult(
+                thread_id=thread_id, post_id=post_id, number=number,
+                page=page_of(number, self.per_page),
+            )
+            return await self._append(thread_stream(thread_id), version, new, result, meta)
+
+        return await self._retrying(attempt)
+
+    async def _change_thread(
+        self, thread_id: int, meta: RequestMeta, kind: type[R],
+        decide: Callable[[threads.Thread | None], list[ForumEvent]],
+        result: Callable[[threads.Thread], R],
+    ) -> R:
+        if (first := await self._first_answer(meta, kind)) is not None:
+            return first
+
+        async def attempt() -> R:
+            thread, version = await self._load_thread(thread_id)
+            new = decide(thread)
+            assert thread is not None  # decide refuses a missing thread
+            return await self._append(thread_stream(thread_id), version, new, result(thread),
+                                      meta)
+
+        return await self._retrying(attempt)
+
+    async def bump(self, thread_id: int, actor: Actor, meta: RequestMeta
+                   ) -> c.ThreadChangedResult:
+        return await self._change_thread(
+            thread_id, meta, c.ThreadChangedResult,
+            lambda t: threads.bump(t, actor=actor, now=self.clock()),
+            lambda t: c.ThreadChangedResult(thread_id=t.thread_id),
+        )
+
+    async def set_locked(self, thread_id: int, actor: Actor, meta: RequestMeta, *,
+                         locked: bool) -> c.ThreadChangedResult:
+        return await self._change_thread(
+            thread_id, meta, c.ThreadChangedResult,
+            lambda t: threads.set_locked(t, actor=actor, now=self.clock(), locked=locked),
+            lambda t: c.ThreadChangedResult(thread_id=t.thread_id),
+        )
+
+    async def move(self, thread_id: int, cmd: c.MoveThread, actor: Actor, meta: RequestMeta
+                   ) -> c.ThreadChangedResult:
+        if not await self._forum_exists(cmd.forum):
+            raise NotFoundError(f"no section {cmd.forum!r}")
+        return await self._change_thread(
+            thread_id, meta, c.ThreadChangedResult,
+            lambda t: threads.move(t, to_forum=cmd.forum, actor=actor, now=self.clock()),
+            lambda t: c.ThreadChangedResult(thread_id=t.thread_id),
+        )
+
+    # -- posts ------------------------------------------------------------------------
+
+    async def edit_post(self, thread_id: int, post_id: int, cmd: c.EditPost, actor: Actor,
+                        meta: RequestMeta) -> c.PostChangedResult:
+        return await self._change_thread(
+            thread_id, meta, c.PostChangedResult,
+            lambda t: threads.edit_post(
+                t, post_id=post_id, body=cmd.body, actor=actor, now=self.clock()
+            ),
+            lambda t: c.PostChangedResult(post_id=post_id, thread_id=t.thread_id),
+        )
+
+    async def delete_post(self, thread_id: int, post_id: int, actor: Actor, meta: RequestMeta
+                          ) -> c.PostChangedResult:
+        return await self._change_thread(
+            thread_id, meta, c.PostChangedResult,
+            lambda t: threads.delete_post(t, post_id=post_id, actor=actor, now=self.clock()),
+            lambda t: c.PostChangedResult(post_id=post_id, thread_id=t.thread_id),
+        )
+
+    async def like(self, thread_id: int, post_id: int, actor: Actor, meta: RequestMeta, *,
+                   liked: bool) -> c.PostChangedResult:
+        return await self._change_thread(
+            thread_id, meta, c.PostChangedResult,
+            lambda t: threads.like(t, post_id=post_id, actor=actor, now=self.clock(),
+                                   liked=liked),
+            lambda t: c.PostChangedResult(post_id=post_id, thread_id=t.thread_id),
+        )
+
+    # -- members ----------------------------------------------------------------------
+
+    async def register(self, cmd: c.Register, meta: RequestMeta) -> c.MemberResult:
+        if (first := await self._first_answer(meta, c.MemberResult)) is not None:
+            return first
+        from service.domain.text import clean_name
+
+        name = clean_name(cmd.name)
+        members.check_password(cmd.password)
+        stream = member_stream(name)
+        existing = await self.store.read_stream(stream)
+        new = members.register(
+            [r.event for r in existing], name=name, password=cmd.password,
+            password_hash=self.hash_password(cmd.password), now=self.clock(),
+        )
+        try:
+            return await self._append(stream, len(existing), new, c.MemberResult(name=name),
+                                      meta)
+        except ConcurrencyError as error:
+            raise ConflictError(f"the name {name!r} is taken") from error

@@ -1,0 +1,71 @@
+"""Everything the app holds open: the PostgreSQL pool, Redis, the nudger. Built when the
+app starts, closed when it stops; nothing is opened at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+from litestar import Litestar
+from redis.asyncio import Redis
+
+from events.postgres import PostgresEventStore, create_pool
+from service.auth import Authenticator, hash_password
+from service.handlers import Handlers
+from service.notify import CoalescingNotifier, Notifier, NullNotifier
+from service.views import Views
+from workers.readmodels import Keys
+from workers.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    store: PostgresEventStore
+    redis: Redis
+    notifier: Notifier
+    handlers: Handlers
+    auth: Authenticator
+    views: Views
+
+
+def _notifier(settings: Settings) -> Notifier:
+    if settings.broker_url == "none":
+        return NullNotifier()
+    from workers.nudge import nudger
+
+    return CoalescingNotifier(nudger(settings))
+
+
+@asynccontextmanager
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    notifier = _notifier(settings)
+    try:
+        store = PostgresEventStore(pool)
+        key = await store.secret("tokens")
+        handlers = Handlers(store, notifier, hash_password=hash_password,
+                            per_page=settings.per_page)
+        yield Services(
+            settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
+            handlers=handlers, auth=Authenticator(key.encode(), settings.operator_token),
+            views=Views(redis, Keys(settings.key_prefix), settings),
+        )
+    finally:
+        await notifier.close()
+        await redis.aclose()
+        await pool.close()
+
+
+def lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def run(app: Litestar) -> AsyncIterator[None]:
+        async with services(settings) as svc:
+            app.state.services = svc
+            yield
+
+    return run

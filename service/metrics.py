@@ -1,0 +1,51 @@
+"""Prometheus metrics of the API process."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar.types import ASGIApp, Receive, Scope, Send
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Histogram(
+            "forum_http_request_duration_seconds", "HTTP request latency",
+            ["method", "route", "status"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.appends = Counter("forum_appends_total", "Appends to the event log",
+                               ["stream_kind"], registry=self.registry)
+        self.position = Gauge("forum_projection_position", "Checkpoint of each read model",
+                              ["projection"], registry=self.registry)
+        self.lag = Gauge("forum_projection_lag_events",
+                         "Log head minus the read model's checkpoint (in position units)",
+                         ["projection"], registry=self.registry)
+        self.head = Gauge("forum_log_head_position", "Newest readable log position",
+                          registry=self.registry)
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        async def timed(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            start = time.perf_counter()
+            status = [500]
+
+            async def capture(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, capture)
+            finally:
+                route = scope.get("path_template") or "unmatched"
+                self.requests.labels(scope["method"], route, str(status[0])).observe(
+                    time.perf_counter() - start
+                )
+
+        return timed

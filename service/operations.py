@@ -1,0 +1,177 @@
+"""What ``forum status`` and ``forum replay`` do."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from events.postgres import PostgresEventStore, create_pool
+from workers import rebuild
+from workers.checkpoints import positions
+from workers.locks import Lease
+from workers.projections import PROJECTIONS
+from workers.readmodels import Keys
+from workers.runner import Progress
+from workers.settings import Settings
+
+
+async def gather_status(settings: Settings) -> dict[str, Any]:
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        store = PostgresEventStore(pool)
+        keys = Keys(settings.key_prefix)
+        head = await store.head()
+        names = list(PROJECTIONS)
+        checkpoints = await positions(redis, keys, names)
+        builds = await rebuild.building(redis, keys, names)
+        out: dict[str, Any] = {"head": head, "projections": {}}
+        for name in names:
+            position = checkpoints[name]
+            lag_seconds = 0.0
+            if position is not None and position < head:
+                waiting = await store.read_all(position, 1)
+                if waiting:
+                    lag_seconds = (datetime.now(UTC) - waiting[0].recorded_at).total_seconds()
+            lag_events = None
+            if position is not None:
+                lag_events = int(await pool.fetchval(
+                    "SELECT count(*) FROM events WHERE position > $1 AND position <= $2",
+                    position, head))
+            build_position = None
+            if name in builds:
+                raw = await redis.get(keys.namespace(name, builds[name]).checkpoint)
+                build_position = int(raw or 0)
+            out["projections"][name] = {
+                "position": position, "lag_events": lag_events,
+                "lag_seconds": round(lag_seconds, 3), "rebuilding": name in builds,
+                "rebuild_position": build_position,
+                "version": PROJECTIONS[name].version,
+            }
+        return out
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+async def print_status(settings: Settings, *, as_json: bool) -> None:
+    status = await gather_status(settings)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(status).decode() + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"log head: {status['head']}")
+    for column in ("projection", "position", "lag (events)", "lag (s)", "rebuilding"):
+        table.add_column(column)
+    for name, row in status["projections"].items():
+        table.add_row(
+            name, str(row["position"] if row["position"] is not None else "missing"),
+            str(row["lag_events"] if row["lag_events"] is not None else "-"),
+            f"{row['lag_seconds']:.3f}",
+            f"yes ({row['rebuild_position']})" if row["rebuilding"] else "no",
+        )
+    Console().print(table)
+
+
+async def replay(settings: Settings, names: list[str]) -> None:
+    unknown = [n for n in names if n not in PROJECTIONS]
+    if unknown:
+        raise SystemExit(f"unknown projection(s): {', '.join(unknown)}; "
+                         f"known: {', '.join(PROJECTIONS)}")
+    names = names or list(PROJECTIONS)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=4)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=60)
+    keys = Keys(settings.key_prefix)
+    store = PostgresEventStore(pool)
+    lease = Lease(redis, keys.lock("build"), ttl_ms=30_000)
+    builds: dict[str, str] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while not await lease.acquire():
+            if time.monotonic() > deadline:
+                raise SystemExit("another rebuild holds the build lock; try again later")
+            time.sleep(0.5)  # noqa: ASYNC251 -- nothing else runs in this process
+        head = await store.head()
+        total = int(await pool.fetchval("SELECT count(*) FROM events WHERE position <= $1",
+                                        head))
+        reporter = _reporter(total, names)
+        done = 0
+
+        def progress(step: Progress) -> None:
+            nonlocal done
+            done += step.applied
+            reporter(done, step)
+
+        builds = {name: await rebuild.start(redis, keys, name, fresh=True) for name in names}
+        await _run(store, redis, keys, builds, lease, progress)
+        builds = {}
+        sys.stderr.write(f"replayed {done} events into {', '.join(names)}; readers switched\n")
+    finally:
+        # Interrupted: the live read models were never touched; drop the half-built ones.
+        for name, ns in builds.items():
+            if await redis.get(keys.building(name)) == ns.encode():
+                await redis.delete(keys.building(name))
+                await rebuild.drop_namespace(redis, keys, name, ns)
+        await lease.release()
+        await redis.aclose()
+        await pool.close()
+
+
+async def _run(store: PostgresEventStore, redis: Redis, keys: Keys, builds: dict[str, str],
+               lease: Lease, progress: Any) -> None:
+    pending = dict(builds)
+    while pending:
+        step = await rebuild.step(store, redis, keys, pending)
+        await lease.renew()
+        progress(step)
+        if step.conflicted:
+            raise SystemExit("another rebuild took over; nothing was switched")
+        if step.applied < rebuild.BUILD_BATCH:
+            for name, ns in list(pending.items()):
+                if await rebuild.try_swap(redis, keys, name, ns):
+                    del pending[name]
+
+
+def _reporter(total: int, names: list[str]) -> Any:
+    started = time.monotonic()
+    if sys.stderr.isatty():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn(),
+                       transient=False)
+        bar.start()
+        task = bar.add_task("replay", total=max(total, 1), rate="0")
+
+        def show(done: int, step: Progress) -> None:
+            rate = done / max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=min(done, total), rate=f"{rate:,.0f}")
+            if step.applied < rebuild.BUILD_BATCH:
+                bar.stop()
+
+        return show
+    last = [0.0]
+
+    def log(done: int, step: Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2 or step.applied < rebuild.BUILD_BATCH:
+            last[0] = now
+            rate = done / max(now - started, 1e-6)
+            eta = (total - done) / rate if rate and total > done else 0
+            sys.stderr.write(f"replay {','.join(names)}: {done}/{total} events, "
+                             f"{rate:,.0f} events/s, eta {eta:,.0f}s\n")
+
+    return log

@@ -1,0 +1,34 @@
+"""The Dramatiq broker, built from settings with an explicit middleware list. [dramatiq]"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AgeLimit, AsyncIO, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+
+from workers.settings import Settings
+
+QUEUE = "projections"
+
+
+def build_broker(settings: Settings, *, worker: bool = False) -> dramatiq.Broker:
+    """``worker``: the middleware a worker process needs (AsyncIO, resources); an API
+    process only enqueues."""
+    middleware: list[dramatiq.Middleware] = [
+        AgeLimit(max_age=60_000), TimeLimit(time_limit=120_000), ShutdownNotifications(),
+        Callbacks(), Pipelines(), Retries(max_retries=3, min_backoff=100, max_backoff=2000),
+    ]
+    if worker:
+        middleware.append(AsyncIO())
+    url = settings.broker
+    broker: dramatiq.Broker
+    if url.startswith(("amqp://", "amqps://")):
+        broker = RabbitmqBroker(url=url, middleware=middleware, connection_attempts=1)
+    else:
+        broker = RedisBroker(
+            url=url, middleware=middleware, socket_connect_timeout=1, socket_timeout=5,
+            namespace=f"{settings.key_prefix}-dramatiq",
+        )
+    broker.declare_queue(QUEUE)
+    return broker

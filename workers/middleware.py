@@ -1,0 +1,76 @@
+"""Worker resources and the periodic catch-up. [dramatiq]
+
+On boot each worker process opens its PostgreSQL pool and Redis client on the AsyncIO
+middleware's event loop and starts a tick that catches up every ``TICK`` seconds: nudges
+are only hints, the tick is what guarantees progress (a lost nudge, a broker that is down,
+a message the Redis broker holds until a dead worker's heartbeat times out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.asyncio import get_event_loop_thread
+from redis.asyncio import Redis
+
+from events.postgres import PostgresEventStore, create_pool
+from workers.projector import Projector
+from workers.readmodels import Keys
+from workers.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+TICK = 0.5
+
+
+class Resources(dramatiq.Middleware):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.projector: Projector | None = None
+        self._closers: list[Any] = []
+        self._ticker: Any = None
+        self._stopping = False
+
+    async def _open(self) -> None:
+        pool = await create_pool(self.settings.database_url, min_size=1, max_size=8)
+        redis = Redis.from_url(self.settings.redis_url, socket_connect_timeout=2,
+                               socket_timeout=30)
+        self._closers = [pool.close, redis.aclose]
+        self.projector = Projector(PostgresEventStore(pool), redis,
+                                   Keys(self.settings.key_prefix))
+
+    async def _tick_forever(self) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                assert self.projector is not None
+                await self.projector.tick()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # keep ticking: PostgreSQL or Redis may come back
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log.warning("tick_failed", error=repr(error), failures=failures)
+            await asyncio.sleep(TICK)
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        thread = get_event_loop_thread()
+        assert thread is not None, "the AsyncIO middleware must come before Resources"
+        thread.run_coroutine(self._open())
+        self._ticker = asyncio.run_coroutine_threadsafe(self._tick_forever(), thread.loop)
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stopping = True
+        thread = get_event_loop_thread()
+        if thread is None:
+            return
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for close in self._closers:
+            with contextlib.suppress(Exception):
+                thread.run_coroutine(close())

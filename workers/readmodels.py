@@ -1,0 +1,239 @@
+"""The read contract shared by the workers (who write it) and the service (who reads it).
+
+Redis keys are built here and nowhere else. Every projection writes under its own
+namespace, ``{prefix}:{projection}:{ns}``; ``{prefix}:active:{projection}`` names the
+namespace readers use. A rebuild fills a fresh namespace and then moves that pointer, so
+readers switch atomically and never see a half-built view. Reads run as Lua scripts that
+resolve the pointers and fetch the data in one round trip: a page read can never mix an old
+namespace with a new one, nor read one that was just dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+PROJECTION_NAMES: Final = ("thread_page", "thread_list", "unanswered", "archives",
+                           "member_stats")
+
+
+class Keys:
+    """Keys outside any namespace: pointers, locks, build state."""
+
+    def __init__(self, prefix: str = "forum") -> None:
+        self.prefix = prefix
+
+    def active(self, projection: str) -> str:
+        return f"{self.prefix}:active:{projection}"
+
+    def building(self, projection: str) -> str:
+        return f"{self.prefix}:building:{projection}"
+
+    def generation(self) -> str:
+        return f"{self.prefix}:generation"
+
+    def lock(self, name: str) -> str:
+        return f"{self.prefix}:lock:{name}"
+
+    def dirty(self, name: str) -> str:
+        return f"{self.prefix}:dirty:{name}"
+
+    def namespace(self, projection: str, ns: str) -> Namespace:
+        return Namespace(f"{self.prefix}:{projection}:{ns}")
+
+    def all_pattern(self) -> str:
+        return f"{self.prefix}:*"
+
+
+class Namespace:
+    """The keys of one projection's generation."""
+
+    __slots__ = ("base",)
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def pattern(self) -> str:
+        return f"{self.base}:*"
+
+    @property
+    def checkpoint(self) -> str:
+        return f"{self.base}:checkpoint"
+
+    # thread_page
+    def thread(self, thread_id: int) -> str:
+        return f"{self.base}:t:{thread_id}"
+
+    def posts(self, thread_id: int) -> str:
+        return f"{self.base}:t:{thread_id}:posts"
+
+    def authors(self, thread_id: int) -> str:
+        return f"{self.base}:t:{thread_id}:authors"
+
+    def likes(self, thread_id: int) -> str:
+        return f"{self.base}:t:{thread_id}:likes"
+
+    @property
+    def post_index(self) -> str:
+        return f"{self.base}:postidx"
+
+    # thread_list
+    @property
+    def sections(self) -> str:
+        return f"{self.base}:sections"
+
+    def section(self, slug: str) -> str:
+        return f"{self.base}:s:{slug}"
+
+    def section_threads(self, slug: str) -> str:
+        return f"{self.base}:s:{slug}:threads"
+
+    # unanswered
+    @property
+    def unanswered(self) -> str:
+        return f"{self.base}:unanswered"
+
+    # archives
+    def archive(self, slug: str, year: int) -> str:
+        return f"{self.base}:a:{slug}:{year}"
+
+    def archive_years(self, slug: str) -> str:
+        return f"{self.base}:a:{slug}:years"
+
+    # member_stats
+    def member(self, counter_key: str) -> str:
+        return f"{self.base}:u:{counter_key}"
+
+
+def counter_key(name: str, guest: bool) -> str:
+    """Members and guests are counted apart: a guest never takes a member's name, but a
+    name used by guests may later be registered."""
+    return ("g:" if guest else "m:") + name.casefold()
+
+
+def score(moment: object) -> float:
+    """Sorted-set score of a time: milliseconds since the epoch."""
+    from datetime import datetime
+
+    assert isinstance(moment, datetime)
+    return round(moment.timestamp() * 1000, 3)
+
+
+def rfc3339(moment: object) -> str:
+    from datetime import UTC, datetime
+
+    assert isinstance(moment, datetime)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class StoredQuote(msgspec.Struct):
+    post_id: int
+    number: int
+    author: str
+
+
+# Read scripts. Each answers {0} when a read model it needs has no active namespace
+# (being rebuilt: readers answer 503), else {1, checkpoints…, data…}.
+_RESOLVE = """
+local prefix = ARGV[1]
+local function ns(projection)
+  local active = redis.call('GET', prefix .. ':active:' .. projection)
+  if not active then return nil end
+  return prefix .. ':' .. projection .. ':' .. active
+end
+local function cp(base)
+  return redis.call('GET', base .. ':checkpoint') or '0'
+end
+"""
+
+THREAD_PAGE = _RESOLVE + """
+local tp = ns('thread_page')
+local ms = ns('member_stats')
+if not tp or not ms then return {0} end
+local tid, start, stop = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = tp .. ':t:' .. tid
+local summary = redis.call('HGETALL', t)
+if #summary == 0 then return {1, cp(tp), cp(ms), {}} end
+local count = redis.call('LLEN', t .. ':posts')
+local posts = redis.call('LRANGE', t .. ':posts', start, stop)
+local authors = redis.call('LRANGE', t .. ':authors', start, stop)
+local numbers = {}
+for i = 1, #posts do numbers[i] = tostring(start + i) end
+local likes = {}
+if #numbers > 0 then likes = redis.call('HMGET', t .. ':likes', unpack(numbers)) end
+local counters = {}
+for i = 1, #authors do
+  local c = redis.call('HMGET', ms .. ':u:' .. authors[i], 'threads', 'posts', 'reputation')
+  counters[i] = (c[1] or '0') .. ',' .. (c[2] or '0') .. ',' .. (c[3] or '0')
+  if likes[i] == false then likes[i] = '0' end
+end
+return {1, cp(tp), cp(ms), summary, count, posts, authors, likes, counters}
+"""
+
+POST = _RESOLVE + """
+local tp = ns('thread_page')
+local ms = ns('member_stats')
+if not tp or not ms then return {0} end
+local where = redis.call('HGET', tp .. ':postidx', ARGV[2])
+if not where then return {1, cp(tp), cp(ms), ''} end
+local sep = string.find(where, ':')
+local tid, number = string.sub(where, 1, sep - 1), tonumber(string.sub(where, sep + 1))
+local t = tp .. ':t:' .. tid
+local post = redis.call('LINDEX', t .. ':posts', number - 1)
+local author = redis.call('LINDEX', t .. ':authors', number - 1)
+local likes = redis.call('HGET', t .. ':likes', tostring(number)) or '0'
+local c = redis.call('HMGET', ms .. ':u:' .. author, 'threads', 'posts', 'reputation')
+local counters = (c[1] or '0') .. ',' .. (c[2] or '0') .. ',' .. (c[3] or '0')
+return {1, cp(tp), cp(ms), post, number, likes, counters}
+"""
+
+# ARGV: prefix, listing projection, listing key suffix, start, stop
+LISTING = _RESOLVE + """
+local lp = ns(ARGV[2])
+local tp = ns('thread_page')
+if not lp or not tp then return {0} end
+local key = lp .. ARGV[3]
+local total = redis.call('ZCARD', key)
+local ids = redis.call('ZREVRANGE', key, tonumber(ARGV[4]), tonumber(ARGV[5]))
+local summaries = {}
+for i = 1, #ids do summaries[i] = redis.call('HGETALL', tp .. ':t:' .. ids[i]) end
+local extra = {}
+if ARGV[6] then extra = redis.call('HGETALL', lp .. ARGV[6]) end
+return {1, cp(lp), cp(tp), total, summaries, extra}
+"""
+
+FORUMS = _RESOLVE + """
+local lp = ns('thread_list')
+if not lp then return {0} end
+local slugs = redis.call('ZRANGE', lp .. ':sections', 0, -1)
+local out = {}
+for i = 1, #slugs do out[i] = redis.call('HGETALL', lp .. ':s:' .. slugs[i]) end
+return {1, cp(lp), out}
+"""
+
+ARCHIVE_YEARS = _RESOLVE + """
+local ap = ns('archives')
+local lp = ns('thread_list')
+if not ap or not lp then return {0} end
+local section = redis.call('HGETALL', lp .. ':s:' .. ARGV[2])
+local years = redis.call('HGETALL', ap .. ':a:' .. ARGV[2] .. ':years')
+return {1, cp(ap), cp(lp), section, years}
+"""
+
+USER = _RESOLVE + """
+local ms = ns('member_stats')
+if not ms then return {0} end
+local m = redis.call('HGETALL', ms .. ':u:m:' .. ARGV[2])
+if #m == 0 then m = redis.call('HGETALL', ms .. ':u:g:' .. ARGV[2]) end
+return {1, cp(ms), m}
+"""
+
+CHECKPOINTS = _RESOLVE + """
+local out = {}
+for i = 2, #ARGV do
+  local base = ns(ARGV[i])
+  if base then out[i - 1] = cp(base) else out[i - 1] = false end
+end
+return out
+"""
