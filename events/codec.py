@@ -22,5 +22,7 @@ def decode(data: bytes | str) -> ForumEvent:
         raw: dict[str, Any] = msgspec.json.decode(data)
         for upcast in UPCASTERS.get(raw.get("type", ""), []):
             raw = upcast(raw)
-        return msgspec.convert(raw, ForumEvent)
-    return _decoder.decode(data)
+        converted: ForumEvent = msgspec.convert(raw, ForumEvent)
+        return converted
+    decoded: ForumEvent = _decoder.decode(data)
+    return decoded

@@ -69,10 +69,11 @@ class InMemoryEventStore:
         return self._idempotency.get(key)
 
     async def stream_of_post(self, post_id: int) -> str | None:
+        from events.threads import PostAdded
+
         for record in self._log:
-            if getattr(record.event, "post_id", None) == post_id and record.version:
-                if type(record.event).__name__ == "PostAdded":
-                    return record.stream_id
+            if isinstance(record.event, PostAdded) and record.event.post_id == post_id:
+                return record.stream_id
         return None
 
     async def next_ids(self, kind: str, count: int = 1) -> list[int]:

@@ -5,6 +5,6 @@ from __future__ import annotations
 from events.base import Event
 
 
-class ForumCreated(Event, tag="forum_created"):
+class ForumCreated(Event, tag="forum_created", frozen=True):
     slug: str
     title: str

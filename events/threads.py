@@ -23,7 +23,7 @@ class QuoteInfo(msgspec.Struct, frozen=True, kw_only=True):
     author: str
 
 
-class ThreadStarted(Event, tag="thread_started"):
+class ThreadStarted(Event, tag="thread_started", frozen=True):
     thread_id: int
     forum: str
     title: str
@@ -31,7 +31,7 @@ class ThreadStarted(Event, tag="thread_started"):
     guest: bool
 
 
-class PostAdded(Event, tag="post_added"):
+class PostAdded(Event, tag="post_added", frozen=True):
     """A post, the opening one (number 1) included. ``op`` tells whether the author started
     the thread; ``first_reply`` whether this post took the thread off the unanswered list."""
 
@@ -47,7 +47,7 @@ class PostAdded(Event, tag="post_added"):
     quotes: list[QuoteInfo] = []
 
 
-class PostQuoted(Event, tag="post_quoted"):
+class PostQuoted(Event, tag="post_quoted", frozen=True):
     """One per accepted quote, appended with the post that quotes."""
 
     thread_id: int
@@ -57,13 +57,13 @@ class PostQuoted(Event, tag="post_quoted"):
     quoted_author: str
 
 
-class ThreadBumped(Event, tag="thread_bumped"):
+class ThreadBumped(Event, tag="thread_bumped", frozen=True):
     thread_id: int
     forum: str
     reason: BumpReason
 
 
-class PostEdited(Event, tag="post_edited"):
+class PostEdited(Event, tag="post_edited", frozen=True):
     thread_id: int
     post_id: int
     number: int
@@ -75,7 +75,7 @@ class PostEdited(Event, tag="post_edited"):
     quotes: list[QuoteInfo] = []
 
 
-class PostDeleted(Event, tag="post_deleted"):
+class PostDeleted(Event, tag="post_deleted", frozen=True):
     thread_id: int
     forum: str
     post_id: int
@@ -87,7 +87,7 @@ class PostDeleted(Event, tag="post_deleted"):
     edited_at: datetime | None = None
 
 
-class PostLiked(Event, tag="post_liked"):
+class PostLiked(Event, tag="post_liked", frozen=True):
     thread_id: int
     post_id: int
     number: int
@@ -96,7 +96,7 @@ class PostLiked(Event, tag="post_liked"):
     likes: int
 
 
-class PostUnliked(Event, tag="post_unliked"):
+class PostUnliked(Event, tag="post_unliked", frozen=True):
     thread_id: int
     post_id: int
     number: int
@@ -105,15 +105,15 @@ class PostUnliked(Event, tag="post_unliked"):
     likes: int
 
 
-class ThreadLocked(Event, tag="thread_locked"):
+class ThreadLocked(Event, tag="thread_locked", frozen=True):
     thread_id: int
 
 
-class ThreadUnlocked(Event, tag="thread_unlocked"):
+class ThreadUnlocked(Event, tag="thread_unlocked", frozen=True):
     thread_id: int
 
 
-class ThreadMoved(Event, tag="thread_moved"):
+class ThreadMoved(Event, tag="thread_moved", frozen=True):
     thread_id: int
     from_forum: str
     to_forum: str

@@ -13,40 +13,40 @@ class Request(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     pass
 
 
-class CreateForum(Request):
+class CreateForum(Request, frozen=True):
     slug: str
     title: str
 
 
-class StartThread(Request):
+class StartThread(Request, frozen=True):
     title: str
     body: str
     guest_name: str | None = None
 
 
-class PostReply(Request):
+class PostReply(Request, frozen=True):
     body: str
     guest_name: str | None = None
 
 
-class BumpThread(Request):
+class BumpThread(Request, frozen=True):
     guest_name: str | None = None
 
 
-class EditPost(Request):
+class EditPost(Request, frozen=True):
     body: str
 
 
-class MoveThread(Request):
+class MoveThread(Request, frozen=True):
     forum: str
 
 
-class Register(Request):
+class Register(Request, frozen=True):
     name: str
     password: str
 
 
-class SignIn(Request):
+class SignIn(Request, frozen=True):
     name: str
     password: str
 

@@ -29,7 +29,7 @@ class Metrics:
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         async def timed(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
+            if scope["type"] != "http":  # type: ignore[comparison-overlap]
                 await app(scope, receive, send)
                 return
             start = time.perf_counter()
@@ -44,7 +44,7 @@ class Metrics:
                 await app(scope, receive, capture)
             finally:
                 route = scope.get("path_template") or "unmatched"
-                self.requests.labels(scope["method"], route, str(status[0])).observe(
+                self.requests.labels(scope.get("method", "-"), route, str(status[0])).observe(
                     time.perf_counter() - start
                 )
 

@@ -16,7 +16,7 @@ from workers.checkpoints import positions
 from workers.locks import Lease
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.runner import Progress
+from workers.runner import Progress as StepProgress
 from workers.settings import Settings
 
 
@@ -104,7 +104,7 @@ async def replay(settings: Settings, names: list[str]) -> None:
         reporter = _reporter(total, names)
         done = 0
 
-        def progress(step: Progress) -> None:
+        def progress(step: StepProgress) -> None:
             nonlocal done
             done += step.applied
             reporter(done, step)
@@ -156,7 +156,7 @@ def _reporter(total: int, names: list[str]) -> Any:
         bar.start()
         task = bar.add_task("replay", total=max(total, 1), rate="0")
 
-        def show(done: int, step: Progress) -> None:
+        def show(done: int, step: StepProgress) -> None:
             rate = done / max(time.monotonic() - started, 1e-6)
             bar.update(task, completed=min(done, total), rate=f"{rate:,.0f}")
             if step.applied < rebuild.BUILD_BATCH:
@@ -165,7 +165,7 @@ def _reporter(total: int, names: list[str]) -> Any:
         return show
     last = [0.0]
 
-    def log(done: int, step: Progress) -> None:
+    def log(done: int, step: StepProgress) -> None:
         now = time.monotonic()
         if now - last[0] >= 2 or step.applied < rebuild.BUILD_BATCH:
             last[0] = now

@@ -35,7 +35,7 @@ class Projector:
         self.batch = batch
         self.projected = 0
 
-    async def _live(self) -> tuple[list[Target], dict[str, bytes | None]]:
+    async def _live(self) -> tuple[list[Target], dict[str, bytes | str | None]]:
         names = list(PROJECTIONS)
         pointers = await self.redis.mget(*(self.keys.active(n) for n in names))
         targets, expect = [], {}
@@ -43,7 +43,7 @@ class Projector:
             expect[self.keys.active(name)] = pointer
             if pointer is None:
                 continue
-            ns = pointer.decode()
+            ns = pointer.decode() if isinstance(pointer, bytes) else str(pointer)
             if rebuild.version_of(ns) == PROJECTIONS[name].version:
                 targets.append(Target(PROJECTIONS[name], self.keys.namespace(name, ns)))
         return targets, expect

@@ -9,6 +9,7 @@ them meanwhile, the commit is refused whole and the batch is redone from the new
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -34,7 +35,7 @@ class Progress:
 
 async def catch_up(
     store: EventStore, redis: Redis, targets: list[Target], *, batch: int = 500,
-    watch: tuple[str, ...] = (), expect: dict[str, bytes | None] | None = None,
+    watch: tuple[str, ...] = (), expect: Mapping[str, bytes | str | None] | None = None,
 ) -> Progress:
     """One batch for ``targets``. ``watch``/``expect``: pointer keys that must still hold
     these values at commit (a swap in between makes this pass a no-op)."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import structlog
 from litestar import Controller, MediaType, Response, get
 from prometheus_client import generate_latest
 
 from service.api.common import json_response
 from service.lifespan import Services
 from service.metrics import Metrics
-from workers.readmodels import PROJECTION_NAMES
+
+log = structlog.get_logger(__name__)
 
 
 async def _check(coro: object, timeout: float = 2.0) -> str:
@@ -73,11 +75,10 @@ class HealthController(Controller):
                 if position is not None:
                     metrics.position.labels(name).set(position)
                     metrics.lag.labels(name).set(max(0, head - position))
-        except Exception:  # metrics of the process are still worth serving
-            pass
+        except Exception as error:  # the process's own metrics are still worth serving
+            log.warning("metrics_positions_unavailable", error=repr(error))
         return Response(content=generate_latest(metrics.registry),
                         media_type=MediaType.TEXT,
                         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
-_ = PROJECTION_NAMES

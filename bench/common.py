@@ -1,0 +1,551 @@
+"""Shared helpers of the benchmarks (plain scripts, not tests).
+
+Everything a benchmark touches is its own and is removed at the end, also on Ctrl-C or
+SIGTERM: a fresh database ``forum_bench_*`` on the shared PostgreSQL (dropped), a Redis key
+prefix ``forumbench-*`` (only those keys are deleted: never FLUSHALL/FLUSHDB), and the
+real ``python -m service serve`` / ``python -m service worker`` processes it started
+(stopped by process group id).
+
+Environment: ``FORUM_BENCH_PG_URL`` (an admin database URL, default
+postgresql://postgres@127.0.0.1:5432/postgres) and ``FORUM_BENCH_REDIS_URL``
+(default redis://127.0.0.1:6379/0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the project
+    sys.path.insert(0, str(ROOT))
+
+from events.migrate import migrate  # noqa: E402
+from workers.settings import Settings  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get(
+    "FORUM_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("FORUM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+OPERATOR_TOKEN = "bench-operator-" + uuid.uuid4().hex[:12]
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+PYTHON = sys.executable
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def with_db(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- database and Redis -------------------------------------------------------------------
+
+async def create_database() -> str:
+    """A fresh, migrated database ``forum_bench_*``; returns its name."""
+    name = unique("forum_bench_")
+    await migrate(with_db(PG_ADMIN_URL, name))  # creates the database, then migrates it
+    return name
+
+
+async def drop_database(name: str) -> None:
+    assert name.startswith("forum_bench_"), name
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def drop_keys(prefix: str) -> int:
+    """Delete the keys of this prefix (read models and its Dramatiq namespace) only."""
+    assert prefix.startswith("forumbench-"), prefix
+    redis = Redis.from_url(REDIS_URL)
+    dropped = 0
+    try:
+        for pattern in (f"{prefix}:*", f"{prefix}-dramatiq:*"):
+            batch: list[bytes] = []
+            async for key in redis.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    dropped += await redis.unlink(*batch)
+                    batch.clear()
+            if batch:
+                dropped += await redis.unlink(*batch)
+    finally:
+        await redis.aclose()
+    return dropped
+
+
+# -- processes ----------------------------------------------------------------------------
+
+class Proc:
+    """A child process in its own process group, logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], logdir: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = logdir / f"{name}.log"
+        with open(self.log_path, "ab") as out:
+            self.popen = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            self.popen.wait(timeout=20)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=5)
+
+
+async def wait_http(proc: Proc, url: str, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if not proc.alive():
+                break
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{proc.name} did not answer {url}:\n{proc.log_tail()}")
+
+
+@dataclass
+class Env:
+    """One benchmark's world: its database, key prefix, processes and log folder."""
+
+    database: str
+    prefix: str
+    logdir: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    @property
+    def database_url(self) -> str:
+        return with_db(PG_ADMIN_URL, self.database)
+
+    def settings(self, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": self.database_url, "redis_url": REDIS_URL, "broker_url": "",
+            "operator_token": OPERATOR_TOKEN, "key_prefix": self.prefix,
+            "log_level": "WARNING",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    def process_env(self, **overrides: object) -> dict[str, str]:
+        settings = self.settings(**overrides)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FORUM_")}
+        for name in settings.__struct_fields__:
+            value = getattr(settings, name)
+            if value is not None:
+                env[f"FORUM_{name.upper()}"] = str(value)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = str(ROOT)
+        return env
+
+    async def start_api(self, workers: int = 1, port: int | None = None,
+                        **overrides: object) -> tuple[Proc, str]:
+        """``forum serve --workers N`` (``python -m service serve``); waits for /health."""
+        port = port or free_port()
+        proc = Proc(f"api-{port}", [PYTHON, "-m", "service", "serve", "--workers",
+                                    str(workers), "--port", str(port)],
+                    self.process_env(port=port, **overrides), self.logdir)
+        self.procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        await wait_http(proc, f"{url}/health")
+        if workers > 1:  # every uvicorn child must be up, not just the first
+            await asyncio.sleep(1.0)
+        return proc, url
+
+    def start_worker(self, processes: int = 1, threads: int = 2, **overrides: object) -> Proc:
+        """``forum worker`` (``python -m service worker``)."""
+        proc = Proc(f"worker-{len(self.procs)}", [PYTHON, "-m", "service", "worker",
+                                                  "--processes", str(processes),
+                                                  "--threads", str(threads)],
+                    self.process_env(**overrides), self.logdir)
+        self.procs.append(proc)
+        return proc
+
+    async def start_baseline(self, pages_dir: Path, workers: int = 1) -> tuple[Proc, str]:
+        """bench/baseline_app.py under uvicorn, run exactly as ``forum serve`` runs the app
+        (same loop, same HTTP parser, same worker count, no access log)."""
+        port = free_port()
+        env = self.process_env()
+        env["BENCH_PAGES_DIR"] = str(pages_dir)
+        proc = Proc(f"baseline-{port}", [
+            PYTHON, "-m", "uvicorn", "bench.baseline_app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--loop", "auto", "--http", "auto", "--log-level", "warning", "--no-access-log",
+            "--proxy-headers",
+        ], env, self.logdir)
+        self.procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        await wait_http(proc, f"{url}/health")
+        if workers > 1:
+            await asyncio.sleep(1.0)
+        return proc, url
+
+    def stop(self, proc: Proc) -> None:
+        proc.stop()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+
+def _raise_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@asynccontextmanager
+async def bench_env() -> AsyncIterator[Env]:
+    """A fresh database and key prefix; everything is removed on the way out."""
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    logdir = Path(tempfile.mkdtemp(prefix="forumbench-logs-"))
+    database = await create_database()
+    env = Env(database=database, prefix=unique("forumbench-"), logdir=logdir)
+    log(f"database {database}, redis prefix {env.prefix}, logs in {logdir}")
+    ok = False
+    try:
+        yield env
+        ok = True
+    finally:
+        for proc in reversed(env.procs):
+            proc.stop()
+        dropped = await drop_keys(env.prefix)
+        await drop_database(database)
+        log(f"cleaned up: dropped database {database} and {dropped} Redis keys")
+        if ok:
+            shutil.rmtree(logdir, ignore_errors=True)
+        else:
+            log(f"logs kept in {logdir}")
+
+
+# -- seeding through the domain (the same events the service appends) ---------------------
+
+async def seed_forum(store: object, slug: str, title: str) -> None:
+    from events.records import forum_stream
+    from service.domain.actors import OPERATOR as OPERATOR_ACTOR
+    from service.domain.sections import create_forum
+
+    new = create_forum([], slug=slug, title=title, actor=OPERATOR_ACTOR, now=datetime.now(UTC))
+    await store.append(forum_stream(slug), 0, new)  # type: ignore[attr-defined]
+
+
+async def seed_thread(store: object, forum: str, replies: int, *, guest: str = "seeder",
+                      body: str = "") -> int:
+    """A thread with ``replies`` replies, appended one reply per append as the service
+    does; returns the thread id."""
+    from events.records import thread_stream
+    from service.domain import threads
+    from service.domain.actors import Actor
+
+    actor = Actor(guest, "guest")
+    thread_id = (await store.next_ids("thread"))[0]  # type: ignore[attr-defined]
+    post_ids = await store.next_ids("post", replies + 1)  # type: ignore[attr-defined]
+    text = body or "A benchmark post with [b]some[/b] markup and a few words of text. " * 3
+    new = threads.start_thread(thread_id=thread_id, post_id=post_ids[0], forum=forum,
+                               title=f"Bench thread {thread_id}", body=text, actor=actor,
+                               now=datetime.now(UTC))
+    stream = thread_stream(thread_id)
+    version = 0
+    await store.append(stream, version, new)  # type: ignore[attr-defined]
+    version += len(new)
+    state = threads.fold(new)
+    for i in range(replies):
+        who = Actor(f"{guest}{i % 7}", "guest")
+        new = threads.post_reply(state, post_id=post_ids[i + 1], body=f"{text} #{i}",
+                                 actor=who, now=datetime.now(UTC))
+        await store.append(stream, version, new)  # type: ignore[attr-defined]
+        version += len(new)
+        for event in new:
+            state = threads.evolve(state, event)
+    return thread_id
+
+
+async def project_all(env: Env, *, timeout: float = 120.0) -> None:
+    """Bring every read model up to the log's head in-process (``Projector.tick()``)."""
+    from events.postgres import PostgresEventStore, create_pool
+    from workers.checkpoints import positions
+    from workers.projections import PROJECTIONS
+    from workers.projector import Projector
+    from workers.readmodels import Keys
+
+    pool = await create_pool(env.database_url, min_size=1, max_size=4)
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        projector = Projector(PostgresEventStore(pool), redis, Keys(env.prefix))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await projector.tick()
+            head = await projector.store.head()
+            done = await positions(redis, projector.keys, list(PROJECTIONS))
+            building = await redis.keys(f"{env.prefix}:building:*")
+            if not building and all(p is not None and p >= head for p in done.values()):
+                return
+        raise RuntimeError("projections did not catch up")
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+# -- physical limits ----------------------------------------------------------------------
+
+async def redis_round_trips(redis: Redis, count: int = 500) -> list[float]:
+    """Seconds per PING, ``count`` times, one after another."""
+    out = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await redis.ping()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+async def pg_round_trips(conn: asyncpg.Connection, count: int = 500) -> list[float]:
+    """Seconds per ``SELECT 1`` on one connection, ``count`` times, one after another."""
+    out = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await conn.fetchval("SELECT 1")
+        out.append(time.perf_counter() - start)
+    return out
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group
+    (a server and its uvicorn children), read from /proc."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is the 5th field
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+class CpuMeter:
+    """CPU use of this process and of the given process groups over a window."""
+
+    def __init__(self, groups: dict[str, int]) -> None:
+        self.groups = groups
+        self._start: dict[str, float] = {}
+        self._wall = 0.0
+
+    def _now(self) -> dict[str, float]:
+        out = {name: group_cpu_seconds(pgid) for name, pgid in self.groups.items()}
+        out["bench"] = time.process_time()
+        return out
+
+    def start(self) -> None:
+        self._start = self._now()
+        self._wall = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        """Percent of one core used by each, since ``start``."""
+        end = self._now()
+        wall = time.perf_counter() - self._wall
+        return {k: 100 * (end[k] - self._start[k]) / wall for k in end}
+
+
+# -- load generation ----------------------------------------------------------------------
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not match:
+        return math.nan
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def wrk(url: str, *, connections: int, seconds: float, threads: int = 1,
+        headers: Iterable[str] = ()) -> LoadResult:
+    """GET ``url`` with wrk (keep-alive, ``connections`` open at once)."""
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+            "--latency", "--timeout", "5s"]
+    for header in headers:
+        argv += ["-H", header]
+    out = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 30,
+                         check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    took = re.search(r"requests in ([\d.]+\w+),", out)[1]  # type: ignore[index]
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(m[1])
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                      out):
+        errors += sum(int(x) for x in m.groups())
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    return LoadResult(requests, _ms(took) / 1000, errors, _ms(p50[1]) if p50 else None,
+                      _ms(p99[1]) if p99 else None)
+
+
+async def _keepalive_worker(host: str, port: int, request: bytes, stop_at: float,
+                            latencies: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < stop_at:
+            start = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            if length is None:
+                raise RuntimeError("the keep-alive client needs Content-Length")
+            await reader.readexactly(int(length[1]))
+            latencies.append(time.perf_counter() - start)
+            if status >= 300:
+                errors[0] += 1
+    finally:
+        writer.close()
+
+
+async def keepalive_load(url: str, *, connections: int, seconds: float,
+                         headers: Iterable[str] = ()) -> LoadResult:
+    """The fallback load generator when wrk is missing: asyncio raw-socket keep-alive GETs
+    (much slower than wrk; used for both sides alike, so ratios stay comparable)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    request = (f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               + "".join(f"{h}\r\n" for h in headers) + "\r\n").encode()
+    latencies: list[float] = []
+    errors = [0]
+    start = time.perf_counter()
+    stop_at = start + seconds
+    await asyncio.gather(*(_keepalive_worker(host, port, request, stop_at, latencies, errors)
+                           for _ in range(connections)))
+    took = time.perf_counter() - start
+    return LoadResult(len(latencies), took, errors[0],
+                      percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000)
+
+
+async def load(url: str, *, connections: int, seconds: float,
+               headers: Iterable[str] = ()) -> LoadResult:
+    if have_wrk():
+        return await asyncio.to_thread(wrk, url, connections=connections, seconds=seconds,
+                                       headers=headers)
+    return await keepalive_load(url, connections=connections, seconds=seconds, headers=headers)
+
+
+# -- statistics and output ----------------------------------------------------------------
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Linear-interpolated percentile (p in 0..100)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]],
+                notes: Sequence[str] = ()) -> None:
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+
+    print()
+    print(title)
+    print(line(cells[0]))
+    print("  ".join("-" * w for w in widths))
+    for row in cells[1:]:
+        print(line(row))
+    for note in notes:
+        print(f"  {note}")
+    sys.stdout.flush()
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
