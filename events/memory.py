@@ -56,8 +56,9 @@ class InMemoryEventStore:
             )
         return position
 
-    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        return list(self._streams.get(stream_id, []))
+    async def read_stream(self, stream_id: str, after_version: int = 0
+                          ) -> list[RecordedEvent]:
+        return [r for r in self._streams.get(stream_id, []) if r.version > after_version]
 
     async def read_all(self, after: int, limit: int) -> list[RecordedEvent]:
         return self._log[after : after + limit]

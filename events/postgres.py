@@ -61,7 +61,7 @@ SELECT coalesce(max(position), 0) FROM events WHERE position < (SELECT {_HORIZON
 
 _READ_STREAM = """
 SELECT position, stream_id, version, data, metadata, recorded_at
-FROM events WHERE stream_id = $1 ORDER BY version
+FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version
 """
 
 _metadata_decoder = msgspec.json.Decoder(Metadata)
@@ -121,8 +121,9 @@ class PostgresEventStore:
             raise ConcurrencyError(stream_id, expected_version, row["current"])
         return int(row["position"])
 
-    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        rows = await self._fetch(_READ_STREAM, stream_id)
+    async def read_stream(self, stream_id: str, after_version: int = 0
+                          ) -> list[RecordedEvent]:
+        rows = await self._fetch(_READ_STREAM, stream_id, after_version)
         return [_record(r) for r in rows]
 
     async def read_all(self, after: int, limit: int) -> list[RecordedEvent]:
@@ -180,11 +181,20 @@ class PostgresEventStore:
         return None if row is None else row[0]
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's default reset query (``SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``): that is one more round
+    trip for every statement, and the store's statements leave no session state behind
+    (single statements, no LISTEN, SET or advisory lock). An open transaction is still
+    rolled back by the pool before this is called."""
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     """A pool whose connections fail fast: a write must not hang when PostgreSQL is away."""
     try:
         pool = await asyncpg.create_pool(
-            url, min_size=min_size, max_size=max_size, timeout=5, command_timeout=30
+            url, min_size=min_size, max_size=max_size, timeout=5, command_timeout=30,
+            reset=_keep_session,
         )
     except (OSError, asyncpg.CannotConnectNowError, TimeoutError) as error:
         raise StoreUnavailableError(str(error)) from error

@@ -27,7 +27,10 @@ class EventStore(Protocol):
         DuplicateRequestError if ``idempotency.key`` was used already (nothing appended)."""
         ...
 
-    async def read_stream(self, stream_id: str) -> list[RecordedEvent]: ...
+    async def read_stream(self, stream_id: str, after_version: int = 0
+                          ) -> list[RecordedEvent]:
+        """The stream's events in version order; only those after ``after_version``."""
+        ...
 
     async def read_all(self, after: int, limit: int) -> list[RecordedEvent]:
         """Events of the global log after ``after``, in order. Never skips: an event that

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,7 +17,6 @@ from workers.checkpoints import positions
 from workers.locks import Lease
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.runner import Progress as StepProgress
 from workers.settings import Settings
 
 
@@ -104,13 +104,18 @@ async def replay(settings: Settings, names: list[str]) -> None:
         reporter = _reporter(total, names)
         done = 0
 
-        def progress(step: StepProgress) -> None:
+        def progress(count: int) -> None:
             nonlocal done
-            done += step.applied
-            reporter(done, step)
+            done += count
+            reporter(done)
 
         builds = {name: await rebuild.start(redis, keys, name, fresh=True) for name in names}
-        await _run(store, redis, keys, builds, lease, progress)
+        renewing = asyncio.ensure_future(_keep(lease))
+        try:
+            await rebuild.fill(store, redis, keys, builds, on_batch=progress)
+        finally:
+            renewing.cancel()
+        reporter(done, final=True)
         builds = {}
         sys.stderr.write(f"replayed {done} events into {', '.join(names)}; readers switched\n")
     finally:
@@ -124,19 +129,10 @@ async def replay(settings: Settings, names: list[str]) -> None:
         await pool.close()
 
 
-async def _run(store: PostgresEventStore, redis: Redis, keys: Keys, builds: dict[str, str],
-               lease: Lease, progress: Any) -> None:
-    pending = dict(builds)
-    while pending:
-        step = await rebuild.step(store, redis, keys, pending)
+async def _keep(lease: Lease) -> None:
+    while True:
+        await asyncio.sleep(5)
         await lease.renew()
-        progress(step)
-        if step.conflicted:
-            raise SystemExit("another rebuild took over; nothing was switched")
-        if step.applied < rebuild.BUILD_BATCH:
-            for name, ns in list(pending.items()):
-                if await rebuild.try_swap(redis, keys, name, ns):
-                    del pending[name]
 
 
 def _reporter(total: int, names: list[str]) -> Any:
@@ -156,18 +152,18 @@ def _reporter(total: int, names: list[str]) -> Any:
         bar.start()
         task = bar.add_task("replay", total=max(total, 1), rate="0")
 
-        def show(done: int, step: StepProgress) -> None:
+        def show(done: int, final: bool = False) -> None:
             rate = done / max(time.monotonic() - started, 1e-6)
             bar.update(task, completed=min(done, total), rate=f"{rate:,.0f}")
-            if step.applied < rebuild.BUILD_BATCH:
+            if final:
                 bar.stop()
 
         return show
     last = [0.0]
 
-    def log(done: int, step: StepProgress) -> None:
+    def log(done: int, final: bool = False) -> None:
         now = time.monotonic()
-        if now - last[0] >= 2 or step.applied < rebuild.BUILD_BATCH:
+        if now - last[0] >= 2 or final:
             last[0] = now
             rate = done / max(now - started, 1e-6)
             eta = (total - done) / rate if rate and total > done else 0

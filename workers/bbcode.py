@@ -24,7 +24,6 @@ with ``href``/``rel``/``class``/``data-post`` attributes, and every element open
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -310,13 +309,26 @@ class _Parser(_bbcode.Parser):  # type: ignore[misc]
         return end - offset, True
 
 
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+                          "'": "&#39;"})
+
+
+def _plain(text: str) -> str:
+    """Escaped text with line breaks: byte for byte what the parser makes of a body
+    without tags, at a fraction of the cost (most posts carry no markup)."""
+    return text.translate(_ESCAPES).replace("\n", "<br>")
+
+
 def _render_markup(body: str) -> str:
-    html_out: str = _Parser().format(_clean(body))
+    cleaned = _clean(body)
+    if "[" not in cleaned:
+        return _plain(cleaned)
+    html_out: str = _Parser().format(cleaned)
     return html_out
 
 
 def _render_fallback(body: str) -> str:
-    return html.escape(_clean(body), quote=True).replace("\n", "<br>")
+    return _plain(_clean(body))
 
 
 def render(body: str) -> str:
@@ -330,6 +342,8 @@ def render(body: str) -> str:
 def _quote_refs(body: str) -> list[QuoteRef]:
     refs: list[QuoteRef] = []
     seen: set[int] = set()
+    if "[" not in body:
+        return refs
     for kind, tag_name, opts, _text in _Parser().tokenize(_clean(body)):
         if kind != _TOKEN_TAG_START or tag_name != "quote" or not opts:
             continue

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from typing import Any
 
 import dramatiq
@@ -34,6 +36,7 @@ class Resources(dramatiq.Middleware):
         self._closers: list[Any] = []
         self._ticker: Any = None
         self._stopping = False
+        self._parent = os.getppid()
 
     async def _open(self) -> None:
         pool = await create_pool(self.settings.database_url, min_size=1, max_size=8)
@@ -46,6 +49,12 @@ class Resources(dramatiq.Middleware):
     async def _tick_forever(self) -> None:
         failures = 0
         while not self._stopping:
+            if os.getppid() != self._parent:
+                # Dramatiq's main process died (SIGKILL): nobody will ever tell this
+                # orphan to stop, and the process manager starts a new main process.
+                log.warning("parent_process_gone", parent=self._parent)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
             try:
                 assert self.projector is not None
                 await self.projector.tick()
@@ -59,6 +68,7 @@ class Resources(dramatiq.Middleware):
             await asyncio.sleep(TICK)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._parent = os.getppid()
         thread = get_event_loop_thread()
         assert thread is not None, "the AsyncIO middleware must come before Resources"
         thread.run_coroutine(self._open())

@@ -18,7 +18,7 @@ from workers import rebuild
 from workers.locks import Lease
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.runner import Target, catch_up
+from workers.runner import Target, stream
 
 log = structlog.get_logger(__name__)
 
@@ -52,10 +52,10 @@ class Projector:
         applied = 0
         while True:
             targets, expect = await self._live()
-            progress = await catch_up(self.store, self.redis, targets, batch=self.batch,
-                                      watch=tuple(expect), expect=expect)
+            progress = await stream(self.store, self.redis, targets, batch=self.batch,
+                                    expect=expect)
             applied += progress.applied
-            if not progress.conflicted and progress.applied < self.batch:
+            if not progress.conflicted:
                 return applied
             await lease.renew()
 

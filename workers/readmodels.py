@@ -10,6 +10,7 @@ namespace with a new one, nor read one that was just dropped.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final
 
 import msgspec
@@ -112,19 +113,15 @@ def counter_key(name: str, guest: bool) -> str:
     return ("g:" if guest else "m:") + name.casefold()
 
 
-def score(moment: object) -> float:
+def score(moment: datetime) -> float:
     """Sorted-set score of a time: milliseconds since the epoch."""
-    from datetime import datetime
-
-    assert isinstance(moment, datetime)
     return round(moment.timestamp() * 1000, 3)
 
 
-def rfc3339(moment: object) -> str:
-    from datetime import UTC, datetime
-
-    assert isinstance(moment, datetime)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def rfc3339(moment: datetime) -> str:
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 class StoredQuote(msgspec.Struct):

@@ -8,6 +8,7 @@ While a projection has no live namespace, reads that need it answer 503 with Ret
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
 from redis.asyncio import Redis
@@ -16,7 +17,7 @@ from redis.exceptions import WatchError
 from events import EventStore
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.runner import Progress, Target, catch_up
+from workers.runner import Progress, Target, catch_up, stream
 
 BUILD_BATCH = 2000
 
@@ -102,9 +103,8 @@ async def step(store: EventStore, redis: Redis, keys: Keys, builds: dict[str, st
                batch: int = BUILD_BATCH) -> Progress:
     """One batch into the namespaces under construction."""
     targets = [Target(PROJECTIONS[n], keys.namespace(n, ns)) for n, ns in builds.items()]
-    watch = tuple(keys.building(n) for n in builds)
     expect = {keys.building(n): ns.encode() for n, ns in builds.items()}
-    return await catch_up(store, redis, targets, batch=batch, watch=watch, expect=expect)
+    return await catch_up(store, redis, targets, batch=batch, expect=expect)
 
 
 async def try_swap(redis: Redis, keys: Keys, name: str, ns: str) -> bool:
@@ -138,20 +138,33 @@ async def try_swap(redis: Redis, keys: Keys, name: str, ns: str) -> bool:
 
 async def run(
     store: EventStore, redis: Redis, keys: Keys, names: list[str], *, fresh: bool = True,
-    on_progress: Callable[[Progress], None] | None = None, batch: int = BUILD_BATCH,
+    on_progress: Callable[[int], None] | None = None, batch: int = BUILD_BATCH,
 ) -> None:
     """Build ``names`` to the head of the log and swap each in. For ``forum replay``."""
     builds = {name: await start(redis, keys, name, fresh=fresh) for name in names}
-    while builds:
-        progress = await step(store, redis, keys, builds, batch)
-        if on_progress is not None:
-            on_progress(progress)
+    await fill(store, redis, keys, builds, on_batch=on_progress, batch=batch)
+
+
+async def fill(
+    store: EventStore, redis: Redis, keys: Keys, builds: dict[str, str], *,
+    on_batch: Callable[[int], None] | None = None, batch: int = BUILD_BATCH,
+    deadline: float | None = None,
+) -> dict[str, str]:
+    """Stream the log into the namespaces under construction and swap each in once it
+    has caught up with its live namespace. Returns the builds still under way (only when
+    ``deadline``, a ``time.monotonic()`` value, passed)."""
+    builds = dict(builds)
+    while builds and (deadline is None or time.monotonic() < deadline):
+        targets = [Target(PROJECTIONS[n], keys.namespace(n, ns)) for n, ns in builds.items()]
+        expect = {keys.building(n): ns.encode() for n, ns in builds.items()}
+        progress = await stream(store, redis, targets, batch=batch, expect=expect,
+                                on_batch=on_batch)
         if progress.conflicted:
             current = await building(redis, keys, builds)
             if current != builds:
                 raise RuntimeError("another rebuild took over these projections")
             continue
-        if progress.applied < batch:
-            for name, ns in list(builds.items()):
-                if await try_swap(redis, keys, name, ns):
-                    del builds[name]
+        for name, ns in list(builds.items()):
+            if await try_swap(redis, keys, name, ns):
+                del builds[name]
+    return builds

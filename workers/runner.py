@@ -2,20 +2,23 @@
 
 Messages never carry events: a nudge only says "catch up from your checkpoint", so
 duplicates, reordering and lost messages change nothing. Several projections are fed from
-one read of the log; each skips what is at or below its own checkpoint. The commit WATCHes
-the checkpoints (and the pointers naming the namespaces): if another worker moved any of
-them meanwhile, the commit is refused whole and the batch is redone from the new state.
+one read of the log; each skips what is at or below its own checkpoint. The commit is a
+compare-and-set on the checkpoints (and the pointers naming the namespaces), atomic with
+the changes (workers/batch.py): if another worker moved any of them meanwhile, nothing is
+applied and the batch is redone from the new state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
-from events import EventStore
+from events import EventStore, RecordedEvent
+from workers.batch import Batch, commit
 from workers.projections.base import Projection
 from workers.readmodels import Namespace
 
@@ -33,40 +36,112 @@ class Progress:
     conflicted: bool = False
 
 
+async def checkpoints(redis: Redis, targets: list[Target],
+                      expect: Mapping[str, bytes | str | None] | None = None
+                      ) -> tuple[list[int], dict[str, bytes | str | None]] | None:
+    """The targets' checkpoints, and the guards a commit of a batch computed from them
+    must hold; None when a pointer in ``expect`` has already moved."""
+    expect = dict(expect or {})
+    keys = [t.ns.checkpoint for t in targets]
+    values = await redis.mget(*keys, *expect)
+    current = values[: len(keys)]
+    if list(values[len(keys):]) != [_bytes(v) for v in expect.values()]:
+        return None
+    guards: dict[str, bytes | str | None] = dict(zip(keys, current, strict=True))
+    guards.update(expect)
+    return [int(v or 0) for v in current], guards
+
+
+def _bytes(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+def project(records: list[RecordedEvent], targets: list[Target], positions: list[int]
+            ) -> Batch:
+    batch = Batch()
+    pairs = list(zip(targets, positions, strict=True))
+    for record in records:
+        for target, checkpoint in pairs:
+            if record.position > checkpoint:
+                target.projection.apply(record, target.ns, batch)
+    return batch
+
+
 async def catch_up(
     store: EventStore, redis: Redis, targets: list[Target], *, batch: int = 500,
-    watch: tuple[str, ...] = (), expect: Mapping[str, bytes | str | None] | None = None,
+    expect: Mapping[str, bytes | str | None] | None = None,
 ) -> Progress:
-    """One batch for ``targets``. ``watch``/``expect``: pointer keys that must still hold
-    these values at commit (a swap in between makes this pass a no-op)."""
+    """One batch for ``targets``. ``expect``: pointer keys (namespace names) that must
+    still hold these values when the batch commits; a swap in between makes it a no-op."""
     if not targets:
         return Progress(0, 0)
-    checkpoint_keys = [t.ns.checkpoint for t in targets]
-    async with redis.pipeline(transaction=True) as pipe:
-        await pipe.watch(*checkpoint_keys, *watch)
-        if expect:
-            current = await pipe.mget(*expect)
-            if list(current) != list(expect.values()):
-                await pipe.reset()
-                return Progress(0, 0, conflicted=True)
-        values = await pipe.mget(*checkpoint_keys)
-        checkpoints = [int(v or 0) for v in values]
-        start = min(checkpoints)
-        records = await store.read_all(start, batch)
-        if not records:
-            await pipe.reset()
-            return Progress(0, start)
-        pipe.multi()
-        for record in records:
-            for target, checkpoint in zip(targets, checkpoints, strict=True):
-                if record.position > checkpoint:
-                    target.projection.apply(record, target.ns, pipe)
-        last = records[-1].position
-        for key, checkpoint in zip(checkpoint_keys, checkpoints, strict=True):
-            if last > checkpoint:
-                pipe.set(key, last)
-        try:
-            await pipe.execute()
-        except WatchError:
-            return Progress(0, start, conflicted=True)
+    state = await checkpoints(redis, targets, expect)
+    if state is None:
+        return Progress(0, 0, conflicted=True)
+    positions, guards = state
+    start = min(positions)
+    records = await store.read_all(start, batch)
+    if not records:
+        return Progress(0, start)
+    last = records[-1].position
+    sets = {t.ns.checkpoint: last for t, p in zip(targets, positions, strict=True) if last > p}
+    if not await commit(redis, project(records, targets, positions), guards, sets):
+        return Progress(0, start, conflicted=True)
     return Progress(len(records), last)
+
+
+async def stream(
+    store: EventStore, redis: Redis, targets: list[Target], *, batch: int = 500,
+    expect: Mapping[str, bytes | str | None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> Progress:
+    """Catch up until a batch comes back short (the head was reached).
+
+    Three stages overlap: PostgreSQL reads batch k+1 and Redis applies batch k while this
+    process projects. Each commit is guarded by the checkpoints the previous one set, so a
+    commit that fails makes every later one fail too: nothing is applied out of order. At
+    most one commit is in flight, so they reach Redis in order."""
+    if not targets:
+        return Progress(0, 0)
+    state = await checkpoints(redis, targets, expect)
+    if state is None:
+        return Progress(0, 0, conflicted=True)
+    positions, guards = state
+    applied = committed = 0
+    reading: asyncio.Future[list[RecordedEvent]] | None = asyncio.ensure_future(
+        store.read_all(min(positions), batch)
+    )
+    writing: asyncio.Future[bool] | None = None
+    try:
+        while reading is not None:
+            records = await reading
+            reading = None
+            if not records:
+                break
+            last = records[-1].position
+            if len(records) == batch:
+                reading = asyncio.ensure_future(store.read_all(last, batch))
+            changes = project(records, targets, positions)
+            sets = {t.ns.checkpoint: last
+                    for t, p in zip(targets, positions, strict=True) if last > p}
+            if writing is not None and not await writing:
+                return Progress(committed, min(positions), conflicted=True)
+            committed = applied
+            writing = asyncio.ensure_future(commit(redis, changes, dict(guards), sets))
+            for key in sets:
+                guards[key] = str(last).encode()
+            positions = [max(p, last) for p in positions]
+            applied += len(records)
+            if on_batch is not None:
+                on_batch(len(records))
+        if writing is not None:
+            done, writing = writing, None
+            if not await done:
+                return Progress(committed, min(positions), conflicted=True)
+    finally:
+        for future in (reading, writing):
+            if future is not None:
+                future.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await future
+    return Progress(applied, min(positions))

@@ -16,9 +16,8 @@ class MemberStats:
     def _profile(self, ns: Namespace, name: str, guest: bool, when: str, pipe: Pipe) -> str:
         key = ns.member(counter_key(name, guest))
         if guest:  # a guest's profile begins with their first post
-            pipe.hsetnx(key, "name", name)
-            pipe.hsetnx(key, "guest", 1)
             pipe.hsetnx(key, "joined", when)
+            pipe.hset(key, mapping={"name": name, "guest": 1})
         return key
 
     def apply(self, record: RecordedEvent, ns: Namespace, pipe: Pipe) -> None:

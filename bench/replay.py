@@ -1,0 +1,168 @@
+"""Replay throughput: rebuilding every projection from N events (default 1,000,000),
+beside the raw ceiling measured in the same run: reading the same rows with asyncpg in
+keyset pages of the same size and decoding them into events.
+
+    .venv/bin/python bench/replay.py [--events 1000000] [--rounds 3]
+
+The log is generated in SQL (sections, threads of ~20 posts, quotes, bumps: the event mix
+of a real board) straight into a fresh ``forum_bench_*`` database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    PG_ADMIN_URL,
+    REDIS_URL,
+    create_database,
+    drop_database,
+    drop_keys,
+    log,
+    machine,
+    median,
+    print_table,
+    unique,
+    with_db,
+)
+from events.codec import decode
+from events.postgres import _READ_ALL, PostgresEventStore, create_pool
+from workers import rebuild
+from workers.projections import PROJECTIONS
+from workers.readmodels import Keys
+
+POSTS_PER_THREAD = 20
+
+# Each thread: ThreadStarted, PostAdded #1, then per reply PostAdded (+ PostQuoted for every
+# 5th) + ThreadBumped. Positions only need to be increasing and below the read horizon.
+_GENERATE = """
+WITH threads AS (
+    SELECT t, 'f' || (t % 8) AS forum,
+           timestamptz '2011-01-01' + (t * interval '37 minutes') AS started
+    FROM generate_series(1, $1::int) t
+), posts AS (
+    SELECT th.t, th.forum, th.started, n,
+           th.started + n * interval '3 minutes' AS at,
+           'user' || ((th.t * 7 + n * 13) % 5000) AS author
+    FROM threads th, generate_series(1, $2::int) n
+), rows AS (
+    SELECT t, 0 AS n, 0 AS k, 'thread-' || t AS stream, 'thread_started' AS type,
+           jsonb_build_object('type', 'thread_started', 'occurred_at', started,
+               'actor', 'user' || ((t * 7 + 13) % 5000), 'thread_id', t, 'forum', forum,
+               'title', 'Thread number ' || t, 'author', 'user' || ((t * 7 + 13) % 5000),
+               'guest', true) AS data
+    FROM threads
+    UNION ALL
+    SELECT t, n, 1, 'thread-' || t, 'post_added',
+           jsonb_build_object('type', 'post_added', 'occurred_at', at, 'actor', author,
+               'thread_id', t, 'forum', forum, 'post_id', t * 100 + n, 'number', n,
+               'author', author, 'guest', true, 'op', n = 1, 'first_reply', n = 2,
+               'body', 'Reply ' || n || E' in thread ' || t || E'.\nI think the point about '
+                   || 'the empire is right, but the sources say otherwise in chapter ' || n,
+               'quotes', CASE WHEN n % 5 = 0 THEN jsonb_build_array(jsonb_build_object(
+                   'post_id', t * 100 + 1, 'number', 1, 'author', 'x')) ELSE '[]' END)
+    FROM posts
+    UNION ALL
+    SELECT t, n, 2, 'thread-' || t, 'post_quoted',
+           jsonb_build_object('type', 'post_quoted', 'occurred_at', at, 'actor', author,
+               'thread_id', t, 'post_id', t * 100 + n, 'quoted_post_id', t * 100 + 1,
+               'quoted_number', 1, 'quoted_author', 'x')
+    FROM posts WHERE n % 5 = 0
+    UNION ALL
+    SELECT t, n, 3, 'thread-' || t, 'thread_bumped',
+           jsonb_build_object('type', 'thread_bumped', 'occurred_at', at, 'actor', author,
+               'thread_id', t, 'forum', forum, 'reason', 'reply')
+    FROM posts WHERE n > 1
+)
+INSERT INTO events (position, stream_id, version, type, data)
+SELECT row_number() OVER (ORDER BY t, n, k) + 1000, stream,
+       row_number() OVER (PARTITION BY t ORDER BY n, k), type, data
+FROM rows
+"""
+
+_FORUMS = """
+INSERT INTO events (position, stream_id, version, type, data)
+SELECT f + 1, 'forum-f' || f, 1, 'forum_created',
+       jsonb_build_object('type', 'forum_created', 'occurred_at', timestamptz '2010-01-01',
+                          'actor', 'operator', 'slug', 'f' || f, 'title', 'Section ' || f)
+FROM generate_series(0, 7) f
+"""
+
+
+async def raw_ceiling(pool: object, batch: int) -> tuple[float, int]:
+    """Read every row in keyset pages and decode it: what a replay cannot beat."""
+    started = time.perf_counter()
+    after, count = 0, 0
+    async with pool.acquire() as conn:  # type: ignore[attr-defined]
+        while True:
+            rows = await conn.fetch(_READ_ALL, after, batch)
+            if not rows:
+                break
+            for row in rows:
+                decode(row[3])
+            count += len(rows)
+            after = rows[-1][0]
+    return time.perf_counter() - started, count
+
+
+async def replay_all(store: PostgresEventStore, redis: Redis, prefix: str) -> float:
+    keys = Keys(prefix)
+    started = time.perf_counter()
+    await rebuild.run(store, redis, keys, list(PROJECTIONS))
+    elapsed = time.perf_counter() - started
+    await drop_keys(prefix)
+    return elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    per_thread = 1 + POSTS_PER_THREAD + (POSTS_PER_THREAD // 5) + (POSTS_PER_THREAD - 1)
+    threads = max(1, args.events // per_thread)
+    name = await create_database()
+    url = with_db(PG_ADMIN_URL, name)
+    pool = await create_pool(url, min_size=1, max_size=4)
+    redis = Redis.from_url(REDIS_URL, socket_timeout=120)
+    try:
+        log(f"generating {threads} threads ({threads * per_thread + 8} events)")
+        async with pool.acquire() as conn:
+            await conn.execute(_FORUMS)
+            await conn.execute(_GENERATE, threads, POSTS_PER_THREAD)
+            await conn.execute("VACUUM ANALYZE events")
+            total = await conn.fetchval("SELECT count(*) FROM events")
+        store = PostgresEventStore(pool)
+        ceilings, replays = [], []
+        for round_ in range(args.rounds):
+            seconds, count = await raw_ceiling(pool, rebuild.BUILD_BATCH)
+            assert count == total
+            ceilings.append(count / seconds)
+            prefix = unique("forumbench-")
+            replays.append(total / await replay_all(store, redis, prefix))
+            log(f"round {round_ + 1}: ceiling {ceilings[-1]:,.0f}/s, "
+                f"replay {replays[-1]:,.0f}/s")
+        ceiling, replay = median(ceilings), median(replays)
+        print_table(
+            f"replay of {total:,} events, all {len(PROJECTIONS)} projections "
+            f"(median of {args.rounds}; {machine()})",
+            ["measure", "events/s", "ratio to ceiling"],
+            [["raw ceiling: asyncpg keyset read + decode", f"{ceiling:,.0f}", "1.00"],
+             ["forum replay (all projections)", f"{replay:,.0f}", f"{replay / ceiling:.2f}"]],
+        )
+    finally:
+        await redis.aclose()
+        await pool.close()
+        await drop_database(name)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,13 @@
+"""The fast path for bodies without tags must render exactly as the parser does."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workers import bbcode
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(blacklist_characters="["), max_size=300))
+def test_plain_text_renders_as_the_parser_would(text: str) -> None:
+    cleaned = bbcode._clean(text)
+    assert bbcode._plain(cleaned) == bbcode._Parser().format(cleaned)
