@@ -366,31 +366,51 @@ async def pg_round_trips(conn: asyncpg.Connection, count: int = 500) -> list[flo
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU seconds (user + system) used so far by the live processes of a process group
-    (a server and its uvicorn children), read from /proc."""
-    total = 0
+def _proc_stats() -> list[tuple[int, int, int, float]]:
+    """(pid, ppid, pgrp, cpu seconds) of every live process, from /proc."""
+    out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is the 5th field
-            total += int(fields[11]) + int(fields[12])
-    return total / _TICK
+        fields = text[text.rindex(")") + 2:].split()  # fields[0] is the state (field 3)
+        out.append((int(stat.parent.name), int(fields[1]), int(fields[2]),
+                    (int(fields[11]) + int(fields[12])) / _TICK))
+    return out
+
+
+async def postmaster_pid() -> int | None:
+    """The shared PostgreSQL server's main process, to count its backends' CPU."""
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        folder = await conn.fetchval("SHOW data_directory")
+    finally:
+        await conn.close()
+    try:
+        return int((Path(folder) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class CpuMeter:
-    """CPU use of this process and of the given process groups over a window."""
+    """CPU use over a window: this process (``bench``), process groups (a server and its
+    uvicorn children: ``groups``) and process families (PostgreSQL's postmaster and its
+    backends: ``parents``; shared with other users, so an upper bound)."""
 
-    def __init__(self, groups: dict[str, int]) -> None:
-        self.groups = groups
+    def __init__(self, groups: dict[str, int] | None = None,
+                 parents: dict[str, int | None] | None = None) -> None:
+        self.groups = groups or {}
+        self.parents = {k: v for k, v in (parents or {}).items() if v is not None}
         self._start: dict[str, float] = {}
         self._wall = 0.0
 
     def _now(self) -> dict[str, float]:
-        out = {name: group_cpu_seconds(pgid) for name, pgid in self.groups.items()}
+        stats = _proc_stats()
+        out = {name: sum(s[3] for s in stats if s[2] == pgid)
+               for name, pgid in self.groups.items()}
+        for name, pid in self.parents.items():
+            out[name] = sum(s[3] for s in stats if pid in (s[0], s[1]))
         out["bench"] = time.process_time()
         return out
 
@@ -402,7 +422,7 @@ class CpuMeter:
         """Percent of one core used by each, since ``start``."""
         end = self._now()
         wall = time.perf_counter() - self._wall
-        return {k: 100 * (end[k] - self._start[k]) / wall for k in end}
+        return {k: 100 * (end[k] - self._start.get(k, end[k])) / wall for k in end}
 
 
 # -- load generation ----------------------------------------------------------------------

@@ -128,7 +128,8 @@ def postgres_answers(url: str, timeout: float = 2.0) -> bool:
     A server still starting up or shutting down does not answer.
     """
     host, port = _host_port(url, 5432)
-    if not host.startswith("/") and not _tcp_answers(host, port, timeout):
+    # No host in the URL (a Unix socket via ?host=/dir, say): let asyncpg find it.
+    if urlsplit(url).hostname and not _tcp_answers(host, port, timeout):
         return False
 
     async def probe() -> bool:

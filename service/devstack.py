@@ -7,8 +7,8 @@ answers, migrates, loads the demo data once, then runs the API and a worker unti
 from __future__ import annotations
 
 import asyncio
-import secrets
 import os
+import secrets
 import signal
 import subprocess
 import sys

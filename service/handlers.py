@@ -9,6 +9,7 @@ so a replay can never half-happen.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -32,6 +33,7 @@ from service.notify import Notifier
 
 R = TypeVar("R", bound=c.Result)
 CONFLICT_RETRIES = 8
+THREAD_CACHE_SIZE = 512  # folded threads kept per API process (see _load_thread)
 
 
 class RequestMeta(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,6 +71,7 @@ class Handlers:
         self.hash_password = hash_password
         self.clock = clock
         self.per_page = per_page
+        self._threads: OrderedDict[int, tuple[threads.Thread, int]] = OrderedDict()
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -125,8 +128,30 @@ class Handlers:
         raise ConflictError("the thread is busy; try again")
 
     async def _load_thread(self, thread_id: int) -> tuple[threads.Thread | None, int]:
-        records = await self.store.read_stream(thread_stream(thread_id))
-        return threads.fold(r.event for r in records), len(records)
+        """The thread folded from its stream, and its version.
+
+        Folded threads are kept (least recently used out) and brought up to date by reading
+        only the events after the kept version, so a write to a long thread does not
+        re-read and re-fold all of it (that made a reply cost O(posts in the thread)).
+        A kept state only ever advances by committed events, in version order, without an
+        await in between; decisions only read it. A request that decides on a state that
+        a concurrent request advanced past the version it was handed appends with a stale
+        expected version, fails, and retries: optimistic concurrency still decides.
+        """
+        kept = self._threads.get(thread_id)
+        records = await self.store.read_stream(thread_stream(thread_id),
+                                               kept[1] if kept else 0)
+        kept = self._threads.get(thread_id)  # another request may have advanced it
+        thread, version = kept if kept else (None, 0)
+        for record in records:
+            if record.version == version + 1:
+                thread, version = threads.evolve(thread, record.event), record.version
+        if thread is not None:
+            self._threads[thread_id] = (thread, version)
+            self._threads.move_to_end(thread_id)
+            if len(self._threads) > THREAD_CACHE_SIZE:
+                self._threads.popitem(last=False)
+        return thread, version
 
     async def _forum_exists(self, slug: str) -> bool:
         return bool(await self.store.read_stream(forum_stream(slug)))

@@ -11,6 +11,8 @@ compare equal key by key, byte by byte.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -18,6 +20,7 @@ from redis.asyncio import Redis
 
 from events import EventStore
 from workers import rebuild
+from workers.checkpoints import positions
 from workers.readmodels import PROJECTION_NAMES, Keys
 
 NS_PLACEHOLDER = "*"
@@ -91,6 +94,34 @@ async def rebuild_dump(store: EventStore, redis: Redis, like: Keys,
         return await dump(redis, other)
     finally:
         await drop_prefix(redis, other.prefix)
+
+
+async def last_written(store: EventStore) -> int:
+    """The position of the newest event in the log, committed or not yet readable.
+
+    ``store.head()`` answers only below the oldest transaction running anywhere in the
+    (shared) cluster, so a head read a moment ago may already be short of what this test
+    wrote. Tests own their database: every event in it is theirs and committed."""
+    pool = store._pool  # type: ignore[attr-defined]
+    return int(await pool.fetchval("SELECT coalesce(max(position), 0) FROM events"))
+
+
+async def settle(store: EventStore, redis: Redis, keys: Keys, *, batch: int = 500,
+                 timeout: float = 30.0) -> int:
+    """Project live until every read model has reached the last event written, and return
+    its position."""
+    from workers.projector import Projector
+
+    projector = Projector(store, redis, keys, batch=batch)
+    last = await last_written(store)
+    deadline = time.monotonic() + timeout
+    while True:
+        await projector.catch_up_live()
+        done = await positions(redis, keys, list(PROJECTION_NAMES))
+        if all(p is not None and p >= last for p in done.values()):
+            return last
+        assert time.monotonic() < deadline, f"projections stuck at {done}, last {last}"
+        await asyncio.sleep(0.02)
 
 
 def differences(live: dict[str, object], rebuilt: dict[str, object], limit: int = 10

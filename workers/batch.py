@@ -112,7 +112,7 @@ def _flat(pairs: Mapping[str, Any]) -> bytes:
     return _encode(out)
 
 
-async def commit(redis: Redis, batch: Batch, guards: Mapping[str, str | None],
+async def commit(redis: Redis, batch: Batch, guards: Mapping[str, bytes | str | None],
                  sets: Mapping[str, Any]) -> bool:
     """Apply ``batch`` and ``sets`` atomically if every guard key still holds its value
     (``None``: the key must be missing). False, with nothing applied, if any moved."""

@@ -20,7 +20,7 @@ from service.domain.text import NAME_MAX, check_slug, clean_name
 from tests.builders import NOW, forum_created, guest, member, member_registered, moderator
 
 
-def register(name: str, existing=(), password: str = "correct horse"):  # noqa: ANN001, ANN201
+def register(name: str, existing=(), password: str = "correct horse"):
     return members.register(list(existing), name=name, password=password,
                             password_hash="hash", now=NOW)
 

@@ -34,13 +34,13 @@ from service.domain.text import BODY_MAX, TITLE_MAX, clean_body, clean_title
 from tests.builders import NOW, ThreadHistory, guest, member, moderator, new_id, of_type, quote
 
 
-def start(title: str = "Rome", body: str = "first", actor: Actor | None = None):  # noqa: ANN201
+def start(title: str = "Rome", body: str = "first", actor: Actor | None = None):
     return threads.start_thread(thread_id=new_id(), post_id=new_id(), forum="history",
                                 title=title, body=body, actor=actor or member(), now=NOW)
 
 
 def reply(history: ThreadHistory, body: str = "a reply", actor: Actor | None = None,
-          at=NOW):  # noqa: ANN001, ANN201
+          at=NOW):
     return threads.post_reply(history.state, post_id=new_id(), body=body,
                               actor=actor or member(), now=at)
 
