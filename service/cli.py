@@ -5,15 +5,35 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from workers.settings import Settings
 
+T = TypeVar("T")
+
 
 def _settings() -> Settings:
     return Settings.from_env()
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run an operator command; an unreachable PostgreSQL or Redis is a one-line error,
+    not a traceback."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from events import StoreUnavailableError
+
+    try:
+        return asyncio.run(coro)
+    except StoreUnavailableError as error:
+        raise click.ClickException(f"cannot reach PostgreSQL: {error}") from error
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        raise click.ClickException(f"cannot reach Redis: {error}") from error
 
 
 @click.group(help="An event-sourced discussion board.")
@@ -53,9 +73,15 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 @main.command(help="Run the projection workers (Dramatiq) in the foreground.")
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True)
-def worker(processes: int, threads: int) -> None:
+@click.option("--idle-poll-ms", type=click.IntRange(5, 10_000), default=None,
+              help="How long an idle Redis-broker consumer sleeps at most between polls "
+                   "(bounds nudge latency, hence projection lag; default FORUM_IDLE_POLL_MS "
+                   "or 25).")
+def worker(processes: int, threads: int, idle_poll_ms: int | None) -> None:
     argv = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", str(processes),
             "--threads", str(threads), "--queues", "projections"]
+    if idle_poll_ms is not None:
+        os.environ["FORUM_IDLE_POLL_MS"] = str(idle_poll_ms)
     sys.stdout.flush()
     # exec: the process manager's signals reach Dramatiq's own supervisor directly.
     os.execv(sys.executable, argv)  # noqa: S606
@@ -66,7 +92,7 @@ def worker(processes: int, threads: int) -> None:
 def status(as_json: bool) -> None:
     from service.operations import print_status
 
-    asyncio.run(print_status(_settings(), as_json=as_json))
+    _run(print_status(_settings(), as_json=as_json))
 
 
 @main.command(help="Rebuild read models from the log while the old ones keep serving.")
@@ -74,7 +100,7 @@ def status(as_json: bool) -> None:
 def replay(projections: tuple[str, ...]) -> None:
     from service.operations import replay as run
 
-    asyncio.run(run(_settings(), list(projections)))
+    _run(run(_settings(), list(projections)))
 
 
 @main.command(name="import", help="Append threads from a JSON Lines file.")
@@ -82,7 +108,7 @@ def replay(projections: tuple[str, ...]) -> None:
 def import_(file: Path) -> None:
     from service.importer import run
 
-    sys.exit(asyncio.run(run(_settings(), file)))
+    sys.exit(_run(run(_settings(), file)))
 
 
 @main.command(help="Everything on one machine: services, migrations, demo data, API, workers.")

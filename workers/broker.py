@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
@@ -20,6 +22,18 @@ from workers.settings import Settings
 QUEUE = "projections"
 
 
+class PromptRedisBroker(RedisBroker):
+    """Dramatiq's Redis consumers back off up to the worker timeout (1 s) when idle; a
+    nudge must not wait that long."""
+
+    def __init__(self, *, idle_poll_ms: int, **parameters: Any) -> None:
+        super().__init__(**parameters)
+        self.idle_poll_ms = idle_poll_ms
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        return super().consume(queue_name, prefetch, min(timeout, self.idle_poll_ms))
+
+
 def build_broker(settings: Settings, *, worker: bool = False) -> dramatiq.Broker:
     """``worker``: the middleware a worker process needs (AsyncIO, resources); an API
     process only enqueues."""
@@ -34,8 +48,9 @@ def build_broker(settings: Settings, *, worker: bool = False) -> dramatiq.Broker
     if url.startswith(("amqp://", "amqps://")):
         broker = RabbitmqBroker(url=url, middleware=middleware, connection_attempts=1)
     else:
-        broker = RedisBroker(
-            url=url, middleware=middleware, socket_connect_timeout=1, socket_timeout=5,
+        broker = PromptRedisBroker(
+            idle_poll_ms=settings.idle_poll_ms, url=url, middleware=middleware,
+            socket_connect_timeout=1, socket_timeout=5,
             namespace=f"{settings.key_prefix}-dramatiq",
         )
     broker.declare_queue(QUEUE)

@@ -12,7 +12,9 @@ async def test_api_in_process_starts_a_thread_and_projects_it(client, project):
                           json={"title": "Rome", "body": "hi", "guest_name": "ann"})
     assert r.status_code == 201, r.text
     await project()
-    page = (await client.get(f"/api/threads/{r.json()['thread_id']}")).json()
+    resp = await client.get(f"/api/threads/{r.json()['thread_id']}")
+    page = resp.json()
+    assert resp.status_code == 200, resp.text
     assert page["posts"][0]["author"]["op"] is True
 
 
