@@ -10,6 +10,7 @@ new post with ``?after=<position>`` so the next page view waits for the projecti
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from litestar.types import ControllerRouterHandler
 
 from events.records import member_stream
 from service import commands as c
-from service.api.common import checked_id, writer
+from service.api.common import MAX_ID, checked_id, writer
 from service.auth import TOKEN_TTL, verify_password
 from service.deps import correlation_id
 from service.domain import errors as d
@@ -92,6 +93,9 @@ def environment() -> Environment:
     env.filters["stamp"] = stamp
     env.filters["urlquote"] = lambda value: urlquote(str(value), safe="")
     env.globals["page_links"] = page_links
+    # The stylesheet is cached for an hour; its URL changes whenever its content does.
+    css = (HERE / "static" / "forum.css").read_bytes()
+    env.globals["css_version"] = hashlib.sha256(css).hexdigest()[:10]
     return env
 
 
@@ -137,11 +141,16 @@ def render(request: AnyRequest, name: str, context: Mapping[str, Any], status: i
                     headers={"Cache-Control": "private, no-cache", **(headers or {})})
 
 
+_NUMBER = re.compile(r"[0-9]{1,19}")
+
+
 def _position(after: str | None) -> int | None:
-    """``after`` is a token handed out by a write; anything else is ignored."""
-    if after is None or not after.strip().isdigit() or len(after.strip()) > 19:
+    """``after`` is a token handed out by a write (and ``quote`` a post id); anything else
+    is ignored rather than refused."""
+    if after is None or not _NUMBER.fullmatch(after.strip()):
         return None
-    return int(after.strip())
+    value = int(after.strip())
+    return value if 0 < value <= MAX_ID else None
 
 
 def _decode(response: Response[bytes]) -> Any:
@@ -167,8 +176,16 @@ def _refusal_status(error: d.DomainError) -> int:
     return 422
 
 
+def _reason(error: d.DomainError) -> str:
+    """The refusal as a person reads it: fields by their labels, not their JSON names."""
+    return error.detail.replace("guest_name", "guest name")
+
+
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    """Only a path of this site: no other host, no header tricks."""
+    if (target and len(target) <= 2000 and target.startswith("/")
+            and not target.startswith(("//", "/\\")) and target.isascii() and target.isprintable()
+            and not any(ch.isspace() for ch in target)):
         return target
     return "/"
 
@@ -273,7 +290,7 @@ class BoardPages(Controller):
         except d.NotFoundError:
             raise
         except d.DomainError as refused:
-            return await self._section(request, services, slug, 1, None, form, refused.detail,
+            return await self._section(request, services, slug, 1, None, form, _reason(refused),
                                        _refusal_status(refused))
         return Redirect(f"/threads/{result.thread_id}?after={result.position}"
                         f"#p{result.post_id}", status_code=303)
@@ -348,10 +365,10 @@ class BoardPages(Controller):
             page = _position(form.get("page")) or 1
             try:
                 return await self._thread(request, services, thread_id, page, None, form,
-                                          refused.detail, _refusal_status(refused))
+                                          _reason(refused), _refusal_status(refused))
             except d.NotFoundError:
                 return await self._thread(request, services, thread_id, 1, None, form,
-                                          refused.detail, _refusal_status(refused))
+                                          _reason(refused), _refusal_status(refused))
         return Redirect(f"/threads/{thread_id}?page={result.page}&after={result.position}"
                         f"#p{result.post_id}", status_code=303)
 
@@ -411,7 +428,7 @@ class MemberPages(Controller):
             )
         except d.DomainError as refused:
             return render(request, "register.html.j2", {
-                "page_title": "Register", "form": {"name": name}, "error": refused.detail,
+                "page_title": "Register", "form": {"name": name}, "error": _reason(refused),
             }, _refusal_status(refused))
         token = services.auth.issue(result.name, "member")
         return Redirect("/", status_code=303,
