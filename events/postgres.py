@@ -123,6 +123,8 @@ class PostgresEventStore:
 
     async def read_stream(self, stream_id: str, after_version: int = 0
                           ) -> list[RecordedEvent]:
+        if "\x00" in stream_id:  # text cannot hold NUL: no such stream (not a 503)
+            return []
         rows = await self._fetch(_READ_STREAM, stream_id, after_version)
         return [_record(r) for r in rows]
 

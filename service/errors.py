@@ -88,6 +88,8 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
         return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+    if isinstance(exc, RecursionError):  # msgspec decoding a deeply nested request body
+        return problem(400, "invalid request: JSON is nested too deeply")
     if isinstance(exc, ConcurrencyError):
         return problem(409, "someone else changed this at the same time; try again")
     if isinstance(exc, StoreUnavailableError):

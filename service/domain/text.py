@@ -37,7 +37,8 @@ def clean_title(title: str) -> str:
 
 
 def clean_name(name: str, what: str = "name") -> str:
-    name = " ".join(unicodedata.normalize("NFC", name).split())
+    # NFKC folds look-alikes (fullwidth letters, ligatures) so nobody poses as a member.
+    name = " ".join(unicodedata.normalize("NFKC", name).split())
     if not name:
         raise InvalidInputError(f"{what} must not be empty")
     if len(name) > NAME_MAX:
