@@ -163,7 +163,9 @@ class Handlers:
             raise NotAuthenticatedError(
                 "to post as a guest, give a temporary guest_name; or sign in as a member"
             )
-        name = guest_name.strip()
+        from service.domain.text import clean_name
+
+        name = clean_name(guest_name, "guest_name")  # normalised before the member lookup
         records = await self.store.read_stream(member_stream(name))
         return members.guest(name, [r.event for r in records])
 

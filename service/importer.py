@@ -129,7 +129,7 @@ class Importer:
             parsed = _decoder.decode(raw)
         except msgspec.ValidationError as error:
             raise LineError(str(error)) from error
-        except msgspec.DecodeError as error:
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:
             raise LineError(f"not JSON: {error}") from error
         key = "import:" + hashlib.sha256(msgspec.json.encode(parsed)).hexdigest()
         if await self.store.find_idempotent(key) is not None:
@@ -137,9 +137,9 @@ class Importer:
             return
         try:
             thread_id, new = await self._decide(parsed)
+            await self._ensure_forum(parsed.forum, parsed.posts[0].created_at.astimezone(UTC))
         except DomainError as error:
             raise LineError(error.detail) from error
-        await self._ensure_forum(parsed.forum, parsed.posts[0].created_at.astimezone(UTC))
         idempotency = IdempotentResult(key=key, fingerprint=key,
                                        response=b'{"thread_id":%d}' % thread_id, position=0)
         try:

@@ -67,11 +67,17 @@ class Resources(dramatiq.Middleware):
                     log.warning("tick_failed", error=repr(error), failures=failures)
             await asyncio.sleep(TICK)
 
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Open before the worker threads start: messages already waiting in the queue are
+        # processed as soon as they do, and the actor needs the projector by then.
+        thread = get_event_loop_thread()
+        assert thread is not None, "the AsyncIO middleware must come before Resources"
+        thread.run_coroutine(self._open())
+
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._parent = os.getppid()
         thread = get_event_loop_thread()
         assert thread is not None, "the AsyncIO middleware must come before Resources"
-        thread.run_coroutine(self._open())
         self._ticker = asyncio.run_coroutine_threadsafe(self._tick_forever(), thread.loop)
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

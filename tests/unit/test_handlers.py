@@ -332,3 +332,16 @@ async def test_edit_delete_and_like_go_through_the_thread_stream(handlers, store
         thread_stream(started.thread_id))]
     assert kinds == ["thread_started", "post_added", "post_edited", "post_liked",
                      "post_deleted"]
+
+
+async def test_guest_cannot_take_a_members_name_in_fullwidth_letters() -> None:
+    from events.memory import InMemoryEventStore
+    from service import commands as c
+    from service.domain.errors import NameTakenError
+    from service.handlers import Handlers, RequestMeta
+    from service.notify import NullNotifier
+
+    handlers = Handlers(InMemoryEventStore(), NullNotifier(), hash_password=lambda p: "h")
+    await handlers.register(c.Register(name="Kate", password="long enough"), RequestMeta())
+    with pytest.raises(NameTakenError):
+        await handlers.guest("\uff2b\uff41\uff54\uff45")  # Ｋａｔｅ
