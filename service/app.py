@@ -17,6 +17,7 @@ from service.errors import EXCEPTION_HANDLERS
 from service.lifespan import lifespan
 from service.logs import configure_logging
 from service.metrics import Metrics
+from service.requestlog import correlation_middleware
 from service.web.pages import PAGE_CONTROLLERS, template_config
 from workers.settings import Settings
 
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         lifespan=[lifespan(settings)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[metrics.middleware],
+        middleware=[correlation_middleware, metrics.middleware],
         request_max_body_size=MAX_REQUEST_BYTES,
         template_config=template_config(),
         openapi_config=OpenAPIConfig(title="forum", version="0.1.0", path="/api/schema"),

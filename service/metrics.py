@@ -24,6 +24,9 @@ class Metrics:
         self.lag = Gauge("forum_projection_lag_events",
                          "Log head minus the read model's checkpoint (in position units)",
                          ["projection"], registry=self.registry)
+        self.projected = Gauge("forum_events_projected_total",
+                               "Events the workers have projected live (all processes)",
+                               registry=self.registry)
         self.head = Gauge("forum_log_head_position", "Newest readable log position",
                           registry=self.registry)
 

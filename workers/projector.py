@@ -77,6 +77,8 @@ class Projector:
             if not await self.redis.getdel(dirty):
                 break
         self.projected += applied
+        if applied:
+            await self.redis.hincrby(self.keys.stats(), "projected", applied)
         return applied
 
     async def advance_builds(self) -> None:

@@ -31,6 +31,10 @@ class Keys:
     def building(self, projection: str) -> str:
         return f"{self.prefix}:building:{projection}"
 
+    def stats(self) -> str:
+        """Operational counters (outside any namespace: not part of the read models)."""
+        return f"{self.prefix}:stats"
+
     def generation(self) -> str:
         return f"{self.prefix}:generation"
 

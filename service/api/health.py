@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import structlog
 from litestar import Controller, MediaType, Response, get
@@ -12,6 +13,7 @@ from prometheus_client import generate_latest
 from service.api.common import json_response
 from service.lifespan import Services
 from service.metrics import Metrics
+from workers.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -22,6 +24,22 @@ async def _check(coro: object, timeout: float = 2.0) -> str:
     except Exception as error:
         return f"down: {type(error).__name__}"
     return "ok"
+
+
+async def _broker(settings: Settings) -> str:
+    """Reachability of the broker. Not a condition of readiness: writes succeed and the
+    workers' periodic catch-up keeps projecting while it is away (only slower)."""
+    if settings.broker_url == "none":
+        return "not used"
+    parts = urlsplit(settings.broker)
+    default = 5672 if parts.scheme.startswith("amqp") else 6379
+
+    async def connect() -> None:
+        _, writer = await asyncio.open_connection(parts.hostname or "127.0.0.1",
+                                                  parts.port or default)
+        writer.close()
+
+    return await _check(connect(), timeout=1.0)
 
 
 async def _lag_seconds(services: Services, positions: dict[str, int | None], head: int
@@ -46,7 +64,8 @@ class HealthController(Controller):
     async def ready(self, services: Services) -> Response[bytes]:
         postgres = await _check(services.pool.fetchval("SELECT 1"))
         redis = await _check(services.redis.ping())
-        checks: dict[str, object] = {"postgres": postgres, "redis": redis}
+        checks: dict[str, object] = {"postgres": postgres, "redis": redis,
+                                     "broker": await _broker(services.settings)}
         ready = postgres == "ok" and redis == "ok"
         if ready:
             head = await services.store.head()
@@ -71,6 +90,8 @@ class HealthController(Controller):
         try:
             head = await services.store.head()
             metrics.head.set(head)
+            projected = await services.redis.hget(services.views.keys.stats(), "projected")
+            metrics.projected.set(int(projected or 0))
             for name, position in (await services.views.positions()).items():
                 if position is not None:
                     metrics.position.labels(name).set(position)
