@@ -8,6 +8,7 @@ prefix. Nothing here ever flushes a whole Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -262,13 +263,13 @@ class Stack:
         if proc is None or proc.poll() is not None:
             return
         try:
-            os.killpg(proc.pid, 15)
+            # SIGTERM to the leader only: Dramatiq's main process forwards it to its
+            # children, and a second SIGTERM would make them abandon a clean shutdown.
+            proc.send_signal(15)
             proc.wait(timeout=15)
         except (subprocess.TimeoutExpired, ProcessLookupError):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, 9)
-            except ProcessLookupError:
-                pass
             proc.wait(timeout=5)
 
     def stop_worker(self) -> None:

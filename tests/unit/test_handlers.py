@@ -344,4 +344,4 @@ async def test_guest_cannot_take_a_members_name_in_fullwidth_letters() -> None:
     handlers = Handlers(InMemoryEventStore(), NullNotifier(), hash_password=lambda p: "h")
     await handlers.register(c.Register(name="Kate", password="long enough"), RequestMeta())
     with pytest.raises(NameTakenError):
-        await handlers.guest("\uff2b\uff41\uff54\uff45")  # Ｋａｔｅ
+        await handlers.guest("\uff2b\uff41\uff54\uff45")  # "Kate" in fullwidth letters
