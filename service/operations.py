@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -86,6 +88,7 @@ async def replay(settings: Settings, names: list[str]) -> None:
         raise SystemExit(f"unknown projection(s): {', '.join(unknown)}; "
                          f"known: {', '.join(PROJECTIONS)}")
     names = names or list(PROJECTIONS)
+    interrupted = _on_ctrl_c()
     pool = await create_pool(settings.database_url, min_size=1, max_size=4)
     redis = Redis.from_url(settings.redis_url, socket_timeout=60)
     keys = Keys(settings.key_prefix)
@@ -106,10 +109,13 @@ async def replay(settings: Settings, names: list[str]) -> None:
 
         def progress(count: int) -> None:
             nonlocal done
+            if interrupted.is_set():  # its cancellation was lost on the way: again
+                raise asyncio.CancelledError
             done += count
             reporter(done)
 
-        builds = {name: await rebuild.start(redis, keys, name, fresh=True) for name in names}
+        for name in names:
+            builds[name] = await rebuild.start(redis, keys, name, fresh=True)
         renewing = asyncio.ensure_future(_keep(lease))
         try:
             await rebuild.fill(store, redis, keys, builds, on_batch=progress)
@@ -118,6 +124,11 @@ async def replay(settings: Settings, names: list[str]) -> None:
         reporter(done, final=True)
         builds = {}
         sys.stderr.write(f"replayed {done} events into {', '.join(names)}; readers switched\n")
+    except asyncio.CancelledError:
+        if not interrupted.is_set():
+            raise
+        raise SystemExit("replay interrupted: read models not switched yet keep serving as "
+                         "they were; the half-built ones are dropped") from None
     finally:
         # Interrupted: the live read models were never touched; drop the half-built ones.
         for name, ns in builds.items():
@@ -127,6 +138,23 @@ async def replay(settings: Settings, names: list[str]) -> None:
         await lease.release()
         await redis.aclose()
         await pool.close()
+
+
+def _on_ctrl_c() -> asyncio.Event:
+    """SIGINT cancels the replay, and stays noted: Python 3.11's ``asyncio.wait_for`` (which
+    redis-py uses for socket timeouts) can swallow a cancellation that races with the
+    result, so the next batch raises it again instead of building on and swapping."""
+    interrupted = asyncio.Event()
+    task = asyncio.current_task()
+
+    def interrupt() -> None:
+        interrupted.set()
+        if task is not None:
+            task.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupt)
+    return interrupted
 
 
 async def _keep(lease: Lease) -> None:

@@ -118,7 +118,7 @@ async def commit(redis: Redis, batch: Batch, guards: Mapping[str, bytes | str | 
     (``None``: the key must be missing). False, with nothing applied, if any moved."""
     args = (_flat(guards), _encode(batch.commands), _flat(sets))
     pool = redis.connection_pool
-    connection = await pool.get_connection("EVALSHA")  # type: ignore[no-untyped-call]
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
         for attempt in range(2):
             await connection.send_command("EVALSHA", _SHA, 0, *args, check_health=False)

@@ -46,6 +46,11 @@ class Projector:
             ns = pointer.decode() if isinstance(pointer, bytes) else str(pointer)
             if rebuild.version_of(ns) == PROJECTIONS[name].version:
                 targets.append(Target(PROJECTIONS[name], self.keys.namespace(name, ns)))
+        if targets:
+            # A live namespace without its checkpoint lost it (Redis evicted or wiped it):
+            # fed from 0 it would apply everything twice. The tick rebuilds it instead.
+            present = await self.redis.mget(*(t.ns.checkpoint for t in targets))
+            targets = [t for t, p in zip(targets, present, strict=True) if p is not None]
         return targets, expect
 
     async def _drain(self, lease: Lease) -> int:
@@ -53,7 +58,7 @@ class Projector:
         while True:
             targets, expect = await self._live()
             progress = await stream(self.store, self.redis, targets, batch=self.batch,
-                                    expect=expect)
+                                    expect=expect, require=True)
             applied += progress.applied
             if not progress.conflicted:
                 return applied

@@ -37,15 +37,19 @@ class Progress:
 
 
 async def checkpoints(redis: Redis, targets: list[Target],
-                      expect: Mapping[str, bytes | str | None] | None = None
+                      expect: Mapping[str, bytes | str | None] | None = None,
+                      *, require: bool = False,
                       ) -> tuple[list[int], dict[str, bytes | str | None]] | None:
     """The targets' checkpoints, and the guards a commit of a batch computed from them
-    must hold; None when a pointer in ``expect`` has already moved."""
+    must hold; None when a pointer in ``expect`` has already moved, or (``require``) when
+    a target has no checkpoint: a live namespace that lost it must not be fed from 0."""
     expect = dict(expect or {})
     keys = [t.ns.checkpoint for t in targets]
     values = await redis.mget(*keys, *expect)
     current = values[: len(keys)]
     if list(values[len(keys):]) != [_bytes(v) for v in expect.values()]:
+        return None
+    if require and None in current:
         return None
     guards: dict[str, bytes | str | None] = dict(zip(keys, current, strict=True))
     guards.update(expect)
@@ -93,9 +97,10 @@ async def catch_up(
 async def stream(
     store: EventStore, redis: Redis, targets: list[Target], *, batch: int = 500,
     expect: Mapping[str, bytes | str | None] | None = None,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None, require: bool = False,
 ) -> Progress:
-    """Catch up until a batch comes back short (the head was reached).
+    """Catch up until a batch comes back short (the head was reached). ``require``: every
+    target must have its checkpoint (live namespaces), else the pass is a conflict.
 
     Three stages overlap: PostgreSQL reads batch k+1 and Redis applies batch k while this
     process projects. Each commit is guarded by the checkpoints the previous one set, so a
@@ -103,7 +108,7 @@ async def stream(
     most one commit is in flight, so they reach Redis in order."""
     if not targets:
         return Progress(0, 0)
-    state = await checkpoints(redis, targets, expect)
+    state = await checkpoints(redis, targets, expect, require=require)
     if state is None:
         return Progress(0, 0, conflicted=True)
     positions, guards = state
