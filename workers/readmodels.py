@@ -122,10 +122,20 @@ def score(moment: datetime) -> float:
     return round(moment.timestamp() * 1000, 3)
 
 
+_last_formatted: tuple[datetime | None, str] = (None, "")
+
+
 def rfc3339(moment: datetime) -> str:
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+    # Several projections format the same event's time in a row: remember the last one
+    # (one tuple, swapped whole, so a reader on another thread never sees a torn pair).
+    global _last_formatted
+    cached, text = _last_formatted
+    if moment is cached:
+        return text
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    text = utc.isoformat(timespec="milliseconds")[:-6] + "Z"
+    _last_formatted = (moment, text)
+    return text
 
 
 class StoredQuote(msgspec.Struct):
