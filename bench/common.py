@@ -517,6 +517,61 @@ async def keepalive_load(url: str, *, connections: int, seconds: float,
                       percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000)
 
 
+class RawHttp:
+    """A lean asyncio HTTP/1.1 keep-alive client (a few tens of microseconds of CPU per
+    request; httpx takes about a millisecond, and its pool slows down badly with hundreds
+    of connections in flight). Idle connections are reused; a reused connection that the
+    server closed meanwhile is retried once on a new one. Needs Content-Length answers."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        # (reader, writer, last used): uvicorn closes keep-alive connections idle for 5 s
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+
+    async def _connection(self, fresh: bool
+                          ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        while self._idle and not fresh:
+            reader, writer, used = self._idle.pop()
+            if time.monotonic() - used < 3.0 and not reader.at_eof():
+                return reader, writer, True
+            writer.close()
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        return reader, writer, False
+
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        if body:
+            head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+        for attempt in range(2):
+            reader, writer, reused = await self._connection(fresh=attempt > 0)
+            try:
+                writer.write(raw)
+                answer = await reader.readuntil(b"\r\n\r\n")
+                status = int(answer.split(b" ", 2)[1])
+                length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", answer)
+                if length is None:
+                    raise RuntimeError("RawHttp needs Content-Length")
+                content = await reader.readexactly(int(length[1]))
+            except (ConnectionError, asyncio.IncompleteReadError):
+                writer.close()
+                if reused:
+                    continue
+                raise
+            self._idle.append((reader, writer, time.monotonic()))
+            return status, content
+        raise ConnectionError("the server keeps closing connections")
+
+    async def close(self) -> None:
+        for _, writer, _ in self._idle:
+            writer.close()
+        self._idle.clear()
+
+
 async def load(url: str, *, connections: int, seconds: float,
                headers: Iterable[str] = ()) -> LoadResult:
     if have_wrk():
@@ -529,6 +584,13 @@ async def load(url: str, *, connections: int, seconds: float,
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else math.nan
+
+
+def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """Median of the per-round ratios: each round's two sides ran back to back, so a
+    round's ratio cancels the slow swings of the machine's other load better than the
+    ratio of the two medians does."""
+    return median([n / d for n, d in zip(numerators, denominators, strict=True) if d])
 
 
 def percentile(values: Sequence[float], p: float) -> float:
