@@ -31,6 +31,8 @@ class Metrics:
                           registry=self.registry)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
+        children: dict[tuple[str, str, int], Any] = {}
+
         async def timed(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":  # type: ignore[comparison-overlap]
                 await app(scope, receive, send)
@@ -46,9 +48,12 @@ class Metrics:
             try:
                 await app(scope, receive, capture)
             finally:
-                route = scope.get("path_template") or "unmatched"
-                self.requests.labels(scope.get("method", "-"), route, str(status[0])).observe(
-                    time.perf_counter() - start
-                )
+                labels = (str(scope.get("method", "-")), scope.get("path_template") or "unmatched",
+                          status[0])
+                child = children.get(labels)
+                if child is None:  # labels() takes a lock and builds a key: do it once
+                    child = children[labels] = self.requests.labels(
+                        labels[0], labels[1], str(labels[2]))
+                child.observe(time.perf_counter() - start)
 
         return timed

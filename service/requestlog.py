@@ -7,14 +7,17 @@ echoed in the response, and stored in the metadata of the events the request app
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-import uuid
 from typing import Any
 
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("forum.request")
+_PROCESS = os.urandom(6).hex() + "-"
+_SEQUENCE = itertools.count(1)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -31,10 +34,15 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         given = _header(scope, b"x-correlation-id") or _header(scope, b"x-request-id")
-        cid = given if given and len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
+        if given and len(given) <= 128 and given.isprintable():
+            cid = given
+        else:  # unique per process (random prefix) and cheap: this runs on every read
+            cid = f"{_PROCESS}{next(_SEQUENCE):x}"
         scope.setdefault("state", {})["correlation_id"] = cid  # type: ignore[typeddict-unknown-key]
         status = [500]
         started = time.perf_counter()
+        method = scope.get("method", "")
+        reading = method in ("GET", "HEAD")
 
         async def stamped(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -44,17 +52,19 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
                 message["headers"] = headers  # type: ignore[typeddict-unknown-key]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(correlation_id=cid):
-            try:
+        try:
+            if reading:  # reads log nothing on success: skip binding the log context
                 await app(scope, receive, stamped)
-            finally:
-                # Writes are logged (an audit trail keyed by correlation id); reads only
-                # at debug level, or when they fail.
-                method = scope.get("method", "")
-                emit = log.info if method not in ("GET", "HEAD") else log.debug
-                if status[0] >= 500:
-                    emit = log.warning
+            else:
+                with structlog.contextvars.bound_contextvars(correlation_id=cid):
+                    await app(scope, receive, stamped)
+        finally:
+            # Writes are logged (an audit trail keyed by correlation id); reads only
+            # when they fail.
+            if status[0] >= 500 or not reading:
+                emit = log.warning if status[0] >= 500 else log.info
                 emit("request", method=method, path=scope.get("path"), status=status[0],
-                     ms=round((time.perf_counter() - started) * 1000, 2))
+                     ms=round((time.perf_counter() - started) * 1000, 2),
+                     correlation_id=cid)
 
     return logged

@@ -123,6 +123,7 @@ def settings(database_url: str, key_prefix: str) -> Settings:
     return Settings(
         database_url=database_url, redis_url=REDIS_URL, broker_url="none",
         operator_token=OPERATOR_TOKEN, key_prefix=key_prefix, min_position_wait=2.0,
+        page_cache_ms=0,  # tests read right after projecting; the cache has its own test
     )
 
 
@@ -211,6 +212,7 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "FORUM_OPERATOR_TOKEN": settings.operator_token or "",
         "FORUM_KEY_PREFIX": settings.key_prefix,
         "FORUM_PORT": str(settings.port),
+        "FORUM_PAGE_CACHE_MS": str(settings.page_cache_ms),
         "PYTHONUNBUFFERED": "1",
     })
     env.update(extra)
@@ -285,6 +287,7 @@ def stack_settings(database_url: str, key_prefix: str) -> Settings:
     return Settings(
         database_url=database_url, redis_url=REDIS_URL, broker_url="",
         operator_token=OPERATOR_TOKEN, key_prefix=key_prefix, port=free_port(),
+        page_cache_ms=0,
     )
 
 

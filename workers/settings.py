@@ -27,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     per_page: int = 25
     max_body_bytes: int = 256 * 1024
     min_position_wait: float = 2.0
+    # API processes keep each answer this long (see service/views.py); 0 turns it off.
+    page_cache_ms: int = 250
     ready_max_lag: float = 30.0
     log_level: str = "INFO"
     log_json: bool = False
