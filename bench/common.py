@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the 
     sys.path.insert(0, str(ROOT))
 
 from events.migrate import migrate  # noqa: E402
+from workers.rebuild import unlink_matching  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
@@ -97,14 +98,7 @@ async def drop_keys(prefix: str) -> int:
     dropped = 0
     try:
         for pattern in (f"{prefix}:*", f"{prefix}-dramatiq:*"):
-            batch: list[bytes] = []
-            async for key in redis.scan_iter(match=pattern, count=1000):
-                batch.append(key)
-                if len(batch) >= 1000:
-                    dropped += await redis.unlink(*batch)
-                    batch.clear()
-            if batch:
-                dropped += await redis.unlink(*batch)
+            dropped += await unlink_matching(redis, pattern)
     finally:
         await redis.aclose()
     return dropped

@@ -87,17 +87,12 @@ async def _drop_database(name: str) -> None:
 
 
 async def _drop_keys(prefix: str) -> None:
+    from workers.rebuild import unlink_matching
+
     redis = Redis.from_url(REDIS_URL)
     try:
         for pattern in (f"{prefix}:*", f"{prefix}-dramatiq:*"):
-            batch = []
-            async for key in redis.scan_iter(match=pattern, count=1000):
-                batch.append(key)
-                if len(batch) >= 1000:
-                    await redis.unlink(*batch)
-                    batch.clear()
-            if batch:
-                await redis.unlink(*batch)
+            await unlink_matching(redis, pattern)
     finally:
         await redis.aclose()
 

@@ -34,10 +34,11 @@ async def new_namespace(redis: Redis, keys: Keys, name: str) -> str:
     return f"v{PROJECTIONS[name].version}.{generation}"
 
 
-async def drop_namespace(redis: Redis, keys: Keys, name: str, ns: str) -> int:
+async def unlink_matching(redis: Redis, pattern: str) -> int:
+    """Delete the keys matching ``pattern`` a thousand at a time, without blocking Redis."""
     dropped = 0
     batch: list[bytes] = []
-    async for key in redis.scan_iter(match=keys.namespace(name, ns).pattern(), count=1000):
+    async for key in redis.scan_iter(match=pattern, count=1000):
         batch.append(key)
         if len(batch) >= 1000:
             dropped += await redis.unlink(*batch)
@@ -45,6 +46,10 @@ async def drop_namespace(redis: Redis, keys: Keys, name: str, ns: str) -> int:
     if batch:
         dropped += await redis.unlink(*batch)
     return dropped
+
+
+async def drop_namespace(redis: Redis, keys: Keys, name: str, ns: str) -> int:
+    return await unlink_matching(redis, keys.namespace(name, ns).pattern())
 
 
 def _text(value: bytes | str | None) -> str | None:

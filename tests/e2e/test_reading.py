@@ -8,10 +8,7 @@ process fed by the Redis broker and its periodic tick).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -24,17 +21,6 @@ from tests.conftest import FORUM, OPERATOR, ROOT
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def stack(stack):
-    """The shared stack, its worker stopped the way the deploy files stop it: SIGTERM to
-    Dramatiq's main process only, which stops its children (a SIGTERM to the whole group
-    reaches the child twice, and Dramatiq's child then hangs until SIGKILL)."""
-    yield stack
-    proc = stack.worker
-    if proc is not None and proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):  # the shared teardown kills it
-            proc.wait(timeout=20)
 
 
 def at(position: int | str) -> dict[str, str]:

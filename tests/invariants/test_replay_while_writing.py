@@ -7,7 +7,6 @@ models untouched; a replay of the whole log ends equal to a rebuild, byte for by
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import subprocess
 import threading
@@ -15,7 +14,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -37,25 +35,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BULK_START = datetime(2011, 6, 8, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def stack(stack_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
-    """conftest's ``stack``, stopped the way deploy/ stops it: SIGTERM to each main process
-    only (Dramatiq forwards it to its worker processes; a group-wide SIGTERM reaches those
-    twice, which Dramatiq takes as "stop now" and then hangs until the SIGKILL)."""
-    running = Stack(stack_settings, tmp_path)
-    try:
-        running.start_api()
-        running.start_worker()
-        yield running
-    finally:
-        started = [p for p in (running.worker, running.api) if p is not None]
-        for proc in started:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in started:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=15)
-        running.stop()  # whatever is left, group-wide
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -7,15 +7,11 @@ the read models back by themselves, equal byte for byte to a rebuild from the lo
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,32 +22,12 @@ from tests.conftest import OPERATOR, Stack
 from tests.readmodel_dump import assert_equals_rebuild, last_written
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RECOVERY_SECONDS = 15
 
 
-@pytest.fixture
-def stack(stack_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
-    """conftest's ``stack``, stopped the way deploy/ stops it: SIGTERM to each main process
-    only (Dramatiq forwards it to its worker processes; a group-wide SIGTERM reaches those
-    twice, which Dramatiq takes as "stop now" and then hangs until the SIGKILL)."""
-    running = Stack(stack_settings, tmp_path)
-    try:
-        running.start_api()
-        running.start_worker()
-        yield running
-    finally:
-        started = [p for p in (running.worker, running.api) if p is not None]
-        for proc in started:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in started:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=15)
-        running.stop()  # whatever is left, group-wide
 
 
 @dataclass
