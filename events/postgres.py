@@ -139,6 +139,17 @@ class PostgresEventStore:
     async def head(self) -> int:
         return int(await self._fetchval(_HEAD))
 
+    async def horizon_holder(self) -> dict[str, Any] | None:
+        """The oldest transaction with an id anywhere on the cluster: readers of the log
+        cannot see past it. None when there is none; ``seconds`` is how long it has run."""
+        row = await self._fetchrow(
+            "SELECT pid, datname, application_name, state,"
+            " extract(epoch FROM now() - xact_start)::float8 AS seconds"
+            " FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
+            " ORDER BY age(backend_xid) DESC LIMIT 1"
+        )
+        return None if row is None else dict(row)
+
     async def find_idempotent(self, key: str) -> IdempotentResult | None:
         row = await self._fetchrow(
             "SELECT key, fingerprint, response, position FROM idempotency WHERE key = $1", key

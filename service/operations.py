@@ -32,7 +32,8 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
         names = list(PROJECTIONS)
         checkpoints = await positions(redis, keys, names)
         builds = await rebuild.building(redis, keys, names)
-        out: dict[str, Any] = {"head": head, "projections": {}}
+        out: dict[str, Any] = {"head": head, "projections": {},
+                               "horizon_held_by": await store.horizon_holder()}
         for name in names:
             position = checkpoints[name]
             lag_seconds = 0.0
@@ -80,6 +81,13 @@ async def print_status(settings: Settings, *, as_json: bool) -> None:
             f"yes ({row['rebuild_position']})" if row["rebuilding"] else "no",
         )
     Console().print(table)
+    holder = status.get("horizon_held_by")
+    if holder and holder["seconds"] >= 1:
+        Console().print(
+            f"[yellow]the log's read horizon is held by pid {holder['pid']} "
+            f"(database {holder['datname']}, {holder['state']}) for {holder['seconds']:.1f} s: "
+            "events committed after it started wait until it ends[/yellow]"
+        )
 
 
 async def replay(settings: Settings, names: list[str]) -> None:

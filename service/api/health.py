@@ -79,6 +79,8 @@ class HealthController(Controller):
                 checks["rebuilding"] = missing
             lag = await _lag_seconds(services, positions, head) if behind else 0.0
             checks["lag_seconds"] = lag
+            if lag > 1:  # say who holds the log back, when someone does
+                checks["horizon_held_by"] = await services.store.horizon_holder()
             if lag > services.settings.ready_max_lag:
                 ready = False
         checks["status"] = "ready" if ready else "not ready"
