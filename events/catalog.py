@@ -6,7 +6,7 @@ from typing import Final
 
 import msgspec
 
-from events.members import MemberRegistered
+from events.members import MemberRegistered, MemberRoleChanged
 from events.sections import ForumCreated
 from events.threads import (
     PostAdded,
@@ -36,6 +36,7 @@ ForumEvent = (
     | ThreadUnlocked
     | ThreadMoved
     | MemberRegistered
+    | MemberRoleChanged
 )
 
 EVENT_TYPES: Final[dict[str, type[ForumEvent]]] = {

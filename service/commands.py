@@ -46,6 +46,10 @@ class Register(Request, frozen=True):
     password: str
 
 
+class ChangeRole(Request, frozen=True):
+    role: str
+
+
 class SignIn(Request, frozen=True):
     name: str
     password: str
@@ -85,3 +89,4 @@ class PostChangedResult(Result):
 
 class MemberResult(Result):
     name: str
+    role: str = "member"

@@ -304,6 +304,20 @@ class Handlers:
 
     # -- members ----------------------------------------------------------------------
 
+    async def change_role(self, name: str, cmd: c.ChangeRole, actor: Actor, meta: RequestMeta
+                          ) -> c.MemberResult:
+        if (first := await self._first_answer(meta, c.MemberResult)) is not None:
+            return first
+        stream = member_stream(name.strip())
+        existing = await self.store.read_stream(stream)
+        new = members.change_role([r.event for r in existing], role=cmd.role, actor=actor,
+                                  now=self.clock())
+        found = members.member([r.event for r in existing])
+        assert found is not None  # change_role refuses a missing member
+        result = c.MemberResult(name=found.name, role=cmd.role)
+        return await self._retrying(
+            lambda: self._append(stream, len(existing), new, result, meta))
+
     async def register(self, cmd: c.Register, meta: RequestMeta) -> c.MemberResult:
         if (first := await self._first_answer(meta, c.MemberResult)) is not None:
             return first

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from events.catalog import ForumEvent
-from events.members import MemberRegistered
+from events.members import MemberRegistered, MemberRoleChanged
 from events.sections import ForumCreated
 from events.threads import (
     PostAdded,
@@ -146,6 +146,7 @@ def one_of_each(at: datetime = NOW) -> list[ForumEvent]:
                     posts=7, created_at=at - timedelta(days=400), bumped_at=at,
                     unanswered=False),
         MemberRegistered(**common, name="ann", password_hash="$argon2id$x", role="moderator"),
+        MemberRoleChanged(**common, name="ann", role="member"),
     ]
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, get, post, put
 from litestar.params import Parameter
 
 from events.records import member_stream
 from service import commands as c
 from service.api.common import json_response, written
 from service.auth import verify_password
+from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
 from service.domain.members import member
 from service.handlers import RequestMeta
@@ -36,6 +37,15 @@ class MemberController(Controller):
         assert found is not None
         token = services.auth.issue(found.name, found.role)
         return json_response({"token": token, "name": found.name, "role": found.role})
+
+    @put("/api/users/{name:str}/role", operation_id="changeRole", status_code=200)
+    async def change_role(self, name: str, data: c.ChangeRole, services: Services,
+                          actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
+        """The operator makes a member a moderator (or a member again). Tokens carry the
+        role they were issued with: the member signs in again to use the new one."""
+        if actor is None:
+            raise NotAuthenticatedError("changing roles needs the operator's token")
+        return written(await services.handlers.change_role(name, data, actor, meta))
 
     @get("/api/users/{name:str}", operation_id="getUser")
     async def profile(self, name: str, services: Services, min_position: int | None =

@@ -642,3 +642,38 @@ async def test_bad_idempotency_keys_are_4xx(client, pool, thread):
         await refused(pool, client.post(f"/api/threads/{thread['thread_id']}/posts",
                                         json={"body": "b", "guest_name": "y"},
                                         headers={"Idempotency-Key": key}), case=key)
+
+
+async def test_the_operator_makes_a_member_a_moderator_who_can_then_lock_threads(client, project):
+    await client.post("/api/forums", json={"slug": "mods", "title": "Mods"}, headers=OPERATOR)
+    assert (await client.post("/api/users", json={"name": "Mia", "password": "pass-word-1"})
+            ).status_code == 201
+    started = await client.post("/api/forums/mods/threads",
+                                json={"title": "T", "body": "b", "guest_name": "gus"})
+    thread = started.json()["thread_id"]
+
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    async def sign_in() -> str:
+        answer = await client.post("/api/sessions", json={"name": "Mia", "password": "pass-word-1"})
+        return answer.json()["token"]
+
+    member = await sign_in()
+    assert (await client.post(f"/api/threads/{thread}/lock", headers=bearer(member))
+            ).status_code == 403
+    refused = await client.put("/api/users/Mia/role", json={"role": "moderator"},
+                               headers=bearer(member))
+    assert refused.status_code == 403
+    assert (await client.put("/api/users/Mia/role", json={"role": "king"}, headers=OPERATOR)
+            ).status_code == 422
+    assert (await client.put("/api/users/nobody/role", json={"role": "moderator"},
+                             headers=OPERATOR)).status_code == 404
+    promoted = await client.put("/api/users/Mia/role", json={"role": "moderator"},
+                                headers=OPERATOR)
+    assert promoted.status_code == 200, promoted.text
+    assert promoted.json()["role"] == "moderator"
+
+    moderator = await sign_in()
+    locked = await client.post(f"/api/threads/{thread}/lock", headers=bearer(moderator))
+    assert locked.status_code == 200, locked.text

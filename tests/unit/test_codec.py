@@ -25,6 +25,7 @@ PINNED_TAGS = {
     "ThreadUnlocked": "thread_unlocked",
     "ThreadMoved": "thread_moved",
     "MemberRegistered": "member_registered",
+    "MemberRoleChanged": "member_role_changed",
 }
 
 SAMPLES = one_of_each()
