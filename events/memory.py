@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from events.catalog import ForumEvent
 from events.errors import ConcurrencyError, DuplicateRequestError
 from events.records import IdempotentResult, Metadata, RecordedEvent
+from events.threads import PostAdded
 
 
 class InMemoryEventStore:
@@ -70,8 +71,6 @@ class InMemoryEventStore:
         return self._idempotency.get(key)
 
     async def stream_of_post(self, post_id: int) -> str | None:
-        from events.threads import PostAdded
-
         for record in self._log:
             if isinstance(record.event, PostAdded) and record.event.post_id == post_id:
                 return record.stream_id

@@ -9,6 +9,7 @@ from litestar import Request
 from litestar.datastructures import State
 
 from service.domain.actors import Actor
+from service.domain.errors import InvalidInputError
 from service.handlers import RequestMeta, fingerprint
 from service.lifespan import Services
 
@@ -34,8 +35,6 @@ def correlation_id(request: Request[Any, Any, Any]) -> str:
 async def provide_meta(request: Request[Any, Any, Any]) -> RequestMeta:
     key = request.headers.get("idempotency-key")
     if key is not None and not (1 <= len(key) <= 255 and key.isprintable()):
-        from service.domain.errors import InvalidInputError
-
         raise InvalidInputError("Idempotency-Key must be 1-255 printable characters")
     body = await request.body() if key is not None else b""
     return RequestMeta(

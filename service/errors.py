@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from events import ConcurrencyError, StoreUnavailableError
@@ -108,4 +108,3 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
 
 
 EXCEPTION_HANDLERS = {Exception: handle}
-_ = MediaType

@@ -28,7 +28,13 @@ from events.records import forum_stream, member_stream, thread_stream
 from service import commands as c
 from service.domain import members, sections, threads
 from service.domain.actors import Actor
-from service.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from service.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotAuthenticatedError,
+    NotFoundError,
+)
+from service.domain.text import clean_name
 from service.notify import Notifier
 
 R = TypeVar("R", bound=c.Result)
@@ -158,13 +164,9 @@ class Handlers:
 
     async def guest(self, guest_name: str | None) -> Actor:
         if guest_name is None:
-            from service.domain.errors import NotAuthenticatedError
-
             raise NotAuthenticatedError(
                 "to post as a guest, give a temporary guest_name; or sign in as a member"
             )
-        from service.domain.text import clean_name
-
         name = clean_name(guest_name, "guest_name")  # normalised before the member lookup
         records = await self.store.read_stream(member_stream(name))
         return members.guest(name, [r.event for r in records])
@@ -321,8 +323,6 @@ class Handlers:
     async def register(self, cmd: c.Register, meta: RequestMeta) -> c.MemberResult:
         if (first := await self._first_answer(meta, c.MemberResult)) is not None:
             return first
-        from service.domain.text import clean_name
-
         name = clean_name(cmd.name)
         members.check_password(cmd.password)
         stream = member_stream(name)

@@ -21,12 +21,14 @@ from pathlib import Path
 import msgspec
 
 from events import DuplicateRequestError, EventStore, ForumEvent, IdempotentResult, Metadata
+from events.postgres import PostgresEventStore, create_pool
 from events.records import forum_stream, member_stream, thread_stream
 from service.domain import sections, threads
 from service.domain.actors import OPERATOR, Actor
 from service.domain.errors import DomainError
 from service.domain.members import member
 from service.domain.text import clean_name
+from workers.settings import Settings
 
 
 class ImportedPost(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -168,11 +170,7 @@ def read_lines(path: Path) -> Iterator[bytes]:
         yield from handle
 
 
-async def run(settings: object, path: Path) -> int:
-    from events.postgres import PostgresEventStore, create_pool
-    from workers.settings import Settings
-
-    assert isinstance(settings, Settings)
+async def run(settings: Settings, path: Path) -> int:
     pool = await create_pool(settings.database_url, min_size=1, max_size=4)
     try:
         report = await Importer(PostgresEventStore(pool)).lines(read_lines(path))

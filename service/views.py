@@ -19,8 +19,10 @@ import msgspec
 from litestar import MediaType, Response
 from redis.asyncio import Redis
 
+from service.domain.errors import NotFoundError
 from service.errors import ReadModelUnavailableError
 from workers import readmodels as rm
+from workers.checkpoints import positions
 from workers.readmodels import Keys
 from workers.settings import Settings
 
@@ -74,8 +76,6 @@ def _json(body: bytes, position: int) -> Response[bytes]:
 
 
 def _not_found(detail: str) -> Exception:
-    from service.domain.errors import NotFoundError
-
     return NotFoundError(detail)
 
 
@@ -278,7 +278,5 @@ class Views:
         }), position)
 
     async def positions(self) -> dict[str, int | None]:
-        from workers.checkpoints import positions
-
         return await positions(self.redis, self.keys, list(rm.PROJECTION_NAMES))
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from workers.readmodels import Keys
+from workers.readmodels import CHECKPOINTS, Keys
 
 
 async def positions(redis: Redis, keys: Keys, names: list[str]) -> dict[str, int | None]:
     """Each live projection's checkpoint; None where it has no live read model."""
-    from workers.readmodels import CHECKPOINTS
-
     values = await redis.eval(CHECKPOINTS, 0, keys.prefix, *names)  # type: ignore[misc]
     return {
         name: (None if value is None else int(value))

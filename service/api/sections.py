@@ -6,7 +6,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
 from service import commands as c
-from service.api.common import json_response, written
+from service.api.common import writer, written
 from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError
 from service.handlers import RequestMeta
@@ -36,8 +36,6 @@ class SectionController(Controller):
     @post("/{slug:str}/threads", operation_id="startThread", status_code=201)
     async def start_thread(self, slug: str, data: c.StartThread, services: Services,
                            actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
-        from service.api.common import writer
-
         who = await writer(services, actor, data.guest_name)
         result = await services.handlers.start_thread(slug, data, who, meta)
         return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"})
@@ -63,5 +61,3 @@ class SectionController(Controller):
                            ) -> Response[bytes]:
         return await services.views.archive_year(slug, year, page, min_position)
 
-
-_ = json_response
