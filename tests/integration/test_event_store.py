@@ -341,13 +341,12 @@ async def test_the_store_names_the_transaction_that_holds_the_log_back(pool):
     from events.postgres import PostgresEventStore
 
     store = PostgresEventStore(pool)
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_current_xact_id()")
-            holder_pid = conn.get_server_pid()
-            holder = await store.horizon_holder()
-            assert holder is not None
-            # On a shared cluster an older transaction may hold it instead; ours must then
-            # not be the oldest, which is also what the reader sees.
-            if holder["pid"] == holder_pid:
-                assert holder["seconds"] >= 0
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_current_xact_id()")
+        holder_pid = conn.get_server_pid()
+        holder = await store.horizon_holder()
+        assert holder is not None
+        # On a shared cluster an older transaction may hold it instead; ours must then
+        # not be the oldest, which is also what the reader sees.
+        if holder["pid"] == holder_pid:
+            assert holder["seconds"] >= 0
