@@ -1,0 +1,78 @@
+"""Every JSON route, fed wrong types, missing fields, huge and hostile input: a 4xx
+problem+json with a detail — never a 500 — and nothing appended to the log."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import OPERATOR
+
+HOSTILE_BODIES: list[object] = [
+    None, [], "text", 12, {}, {"unknown": 1},
+    {"body": 5}, {"body": ""}, {"body": None}, {"body": ["x"]},
+    {"title": 1, "body": 2}, {"slug": "<script>", "title": ""},
+    {"name": 1, "password": 2}, {"name": "", "password": ""},
+    {"forum": 1}, {"role": ["moderator"]},
+    {"body": "[quote=x post=999999999999]no[/quote]", "guest_name": "g"},
+    {"body": "x", "guest_name": "\u0000\u0001"},
+    {"body": "x", "guest_name": "a" * 10_000},
+    {"title": "t", "body": "b" * 50_001, "guest_name": "g"},
+]
+
+RAW_BODIES: list[bytes] = [b"{", b"\xff\xfe", b"[" * 5000, b'{"body": "\\ud800"}', b"null"]
+
+
+async def _routes(client) -> list[tuple[str, str]]:
+    await client.post("/api/forums", json={"slug": "s", "title": "S"}, headers=OPERATOR)
+    started = await client.post("/api/forums/s/threads",
+                                json={"title": "T", "body": "b", "guest_name": "gus"})
+    thread, post = started.json()["thread_id"], started.json()["post_id"]
+    await client.post("/api/users", json={"name": "Ann", "password": "long enough"})
+    return [
+        ("POST", "/api/users"), ("POST", "/api/sessions"), ("POST", "/api/forums"),
+        ("POST", "/api/forums/s/threads"), ("POST", "/api/forums/nope/threads"),
+        ("POST", f"/api/threads/{thread}/posts"), ("POST", "/api/threads/999999/posts"),
+        ("POST", f"/api/threads/{thread}/bump"), ("POST", f"/api/threads/{thread}/lock"),
+        ("POST", f"/api/threads/{thread}/unlock"), ("POST", f"/api/threads/{thread}/move"),
+        ("PATCH", f"/api/posts/{post}"), ("DELETE", f"/api/posts/{post}"),
+        ("POST", f"/api/posts/{post}/likes"), ("DELETE", f"/api/posts/{post}/likes"),
+        ("PUT", "/api/users/Ann/role"),
+    ]
+
+
+def _is_problem(response) -> bool:
+    return (400 <= response.status_code < 500
+            and response.headers["content-type"].startswith("application/problem+json")
+            and bool(response.json().get("detail")))
+
+
+@pytest.mark.parametrize("auth", [None, "Bearer garbage", "Bearer " + "x" * 5000, "Basic a"])
+async def test_every_write_route_refuses_garbage_without_appending(client, pool, auth):
+    routes = await _routes(client)
+    before = await pool.fetchval("SELECT count(*) FROM events")
+    headers = {"Authorization": auth} if auth else {}
+    for method, path in routes:
+        for body in HOSTILE_BODIES:
+            answer = await client.request(method, path, json=body, headers=headers)
+            assert _is_problem(answer), (method, path, body, answer.status_code, answer.text)
+        for raw in RAW_BODIES:
+            answer = await client.request(method, path, content=raw,
+                                          headers={**headers, "content-type": "application/json"})
+            assert _is_problem(answer), (method, path, raw[:20], answer.status_code, answer.text)
+    assert await pool.fetchval("SELECT count(*) FROM events") == before
+
+
+@pytest.mark.parametrize("path", [
+    "/api/threads/0", "/api/threads/-1", "/api/threads/99999999999999999999999",
+    "/api/threads/1?page=0", "/api/threads/1?page=abc", "/api/threads/1?per_page=1000",
+    "/api/posts/0", "/api/posts/abc", "/api/users/%00", "/api/users/" + "x" * 3000,
+    "/api/forums/%3Cscript%3E/threads", "/api/forums/s/archive/0", "/api/forums/s/archive/x",
+    "/api/unanswered?page=-5", "/api/events", "/api/events?after=-1",
+    "/api/events?limit=100000",
+])
+async def test_every_read_route_answers_bad_input_with_a_problem(client, project, path):
+    await client.post("/api/forums", json={"slug": "s", "title": "S"}, headers=OPERATOR)
+    await project()
+    answer = await client.get(path, headers={"X-Min-Position": "notanumber"}
+                              if "threads/1?" in path else {})
+    assert _is_problem(answer), (path, answer.status_code, answer.text)
