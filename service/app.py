@@ -18,7 +18,8 @@ from service.lifespan import lifespan
 from service.logs import configure_logging
 from service.metrics import Metrics
 from service.requestlog import correlation_middleware
-from service.web.pages import PAGE_CONTROLLERS, template_config
+from service.web.pages import PAGE_CONTROLLERS
+from service.web.rendering import template_config
 from workers.settings import Settings
 
 # Bodies are at most 50,000 characters; JSON escaping can make that a few times larger.

@@ -24,6 +24,7 @@ from events import (
     IdempotentResult,
     Metadata,
 )
+from events.members import MemberRegistered
 from events.records import forum_stream, member_stream, thread_stream
 from service import commands as c
 from service.domain import members, sections, threads
@@ -69,12 +70,14 @@ class Handlers:
         notifier: Notifier,
         *,
         hash_password: Callable[[str], str],
+        verify_password: Callable[[str | None, str], bool] = lambda stored, given: False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         per_page: int = 25,
     ) -> None:
         self.store = store
         self.notifier = notifier
         self.hash_password = hash_password
+        self.verify_password = verify_password
         self.clock = clock
         self.per_page = per_page
         self._threads: OrderedDict[int, tuple[threads.Thread, int]] = OrderedDict()
@@ -319,6 +322,21 @@ class Handlers:
         result = c.MemberResult(name=found.name, role=cmd.role)
         return await self._retrying(
             lambda: self._append(stream, len(existing), new, result, meta))
+
+    async def sign_in(self, name: str, password: str) -> MemberRegistered:
+        """The member these credentials belong to; one refusal for every kind of miss."""
+        found = None
+        if 0 < len(name) <= 64 and len(password) <= members.PASSWORD_MAX:
+            try:
+                stream = member_stream(clean_name(name))
+            except InvalidInputError:
+                stream = None
+            if stream is not None:
+                found = members.member([r.event for r in await self.store.read_stream(stream)])
+        if not self.verify_password(found.password_hash if found else None, password[:1024]):
+            raise NotAuthenticatedError("wrong name or password")
+        assert found is not None
+        return found
 
     async def register(self, cmd: c.Register, meta: RequestMeta) -> c.MemberResult:
         if (first := await self._first_answer(meta, c.MemberResult)) is not None:

@@ -12,7 +12,7 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 from events.postgres import PostgresEventStore, create_pool
-from service.auth import Authenticator, hash_password
+from service.auth import Authenticator, hash_password, verify_password
 from service.handlers import Handlers
 from service.notify import CoalescingNotifier, Notifier, NullNotifier
 from service.views import Views
@@ -49,6 +49,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         store = PostgresEventStore(pool)
         key = await store.secret("tokens")
         handlers = Handlers(store, notifier, hash_password=hash_password,
+                            verify_password=verify_password,
                             per_page=settings.per_page)
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,

@@ -5,13 +5,10 @@ from __future__ import annotations
 from litestar import Controller, Response, get, post, put
 from litestar.params import Parameter
 
-from events.records import member_stream
 from service import commands as c
 from service.api.common import json_response, written
-from service.auth import verify_password
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
-from service.domain.members import member
 from service.handlers import RequestMeta
 from service.lifespan import Services
 
@@ -27,14 +24,7 @@ class MemberController(Controller):
 
     @post("/api/sessions", operation_id="signIn", status_code=200)
     async def sign_in(self, data: c.SignIn, services: Services) -> Response[bytes]:
-        name = data.name.strip()
-        found = None
-        if 0 < len(name) <= 64 and len(data.password) <= 1024:
-            records = await services.store.read_stream(member_stream(name))
-            found = member([r.event for r in records])
-        if not verify_password(found.password_hash if found else None, data.password[:1024]):
-            raise NotAuthenticatedError("wrong name or password")
-        assert found is not None
+        found = await services.handlers.sign_in(data.name.strip(), data.password)
         token = services.auth.issue(found.name, found.role)
         return json_response({"token": token, "name": found.name, "role": found.role})
 

@@ -1,0 +1,87 @@
+"""Sign in, sign out and register, as HTML forms."""
+
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.params import Parameter
+from litestar.response import Redirect
+
+from service import commands as c
+from service.domain import errors as d
+from service.lifespan import Services
+from service.web.rendering import (
+    COOKIE,
+    AnyRequest,
+    _form,
+    _login_cookie,
+    _meta,
+    _reason,
+    _refusal_status,
+    _safe_next,
+    page_error,
+    render,
+)
+
+# -- members ------------------------------------------------------------------------------
+
+class MemberPages(Controller):
+    include_in_schema = False
+    exception_handlers = {Exception: page_error}
+
+    @get("/login")
+    async def login_form(self, request: AnyRequest,
+                         next_: Annotated[str | None, Parameter(query="next", required=False)]
+                         = None) -> Response[str]:
+        return render(request, "login.html.j2", {
+            "page_title": "Login", "form": {"name": "", "next": _safe_next(next_)},
+            "error": None,
+        })
+
+    @post("/login", status_code=303)
+    async def login(self, request: AnyRequest, services: Services) -> Response[Any]:
+        form = await _form(request)
+        name, password = form.get("name", "").strip(), form.get("password", "")
+        try:
+            found = await services.handlers.sign_in(name, password)
+        except d.NotAuthenticatedError:
+            return render(request, "login.html.j2", {
+                "page_title": "Login", "error": "Wrong name or password.",
+                "form": {"name": name, "next": _safe_next(form.get("next"))},
+            }, 400)
+        token = services.auth.issue(found.name, found.role)
+        return Redirect(_safe_next(form.get("next")), status_code=303,
+                        cookies=[_login_cookie(request, token)])
+
+    @post("/logout", status_code=303)
+    async def logout(self) -> Response[Any]:
+        return Redirect("/", status_code=303,
+                        cookies=[Cookie(key=COOKIE, value="", path="/", max_age=0,
+                                        httponly=True, samesite="lax")])
+
+    @get("/register")
+    async def register_form(self, request: AnyRequest) -> Response[str]:
+        return render(request, "register.html.j2", {
+            "page_title": "Register", "form": {"name": ""}, "error": None,
+        })
+
+    @post("/register", status_code=303)
+    async def register(self, request: AnyRequest, services: Services) -> Response[Any]:
+        form = await _form(request)
+        name, password = form.get("name", ""), form.get("password", "")
+        try:
+            result = await services.handlers.register(
+                c.Register(name=name, password=password), _meta(request)
+            )
+        except d.DomainError as refused:
+            return render(request, "register.html.j2", {
+                "page_title": "Register", "form": {"name": name}, "error": _reason(refused),
+            }, _refusal_status(refused))
+        token = services.auth.issue(result.name, "member")
+        return Redirect("/", status_code=303,
+                        cookies=[_login_cookie(request, token)])
+
+
