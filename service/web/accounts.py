@@ -1,6 +1,5 @@
 """Sign in, sign out and register, as HTML forms."""
 
-
 from __future__ import annotations
 
 from typing import Annotated, Any

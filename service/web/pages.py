@@ -8,7 +8,6 @@ page with the reason and the text kept (4xx); a post that succeeds redirects (30
 new post with ``?after=<position>`` so the next page view waits for the projections.
 """
 
-
 from __future__ import annotations
 
 import re

@@ -1,7 +1,6 @@
 """What every HTML page shares: the Jinja environment and its filters, rendering, the
 signed-in actor from the ``forum_token`` cookie, form parsing, and the error pages."""
 
-
 from __future__ import annotations
 
 import hashlib
