@@ -9,10 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,6 +20,7 @@ from events.records import forum_stream, thread_stream
 from service.domain import sections, threads
 from service.domain.actors import OPERATOR as OPERATOR_ACTOR
 from service.domain.actors import Actor
+from tests.background import Background, ReplyWriter
 from tests.conftest import FORUM, OPERATOR, ROOT, Stack, process_env
 from tests.readmodel_dump import assert_equals_rebuild, differences, dump, last_written
 from workers.checkpoints import positions
@@ -109,49 +107,16 @@ def start_live_thread(url: str) -> tuple[int, int]:
         return int(r.json()["thread_id"]), int(r.json()["position"])
 
 
-class Writer:
-    def __init__(self, url: str, thread_id: int) -> None:
-        self.url = url
-        self.thread_id = thread_id
-        self.stop = threading.Event()
-        self.positions: list[int] = []
-        self.errors: list[str] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=15) as http:
-            n = 0
-            while not self.stop.is_set():
-                n += 1
-                r = http.post(f"/api/threads/{self.thread_id}/posts",
-                              json={"body": f"reply {n}", "guest_name": f"writer{n % 3}"})
-                if r.status_code == 201:
-                    self.positions.append(r.json()["position"])
-                else:
-                    self.errors.append(f"{r.status_code} {r.text[:300]}")
-                time.sleep(0.01)
-
-    @contextmanager
-    def running(self) -> Iterator[Writer]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self.stop.set()
-            self._thread.join(timeout=30)
-
-
-class Reader:
+class Reader(Background):
     """Polls the thread page and the section listing; every page must be whole: posts
     numbered 1..n without holes, counts that never go down, the section always there."""
 
     def __init__(self, url: str, thread_id: int) -> None:
+        super().__init__()
         self.url = url
         self.thread_id = thread_id
-        self.stop = threading.Event()
         self.reads = 0
         self.problems: list[str] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _problem(self, text: str) -> None:
         if len(self.problems) < 50:
@@ -187,15 +152,6 @@ class Reader:
                     self._problem(f"listing went from {seen_listed} to {listed[0]['posts']}")
                 seen_listed = max(seen_listed, listed[0]["posts"])
 
-    @contextmanager
-    def running(self) -> Iterator[Reader]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self.stop.set()
-            self._thread.join(timeout=30)
-
 
 def serves(url: str, path: str) -> None:
     r = httpx.get(f"{url}{path}", timeout=15)
@@ -212,7 +168,8 @@ async def test_replay_while_a_writer_posts_never_blanks_a_page_and_ends_equal_to
     await settled(store, redis, keys)
     before = await actives(redis, keys)
 
-    with Writer(stack.url, thread_id).running() as writer, \
+    with ReplyWriter(stack.url, thread_id, text="reply",
+                     guests=("writer0", "writer1", "writer2"), pause=0.01).running() as writer, \
             Reader(stack.url, thread_id).running() as reader:
         time.sleep(0.3)
         started, reads, writes = time.monotonic(), reader.reads, len(writer.positions)

@@ -7,10 +7,7 @@ the read models back by themselves, equal byte for byte to a rebuild from the lo
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +15,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from tests.background import Background, ReplyWriter
 from tests.conftest import OPERATOR, Stack
 from tests.readmodel_dump import assert_equals_rebuild, last_written
 from workers.projections import PROJECTIONS
@@ -91,17 +89,16 @@ def read_expected(url: str, board: Board) -> None:
     assert thread["thread"]["posts"] == 30 and thread["pages"] == 2, thread
 
 
-class Reader:
+class Reader(Background):
     """A thread hammering the URLs and checking every answer as it comes: the right
     content, or 503 with Retry-After."""
 
     def __init__(self, url: str, board: Board) -> None:
+        super().__init__()
         self.url = url
         self.board = board
-        self.stop = threading.Event()
         self.answers: dict[int, int] = {}
         self.wrong: list[str] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         with httpx.Client(base_url=self.url, timeout=15) as http:
@@ -120,48 +117,6 @@ class Reader:
                         self.wrong.append(f"{path}: {r.status_code} {r.text[:300]}")
                     elif r.json() != self.board.expected[path]:
                         self.wrong.append(f"{path}: 200 with other content: {r.text[:600]}")
-
-    @contextmanager
-    def running(self) -> Iterator[Reader]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self.stop.set()
-            self._thread.join(timeout=30)
-
-
-class Writer:
-    """Replies to the busy thread without pause (nudging the workers all the time)."""
-
-    def __init__(self, url: str, thread_id: int) -> None:
-        self.url = url
-        self.thread_id = thread_id
-        self.stop = threading.Event()
-        self.positions: list[int] = []
-        self.errors: list[str] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=15) as http:
-            n = 0
-            while not self.stop.is_set():
-                n += 1
-                r = http.post(f"/api/threads/{self.thread_id}/posts",
-                              json={"body": f"chatter {n}", "guest_name": "writer"})
-                if r.status_code == 201:
-                    self.positions.append(r.json()["position"])
-                else:
-                    self.errors.append(f"{r.status_code} {r.text[:300]}")
-
-    @contextmanager
-    def running(self) -> Iterator[Writer]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self.stop.set()
-            self._thread.join(timeout=30)
 
 
 def all_served(url: str, board: Board) -> bool:
@@ -243,7 +198,7 @@ async def test_losing_one_projections_checkpoint_makes_the_workers_rebuild_it(
 
     # A writer keeps the workers busy (every write nudges them) in a section the reader
     # does not compare, so that a live catch-up may run at any moment after the loss.
-    with Writer(stack.url, board.busy_thread).running() as writer, \
+    with ReplyWriter(stack.url, board.busy_thread, text="chatter").running() as writer, \
             Reader(stack.url, board).running() as reader:
         time.sleep(0.3)
         await redis.delete(keys.namespace(projection, before.decode()).checkpoint)
