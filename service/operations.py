@@ -108,7 +108,7 @@ async def replay(settings: Settings, names: list[str]) -> None:
         while not await lease.acquire():
             if time.monotonic() > deadline:
                 raise SystemExit("another rebuild holds the build lock; try again later")
-            time.sleep(0.5)  # noqa: ASYNC251 -- nothing else runs in this process
+            await asyncio.sleep(0.5)
         head = await store.head()
         total = int(await pool.fetchval("SELECT count(*) FROM events WHERE position <= $1",
                                         head))

@@ -33,7 +33,6 @@ class Projector:
         self.redis = redis
         self.keys = keys
         self.batch = batch
-        self.projected = 0
 
     async def _live(self) -> tuple[list[Target], dict[str, bytes | str | None]]:
         names = list(PROJECTIONS)
@@ -81,7 +80,6 @@ class Projector:
                 await lease.release()
             if not await self.redis.getdel(dirty):
                 break
-        self.projected += applied
         if applied:
             await self.redis.hincrby(self.keys.stats(), "projected", applied)
         return applied
