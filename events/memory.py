@@ -64,6 +64,9 @@ class InMemoryEventStore:
     async def read_all(self, after: int, limit: int) -> list[RecordedEvent]:
         return self._log[after : after + limit]
 
+    async def read_feed(self, after: int, limit: int) -> list[tuple[int, ForumEvent]]:
+        return [(r.position, r.event) for r in self._log[after : after + limit]]
+
     async def head(self) -> int:
         return len(self._log)
 

@@ -37,6 +37,10 @@ class EventStore(Protocol):
         is not returned now can only have a position above the last one returned."""
         ...
 
+    async def read_feed(self, after: int, limit: int) -> list[tuple[int, ForumEvent]]:
+        """``read_all`` for projections: each event with its position, all they use."""
+        ...
+
     async def head(self) -> int:
         """The position of the newest event a reader can see (0 for an empty log)."""
         ...

@@ -1,16 +1,20 @@
 """One atomic write of a batch of projected changes, with its checkpoints.
 
 Projections queue commands on a ``Batch`` (hset, rpush, zadd… with redis-py's argument
-order). ``commit`` sends them as ONE call of a Lua script, which Redis runs atomically:
-first it compares every guard key (checkpoints, namespace pointers) with the value the
-batch was computed from, and applies nothing if any moved (another worker got there
-first, or a rebuild swapped the namespace); else it runs the commands and sets the new
-checkpoints. That is the exactly-once step of invariant 3 as a compare-and-set, in one
-round trip and without MULTI's per-command replies.
+order). The batch coalesces them per key as they come: a thread's twenty replies in one
+batch become one RPUSH of twenty posts, a counter bumped forty times one HINCRBY, a field
+set twice one HSET. Redis spends its time per element, not per event, so this is what
+keeps a rebuild from being bound by Redis. Commands on different keys commute, so only
+the order per key is kept, and only where it matters (lists, and a hash field whose
+``HSETNX`` is followed by ``HINCRBY``).
 
-Commands travel as one msgpack array that the script unpacks (``cmsgpack``, built into
-Redis): with a few commands per event and thousands of events per batch, packing each
-command in Python was most of a rebuild's time.
+``commit`` sends the coalesced commands as ONE call of a Lua script, which Redis runs
+atomically: first it compares every guard key (checkpoints, namespace pointers) with the
+value the batch was computed from, and applies nothing if any moved (another worker got
+there first, or a rebuild swapped the namespace); else it runs the commands and sets the
+new checkpoints. That is the exactly-once step of invariant 3 as a compare-and-set, in one
+round trip and without MULTI's per-command replies. Commands travel as one msgpack array
+that the script unpacks (``cmsgpack``, built into Redis).
 """
 
 from __future__ import annotations
@@ -59,50 +63,130 @@ def _arg(value: Any) -> str:
     raise TypeError(f"cannot send {type(value).__name__} to Redis")
 
 
-class Batch:
-    """Commands of a projection pass, queued as tuples; msgpack-encoded once to send."""
+# What a hash field's pending change is, within one segment of its key.
+_SET, _INCR, _SETNX = "HSET", "HINCRBY", "HSETNX"
+# A list key's pending changes, in order: ["RPUSH", v, v, ...] or ["LSET", index, v].
+_RPUSH, _LSET = "RPUSH", "LSET"
 
-    __slots__ = ("commands",)
+
+class Batch:
+    """The changes of one projection pass, coalesced per key; encoded once to send.
+
+    A hash key holds segments (usually one): field -> [kind, value]. A change merges into
+    its field's pending one when the two compose (set then incr is a set; incr then incr
+    one incr; setnx after anything that leaves the field present is nothing); the one
+    pair that does not (setnx, then incr) opens a new segment, applied after the first.
+    A sorted-set member's last ZADD or ZREM is its final state, so each member keeps only
+    that. A string key keeps its last SET. A list keeps its operations in order, adjacent
+    RPUSHes joined."""
+
+    __slots__ = ("_hashes", "_lists", "_strings", "_zsets")
 
     def __init__(self) -> None:
-        self.commands: list[tuple[str, ...]] = []
+        self._hashes: dict[str, list[dict[str, list[Any]]]] = {}
+        self._lists: dict[str, list[list[Any]]] = {}
+        self._zsets: dict[str, dict[str, float | None]] = {}
+        self._strings: dict[str, Any] = {}
 
-    def __len__(self) -> int:
-        return len(self.commands)
+    def __bool__(self) -> bool:
+        return bool(self._hashes or self._lists or self._zsets or self._strings)
 
     # The subset of redis-py's command methods that projections use.
     def set(self, key: str, value: Any) -> None:
-        self.commands.append(("SET", key, _arg(value)))
+        self._strings[key] = value
+
+    def _fields(self, key: str) -> dict[str, list[Any]]:
+        segments = self._hashes.get(key)
+        if segments is None:
+            fields: dict[str, list[Any]] = {}
+            self._hashes[key] = [fields]
+            return fields
+        return segments[-1]
 
     def hset(self, key: str, field: str | None = None, value: Any = None,
              mapping: Mapping[str, Any] | None = None) -> None:
-        args: list[str] = ["HSET", key]
+        fields = self._fields(key)
         if field is not None:
-            args += [field, _arg(value)]
-        for k, v in (mapping or {}).items():
-            args += [k, _arg(v)]
-        self.commands.append(tuple(args))
+            fields[field] = [_SET, value]
+        if mapping:
+            for name, item in mapping.items():
+                fields[name] = [_SET, item]
 
     def hsetnx(self, key: str, field: str, value: Any) -> None:
-        self.commands.append(("HSETNX", key, field, _arg(value)))
+        fields = self._fields(key)
+        if field not in fields:
+            fields[field] = [_SETNX, value]
 
     def hincrby(self, key: str, field: str, amount: int = 1) -> None:
-        self.commands.append(("HINCRBY", key, field, str(amount)))
+        fields = self._fields(key)
+        pending = fields.get(field)
+        if pending is None:
+            fields[field] = [_INCR, amount]
+        elif pending[0] is _INCR or (pending[0] is _SET and type(pending[1]) is int):
+            pending[1] += amount
+        else:  # HSETNX then HINCRBY: the increment applies to whichever value won
+            self._hashes[key].append({field: [_INCR, amount]})
 
     def rpush(self, key: str, *values: Any) -> None:
-        self.commands.append(("RPUSH", key, *(_arg(v) for v in values)))
+        ops = self._lists.get(key)
+        if ops is None:
+            self._lists[key] = [[_RPUSH, *values]]
+        elif ops[-1][0] is _RPUSH:
+            ops[-1].extend(values)
+        else:
+            ops.append([_RPUSH, *values])
 
     def lset(self, key: str, index: int, value: Any) -> None:
-        self.commands.append(("LSET", key, str(index), _arg(value)))
+        self._lists.setdefault(key, []).append([_LSET, index, value])
 
     def zadd(self, key: str, mapping: Mapping[str, float]) -> None:
-        args: list[str] = ["ZADD", key]
-        for member, score in mapping.items():
-            args += [repr(score), _arg(member)]
-        self.commands.append(tuple(args))
+        members = self._zsets.get(key)
+        if members is None:
+            self._zsets[key] = dict(mapping)
+        else:
+            members.update(mapping)
 
     def zrem(self, key: str, *members: Any) -> None:
-        self.commands.append(("ZREM", key, *(_arg(m) for m in members)))
+        pending = self._zsets.setdefault(key, {})
+        for member in members:
+            pending[_arg(member)] = None
+
+    def commands(self) -> list[tuple[str, ...]]:
+        """The coalesced commands. Per key in the order the changes came; across keys in
+        any order (every command touches one key)."""
+        out: list[tuple[str, ...]] = []
+        for key, segments in self._hashes.items():
+            for fields in segments:
+                _emit_hash(out, key, fields)
+        for key, ops in self._lists.items():
+            for op in ops:
+                out.append((op[0], key, *(_arg(v) for v in op[1:])))
+        for key, members in self._zsets.items():
+            removed = [m for m, s in members.items() if s is None]
+            if removed:
+                out.append(("ZREM", key, *removed))
+            added = [x for m, s in members.items() if s is not None for x in (repr(s), m)]
+            if added:
+                out.append(("ZADD", key, *added))
+        for key, value in self._strings.items():
+            out.append(("SET", key, _arg(value)))
+        return out
+
+
+def _emit_hash(out: list[tuple[str, ...]], key: str, fields: dict[str, list[Any]]) -> None:
+    """In the order fields were first changed, adjacent sets joined, so fields are created
+    in Redis in the same order as applying the changes one by one would."""
+    run: list[str] = []
+    for field, (op, value) in fields.items():
+        if op is _SET:
+            run += (field, _arg(value))
+            continue
+        if run:
+            out.append((_SET, key, *run))
+            run = []
+        out.append((op, key, field, _arg(value)))
+    if run:
+        out.append((_SET, key, *run))
 
 
 def _flat(pairs: Mapping[str, Any]) -> bytes:
@@ -116,7 +200,7 @@ async def commit(redis: Redis, batch: Batch, guards: Mapping[str, bytes | str | 
                  sets: Mapping[str, Any]) -> bool:
     """Apply ``batch`` and ``sets`` atomically if every guard key still holds its value
     (``None``: the key must be missing). False, with nothing applied, if any moved."""
-    args = (_flat(guards), _encode(batch.commands), _flat(sets))
+    args = (_flat(guards), _encode(batch.commands()), _flat(sets))
     pool = redis.connection_pool
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:

@@ -68,18 +68,28 @@ _POST_OPT_RE = re.compile(r"(?:^|\s)post\s*=\s*(\S*)\s*\Z", re.IGNORECASE)
 _SAFE_URL_RE = re.compile(r"(?:https?://|mailto:)\S+", re.IGNORECASE)
 _WHITESPACE_RE = re.compile(r"\s")
 
-_ESCAPES = str.maketrans(
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"},
-)
-
 _FLAT_TAGS = frozenset({"url"})  # tags whose contents are not parsed for nested tags
 
 
 def _escape(text: str) -> str:
-    return text.translate(_ESCAPES)
+    # A replace per character, skipped when absent: several times faster than
+    # str.translate with multi-character replacements, which goes character by character.
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if '"' in text:
+        text = text.replace('"', "&quot;")
+    if "'" in text:
+        text = text.replace("'", "&#39;")
+    return text
 
 
 def _clean(body: str) -> str:
+    if _CONTROL_RE.search(body) is None:  # the usual case; \r is a control too
+        return body
     return _CONTROL_RE.sub("", _NEWLINES_RE.sub("\n", body))
 
 
@@ -309,14 +319,10 @@ class _Parser(_bbcode.Parser):  # type: ignore[misc]
         return end - offset, True
 
 
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
-                          "'": "&#39;"})
-
-
 def _plain(text: str) -> str:
     """Escaped text with line breaks: byte for byte what the parser makes of a body
     without tags, at a fraction of the cost (most posts carry no markup)."""
-    return text.translate(_ESCAPES).replace("\n", "<br>")
+    return _escape(text).replace("\n", "<br>")
 
 
 def _render_markup(body: str) -> str:

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from events import EventStore, RecordedEvent
+from events import EventStore, ForumEvent
 from workers.batch import Batch, commit
 from workers.projections.base import Projection
 from workers.readmodels import Namespace
+
+Feed = list[tuple[int, ForumEvent]]
 
 
 @dataclass(frozen=True)
@@ -60,14 +62,22 @@ def _bytes(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
-def project(records: list[RecordedEvent], targets: list[Target], positions: list[int]
-            ) -> Batch:
+def project(feed: Feed, targets: list[Target], positions: list[int]) -> Batch:
+    """The changes ``feed`` makes to each target above its checkpoint, as one batch."""
     batch = Batch()
-    pairs = list(zip(targets, positions, strict=True))
-    for record in records:
-        for target, checkpoint in pairs:
-            if record.position > checkpoint:
-                target.projection.apply(record, target.ns, batch)
+    routes: dict[type, list[tuple[Callable[[ForumEvent, Namespace, Batch], None],
+                                  Namespace, int]]] = {}
+    for position, event in feed:
+        route = routes.get(type(event))
+        if route is None:  # which targets read this type of event: asked once per batch
+            route = routes[type(event)] = [
+                (t.projection.apply, t.ns, checkpoint)
+                for t, checkpoint in zip(targets, positions, strict=True)
+                if type(event) in t.projection.handles
+            ]
+        for apply, ns, checkpoint in route:
+            if position > checkpoint:
+                apply(event, ns, batch)
     return batch
 
 
@@ -84,14 +94,14 @@ async def catch_up(
         return Progress(0, 0, conflicted=True)
     positions, guards = state
     start = min(positions)
-    records = await store.read_all(start, batch)
-    if not records:
+    feed = await store.read_feed(start, batch)
+    if not feed:
         return Progress(0, start)
-    last = records[-1].position
+    last = feed[-1][0]
     sets = {t.ns.checkpoint: last for t, p in zip(targets, positions, strict=True) if last > p}
-    if not await commit(redis, project(records, targets, positions), guards, sets):
+    if not await commit(redis, project(feed, targets, positions), guards, sets):
         return Progress(0, start, conflicted=True)
-    return Progress(len(records), last)
+    return Progress(len(feed), last)
 
 
 async def stream(
@@ -113,20 +123,20 @@ async def stream(
         return Progress(0, 0, conflicted=True)
     positions, guards = state
     applied = committed = 0
-    reading: asyncio.Future[list[RecordedEvent]] | None = asyncio.ensure_future(
-        store.read_all(min(positions), batch)
+    reading: asyncio.Future[Feed] | None = asyncio.ensure_future(
+        store.read_feed(min(positions), batch)
     )
     writing: asyncio.Future[bool] | None = None
     try:
         while reading is not None:
-            records = await reading
+            feed = await reading
             reading = None
-            if not records:
+            if not feed:
                 break
-            last = records[-1].position
-            if len(records) == batch:
-                reading = asyncio.ensure_future(store.read_all(last, batch))
-            changes = project(records, targets, positions)
+            last = feed[-1][0]
+            if len(feed) == batch:
+                reading = asyncio.ensure_future(store.read_feed(last, batch))
+            changes = project(feed, targets, positions)
             sets = {t.ns.checkpoint: last
                     for t, p in zip(targets, positions, strict=True) if last > p}
             if writing is not None and not await writing:
@@ -136,9 +146,9 @@ async def stream(
             for key in sets:
                 guards[key] = str(last).encode()
             positions = [max(p, last) for p in positions]
-            applied += len(records)
+            applied += len(feed)
             if on_batch is not None:
-                on_batch(len(records))
+                on_batch(len(feed))
         if writing is not None:
             done, writing = writing, None
             if not await done:

@@ -66,12 +66,12 @@ class Stalled:
         self.reached = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def read_all(self, after: int, limit: int):
+    async def read_feed(self, after: int, limit: int):
         if self.where == "before_read":
             self.reached.set()
             await self.release.wait()
-            return await self.store.read_all(after, limit)
-        records = await self.store.read_all(after, limit)
+            return await self.store.read_feed(after, limit)
+        records = await self.store.read_feed(after, limit)
         self.reached.set()
         await self.release.wait()
         return records

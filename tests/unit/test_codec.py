@@ -94,3 +94,11 @@ def test_text_is_stored_verbatim():
     event = SAMPLES[2]
     changed = msgspec.structs.replace(event, body=body)
     assert decode(encode(changed)).body == body
+
+
+def test_a_page_of_events_decodes_in_one_pass_to_the_same_events():
+    from events.codec import decode_many
+
+    array = b"[" + b",".join(encode(e) for e in SAMPLES) + b"]"
+    assert decode_many(array) == [decode(encode(e)) for e in SAMPLES]
+    assert decode_many("[]") == []

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import msgspec
 
-from events import RecordedEvent
+from events import ForumEvent
 from events.threads import (
     PostAdded,
     PostDeleted,
@@ -26,8 +26,8 @@ from events.threads import (
     ThreadStarted,
     ThreadUnlocked,
 )
+from workers.batch import Batch
 from workers.bbcode import render
-from workers.projections.base import Pipe
 from workers.readmodels import Namespace, StoredQuote, counter_key, rfc3339
 
 
@@ -75,12 +75,15 @@ def post_prefix(
 class ThreadPage:
     name = "thread_page"
     version = 1
+    handles: frozenset[type] = frozenset({
+        ThreadStarted, PostAdded, ThreadBumped, PostEdited, PostDeleted, PostLiked,
+        PostUnliked, ThreadLocked, ThreadUnlocked, ThreadMoved
+    })
 
-    def apply(self, record: RecordedEvent, ns: Namespace, pipe: Pipe) -> None:
-        event = record.event
+    def apply(self, event: ForumEvent, ns: Namespace, batch: Batch) -> None:
         match event:
             case ThreadStarted():
-                pipe.hset(ns.thread(event.thread_id), mapping={
+                batch.hset(ns.thread(event.thread_id), mapping={
                     "id": event.thread_id, "title": event.title, "forum": event.forum,
                     "author": event.author, "guest": int(event.guest), "posts": 0,
                     "replies": 0, "created_at": rfc3339(event.occurred_at),
@@ -88,37 +91,37 @@ class ThreadPage:
                 })
             case PostAdded():
                 tid = event.thread_id
-                pipe.rpush(ns.posts(tid), post_prefix(
+                batch.rpush(ns.posts(tid), post_prefix(
                     post_id=event.post_id, thread_id=tid, number=event.number,
                     created_at=event.occurred_at, edited_at=None, deleted=False,
                     body=event.body, quotes=event.quotes, author=event.author,
                     guest=event.guest, op=event.op,
                 ))
-                pipe.rpush(ns.authors(tid), counter_key(event.author, event.guest))
-                pipe.hset(ns.thread(tid), mapping={
+                batch.rpush(ns.authors(tid), counter_key(event.author, event.guest))
+                batch.hset(ns.thread(tid), mapping={
                     "posts": event.number, "replies": event.number - 1,
                 })
-                pipe.hset(ns.post_index, str(event.post_id), f"{tid}:{event.number}")
+                batch.hset(ns.post_index, str(event.post_id), f"{tid}:{event.number}")
             case ThreadBumped():
-                pipe.hset(ns.thread(event.thread_id), "bumped_at", rfc3339(event.occurred_at))
+                batch.hset(ns.thread(event.thread_id), "bumped_at", rfc3339(event.occurred_at))
             case PostEdited():
-                pipe.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
+                batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
                     post_id=event.post_id, thread_id=event.thread_id, number=event.number,
                     created_at=event.created_at, edited_at=event.occurred_at, deleted=False,
                     body=event.body, quotes=event.quotes, author=event.author,
                     guest=event.guest, op=event.op,
                 ))
             case PostDeleted():
-                pipe.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
+                batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
                     post_id=event.post_id, thread_id=event.thread_id, number=event.number,
                     created_at=event.created_at, edited_at=event.edited_at, deleted=True,
                     body="", quotes=[], author=event.author, guest=event.guest, op=event.op,
                 ))
             case PostLiked() | PostUnliked():
-                pipe.hset(ns.likes(event.thread_id), str(event.number), event.likes)
+                batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
             case ThreadLocked():
-                pipe.hset(ns.thread(event.thread_id), "locked", 1)
+                batch.hset(ns.thread(event.thread_id), "locked", 1)
             case ThreadUnlocked():
-                pipe.hset(ns.thread(event.thread_id), "locked", 0)
+                batch.hset(ns.thread(event.thread_id), "locked", 0)
             case ThreadMoved():
-                pipe.hset(ns.thread(event.thread_id), "forum", event.to_forum)
+                batch.hset(ns.thread(event.thread_id), "forum", event.to_forum)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from events import RecordedEvent
+from events import ForumEvent
 from events.threads import PostAdded, ThreadStarted
-from workers.projections.base import Pipe
+from workers.batch import Batch
 from workers.readmodels import Namespace, score
 
 
 class Unanswered:
     name = "unanswered"
     version = 1
+    handles: frozenset[type] = frozenset({ThreadStarted, PostAdded})
 
-    def apply(self, record: RecordedEvent, ns: Namespace, pipe: Pipe) -> None:
-        event = record.event
+    def apply(self, event: ForumEvent, ns: Namespace, batch: Batch) -> None:
         match event:
             case ThreadStarted():
-                pipe.zadd(ns.unanswered, {str(event.thread_id): score(event.occurred_at)})
+                batch.zadd(ns.unanswered, {str(event.thread_id): score(event.occurred_at)})
             case PostAdded() if event.first_reply:
-                pipe.zrem(ns.unanswered, str(event.thread_id))
+                batch.zrem(ns.unanswered, str(event.thread_id))
