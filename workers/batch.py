@@ -63,6 +63,9 @@ def _arg(value: Any) -> str:
     raise TypeError(f"cannot send {type(value).__name__} to Redis")
 
 
+# Redis's Lua unpacks at most ~8000 values into one call: longer commands go in pieces.
+_MAX_ARGS = 1000
+
 # What a hash field's pending change is, within one segment of its key.
 _SET, _INCR, _SETNX = "HSET", "HINCRBY", "HSETNX"
 # A list key's pending changes, in order: ["RPUSH", v, v, ...] or ["LSET", index, v].
@@ -160,17 +163,32 @@ class Batch:
                 _emit_hash(out, key, fields)
         for key, ops in self._lists.items():
             for op in ops:
-                out.append((op[0], key, *(_arg(v) for v in op[1:])))
+                if op[0] is _RPUSH:
+                    _emit(out, _RPUSH, key, [_arg(v) for v in op[1:]], 1)
+                else:
+                    out.append((_LSET, key, str(op[1]), _arg(op[2])))
         for key, members in self._zsets.items():
             removed = [m for m, s in members.items() if s is None]
             if removed:
-                out.append(("ZREM", key, *removed))
+                _emit(out, "ZREM", key, removed, 1)
             added = [x for m, s in members.items() if s is not None for x in (repr(s), m)]
             if added:
-                out.append(("ZADD", key, *added))
+                _emit(out, "ZADD", key, added, 2)
         for key, value in self._strings.items():
             out.append(("SET", key, _arg(value)))
         return out
+
+
+def _emit(out: list[tuple[str, ...]], command: str, key: str, args: list[str],
+          group: int) -> None:
+    """``command key *args`` as one command, or several in order when long; ``group``:
+    how many args go together (2 for field/value pairs)."""
+    if len(args) <= _MAX_ARGS:
+        out.append((command, key, *args))
+        return
+    step = _MAX_ARGS - _MAX_ARGS % group
+    for start in range(0, len(args), step):
+        out.append((command, key, *args[start:start + step]))
 
 
 def _emit_hash(out: list[tuple[str, ...]], key: str, fields: dict[str, list[Any]]) -> None:
@@ -182,11 +200,11 @@ def _emit_hash(out: list[tuple[str, ...]], key: str, fields: dict[str, list[Any]
             run += (field, _arg(value))
             continue
         if run:
-            out.append((_SET, key, *run))
+            _emit(out, _SET, key, run, 2)
             run = []
         out.append((op, key, field, _arg(value)))
     if run:
-        out.append((_SET, key, *run))
+        _emit(out, _SET, key, run, 2)
 
 
 def _flat(pairs: Mapping[str, Any]) -> bytes:

@@ -132,3 +132,18 @@ async def test_an_increment_after_hsetnx_keeps_its_order() -> None:
     batch.hincrby("u", "posts", 1)
     batch.hincrby("u", "posts", 1)
     assert batch.commands() == [("HSETNX", "u", "posts", "5"), ("HINCRBY", "u", "posts", "2")]
+
+
+async def test_commands_too_long_for_one_lua_call_go_in_order_in_pieces(
+    redis: Redis, key_prefix: str,
+) -> None:
+    batch = Batch()
+    for n in range(30_000):
+        batch.rpush(f"{key_prefix}:list", n)
+        batch.hset(f"{key_prefix}:hash", str(n), n)
+        batch.zadd(f"{key_prefix}:zset", {str(n): float(n)})
+    assert await commit(redis, batch, {}, {})
+    assert await redis.lrange(f"{key_prefix}:list", 0, -1) == [
+        str(n).encode() for n in range(30_000)]
+    assert await redis.hlen(f"{key_prefix}:hash") == 30_000
+    assert await redis.zcard(f"{key_prefix}:zset") == 30_000
