@@ -66,8 +66,24 @@ def _arg(value: Any) -> str:
 # Redis's Lua unpacks at most ~8000 values into one call: longer commands go in pieces.
 _MAX_ARGS = 1000
 
-# What a hash field's pending change is, within one segment of its key.
-_SET, _INCR, _SETNX = "HSET", "HINCRBY", "HSETNX"
+class _Incr:
+    """A hash field's pending HINCRBY (a plain value is a pending HSET)."""
+
+    __slots__ = ("amount",)
+
+    def __init__(self, amount: int) -> None:
+        self.amount = amount
+
+
+class _SetNx:
+    """A hash field's pending HSETNX."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 # A list key's pending changes, in order: ["RPUSH", v, v, ...] or ["LSET", index, v].
 _RPUSH, _LSET = "RPUSH", "LSET"
 
@@ -75,18 +91,19 @@ _RPUSH, _LSET = "RPUSH", "LSET"
 class Batch:
     """The changes of one projection pass, coalesced per key; encoded once to send.
 
-    A hash key holds segments (usually one): field -> [kind, value]. A change merges into
-    its field's pending one when the two compose (set then incr is a set; incr then incr
-    one incr; setnx after anything that leaves the field present is nothing); the one
-    pair that does not (setnx, then incr) opens a new segment, applied after the first.
-    A sorted-set member's last ZADD or ZREM is its final state, so each member keeps only
-    that. A string key keeps its last SET. A list keeps its operations in order, adjacent
-    RPUSHes joined."""
+    A hash key's pending changes map each field to a value (HSET), an ``_Incr`` or a
+    ``_SetNx``. A change merges into its field's pending one when the two compose (set
+    then incr is a set; incr then incr one incr; setnx after anything that leaves the
+    field present is nothing); the one pair that does not (setnx, then incr) seals the
+    key's changes so far and starts new ones, applied after them. A sorted-set member's
+    last ZADD or ZREM is its final state, so each member keeps only that. A string key
+    keeps its last SET. A list keeps its operations in order, adjacent RPUSHes joined."""
 
-    __slots__ = ("_hashes", "_lists", "_strings", "_zsets")
+    __slots__ = ("_hashes", "_lists", "_sealed", "_strings", "_zsets")
 
     def __init__(self) -> None:
-        self._hashes: dict[str, list[dict[str, list[Any]]]] = {}
+        self._hashes: dict[str, dict[str, Any]] = {}
+        self._sealed: dict[str, list[dict[str, Any]]] = {}
         self._lists: dict[str, list[list[Any]]] = {}
         self._zsets: dict[str, dict[str, float | None]] = {}
         self._strings: dict[str, Any] = {}
@@ -98,37 +115,38 @@ class Batch:
     def set(self, key: str, value: Any) -> None:
         self._strings[key] = value
 
-    def _fields(self, key: str) -> dict[str, list[Any]]:
-        segments = self._hashes.get(key)
-        if segments is None:
-            fields: dict[str, list[Any]] = {}
-            self._hashes[key] = [fields]
-            return fields
-        return segments[-1]
-
     def hset(self, key: str, field: str | None = None, value: Any = None,
              mapping: Mapping[str, Any] | None = None) -> None:
-        fields = self._fields(key)
+        fields = self._hashes.get(key)
+        if fields is None:
+            fields = self._hashes[key] = {}
         if field is not None:
-            fields[field] = [_SET, value]
+            fields[field] = value
         if mapping:
-            for name, item in mapping.items():
-                fields[name] = [_SET, item]
+            fields.update(mapping)
 
     def hsetnx(self, key: str, field: str, value: Any) -> None:
-        fields = self._fields(key)
-        if field not in fields:
-            fields[field] = [_SETNX, value]
+        fields = self._hashes.get(key)
+        if fields is None:
+            self._hashes[key] = {field: _SetNx(value)}
+        elif field not in fields:
+            fields[field] = _SetNx(value)
 
     def hincrby(self, key: str, field: str, amount: int = 1) -> None:
-        fields = self._fields(key)
+        fields = self._hashes.get(key)
+        if fields is None:
+            self._hashes[key] = {field: _Incr(amount)}
+            return
         pending = fields.get(field)
         if pending is None:
-            fields[field] = [_INCR, amount]
-        elif pending[0] is _INCR or (pending[0] is _SET and type(pending[1]) is int):
-            pending[1] += amount
-        else:  # HSETNX then HINCRBY: the increment applies to whichever value won
-            self._hashes[key].append({field: [_INCR, amount]})
+            fields[field] = _Incr(amount)
+        elif type(pending) is _Incr:
+            pending.amount += amount
+        elif type(pending) is int:
+            fields[field] = pending + amount
+        else:  # after HSETNX (or a text value) the increment applies to what is there then
+            self._sealed.setdefault(key, []).append(fields)
+            self._hashes[key] = {field: _Incr(amount)}
 
     def rpush(self, key: str, *values: Any) -> None:
         ops = self._lists.get(key)
@@ -158,9 +176,10 @@ class Batch:
         """The coalesced commands. Per key in the order the changes came; across keys in
         any order (every command touches one key)."""
         out: list[tuple[str, ...]] = []
-        for key, segments in self._hashes.items():
-            for fields in segments:
-                _emit_hash(out, key, fields)
+        for key, fields in self._hashes.items():
+            for sealed in self._sealed.get(key, ()):
+                _emit_hash(out, key, sealed)
+            _emit_hash(out, key, fields)
         for key, ops in self._lists.items():
             for op in ops:
                 if op[0] is _RPUSH:
@@ -191,20 +210,24 @@ def _emit(out: list[tuple[str, ...]], command: str, key: str, args: list[str],
         out.append((command, key, *args[start:start + step]))
 
 
-def _emit_hash(out: list[tuple[str, ...]], key: str, fields: dict[str, list[Any]]) -> None:
+def _emit_hash(out: list[tuple[str, ...]], key: str, fields: dict[str, Any]) -> None:
     """In the order fields were first changed, adjacent sets joined, so fields are created
     in Redis in the same order as applying the changes one by one would."""
     run: list[str] = []
-    for field, (op, value) in fields.items():
-        if op is _SET:
+    for field, value in fields.items():
+        kind = type(value)
+        if kind is not _Incr and kind is not _SetNx:
             run += (field, _arg(value))
             continue
         if run:
-            _emit(out, _SET, key, run, 2)
+            _emit(out, "HSET", key, run, 2)
             run = []
-        out.append((op, key, field, _arg(value)))
+        if kind is _Incr:
+            out.append(("HINCRBY", key, field, str(value.amount)))
+        else:
+            out.append(("HSETNX", key, field, _arg(value.value)))
     if run:
-        _emit(out, _SET, key, run, 2)
+        _emit(out, "HSET", key, run, 2)
 
 
 def _flat(pairs: Mapping[str, Any]) -> bytes:

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from events import EventStore, ForumEvent
 from workers.batch import Batch, commit
-from workers.projections.base import Projection
+from workers.projections.base import Handler, Projection
 from workers.readmodels import Namespace
 
 Feed = list[tuple[int, ForumEvent]]
@@ -65,19 +65,18 @@ def _bytes(value: bytes | str | None) -> bytes | None:
 def project(feed: Feed, targets: list[Target], positions: list[int]) -> Batch:
     """The changes ``feed`` makes to each target above its checkpoint, as one batch."""
     batch = Batch()
-    routes: dict[type, list[tuple[Callable[[ForumEvent, Namespace, Batch], None],
-                                  Namespace, int]]] = {}
+    routes: dict[type, list[tuple[Handler, Namespace, int]]] = {}
     for position, event in feed:
         route = routes.get(type(event))
         if route is None:  # which targets read this type of event: asked once per batch
             route = routes[type(event)] = [
-                (t.projection.apply, t.ns, checkpoint)
+                (t.projection.handlers[type(event)], t.ns, checkpoint)
                 for t, checkpoint in zip(targets, positions, strict=True)
-                if type(event) in t.projection.handles
+                if type(event) in t.projection.handlers
             ]
-        for apply, ns, checkpoint in route:
+        for handle, ns, checkpoint in route:
             if position > checkpoint:
-                apply(event, ns, batch)
+                handle(event, ns, batch)
     return batch
 
 

@@ -1,26 +1,38 @@
-"""What a projection is: a name, a version, the events it reads, and how each one changes
-its read model.
+"""What a projection is: a name, a version, and for each event type it reads, a handler
+saying how that event changes its read model.
 
-``apply`` only queues changes on the batch it is given (workers/batch.py); the runner
-sends them in one atomic call together with the new checkpoint. It never reads the read
-model (invariant 4): an event carries all it needs, so a rebuild writes the same bytes as
-live projection. ``handles`` names the event types ``apply`` acts on; the runner calls it
-for no others. Bump ``version`` when the view's shape changes: workers then rebuild it in
-the background.
+Handlers are methods named after the event's stored tag: ``on_post_added`` handles
+``PostAdded``. They only queue changes on the batch they are given (workers/batch.py); the
+runner sends them in one atomic call together with the new checkpoint. They never read
+the read model (invariant 4): an event carries all it needs, so a rebuild writes the same
+bytes as live projection. Bump ``version`` when the view's shape changes: workers then
+rebuild it in the background.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, ClassVar
 
-from events import ForumEvent
+from events import EVENT_TYPES, ForumEvent
 from workers.batch import Batch
 from workers.readmodels import Namespace
 
+Handler = Callable[[Any, Namespace, Batch], None]
 
-class Projection(Protocol):
-    name: str
-    version: int
-    handles: frozenset[type]
 
-    def apply(self, event: ForumEvent, ns: Namespace, batch: Batch) -> None: ...
+class Projection:
+    name: ClassVar[str]
+    version: ClassVar[int]
+
+    def __init__(self) -> None:
+        # The runner looks handlers up by the event's type, once per type and batch.
+        self.handlers: dict[type, Handler] = {
+            cls: getattr(self, f"on_{tag}")
+            for tag, cls in EVENT_TYPES.items() if hasattr(self, f"on_{tag}")
+        }
+
+    def apply(self, event: ForumEvent, ns: Namespace, batch: Batch) -> None:
+        handler = self.handlers.get(type(event))
+        if handler is not None:
+            handler(event, ns, batch)

@@ -2,43 +2,40 @@
 
 from __future__ import annotations
 
-from events import ForumEvent
 from events.members import MemberRegistered
 from events.threads import PostAdded, PostLiked, PostUnliked, ThreadStarted
 from workers.batch import Batch
+from workers.projections.base import Projection
 from workers.readmodels import Namespace, counter_key, rfc3339
 
 
-class MemberStats:
+class MemberStats(Projection):
     name = "member_stats"
     version = 1
-    handles: frozenset[type] = frozenset({
-        MemberRegistered, ThreadStarted, PostAdded, PostLiked, PostUnliked
-    })
 
-    def _profile(self, ns: Namespace, name: str, guest: bool, when: str, batch: Batch) -> str:
-        key = ns.member(counter_key(name, guest))
-        if guest:  # a guest's profile begins with their first post
-            batch.hsetnx(key, "joined", when)
-            batch.hset(key, mapping={"name": name, "guest": 1})
-        return key
+    def on_member_registered(self, event: MemberRegistered, ns: Namespace, batch: Batch
+                             ) -> None:
+        batch.hset(ns.member(counter_key(event.name, False)), mapping={
+            "name": event.name, "guest": 0, "joined": rfc3339(event.occurred_at),
+        })
 
-    def apply(self, event: ForumEvent, ns: Namespace, batch: Batch) -> None:
-        match event:
-            case MemberRegistered():
-                batch.hset(ns.member(counter_key(event.name, False)), mapping={
-                    "name": event.name, "guest": 0, "joined": rfc3339(event.occurred_at),
-                })
-            case ThreadStarted():
-                key = self._profile(ns, event.author, event.guest,
-                                    rfc3339(event.occurred_at), batch)
-                batch.hincrby(key, "threads", 1)
-            case PostAdded():
-                key = self._profile(ns, event.author, event.guest,
-                                    rfc3339(event.occurred_at), batch)
-                batch.hincrby(key, "posts", 1)
-            case PostLiked():
-                batch.hincrby(ns.member(counter_key(event.author, event.guest)), "reputation", 1)
-            case PostUnliked():
-                batch.hincrby(ns.member(counter_key(event.author, event.guest)), "reputation",
-                             -1)
+    def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
+        self._count(event, ns, batch, "threads")
+
+    def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
+        self._count(event, ns, batch, "posts")
+
+    def on_post_liked(self, event: PostLiked, ns: Namespace, batch: Batch) -> None:
+        batch.hincrby(ns.member(counter_key(event.author, event.guest)), "reputation", 1)
+
+    def on_post_unliked(self, event: PostUnliked, ns: Namespace, batch: Batch) -> None:
+        batch.hincrby(ns.member(counter_key(event.author, event.guest)), "reputation", -1)
+
+    @staticmethod
+    def _count(event: ThreadStarted | PostAdded, ns: Namespace, batch: Batch, counter: str
+               ) -> None:
+        key = ns.member(counter_key(event.author, event.guest))
+        if event.guest:  # a guest's profile begins with their first post
+            batch.hsetnx(key, "joined", rfc3339(event.occurred_at))
+            batch.hset(key, mapping={"name": event.author, "guest": 1})
+        batch.hincrby(key, counter, 1)

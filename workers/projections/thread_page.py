@@ -12,7 +12,6 @@ from datetime import datetime
 
 import msgspec
 
-from events import ForumEvent
 from events.threads import (
     PostAdded,
     PostDeleted,
@@ -28,6 +27,7 @@ from events.threads import (
 )
 from workers.batch import Batch
 from workers.bbcode import render
+from workers.projections.base import Projection
 from workers.readmodels import Namespace, StoredQuote, counter_key, rfc3339
 
 
@@ -56,72 +56,74 @@ _encoder = msgspec.json.Encoder()
 
 
 def post_prefix(
-    *, post_id: int, thread_id: int, number: int, created_at: datetime,
+    post_id: int, thread_id: int, number: int, created_at: datetime,
     edited_at: datetime | None, deleted: bool, body: str, quotes: list[QuoteInfo],
     author: str, guest: bool, op: bool,
-) -> bytes:
-    head = PostHead(
-        id=post_id, thread_id=thread_id, number=number, created_at=rfc3339(created_at),
-        edited_at=rfc3339(edited_at) if edited_at else None, deleted=deleted,
-        body="" if deleted else body, html="" if deleted else render(body),
-        quotes=[] if deleted else [StoredQuote(q.post_id, q.number, q.author) for q in quotes],
-        author=AuthorHead(name=author, guest=guest, op=op),
-    )
-    encoded = _encoder.encode(head)
-    assert encoded.endswith(b"}}")
-    return encoded[:-2]
+) -> str:
+    """The post's JSON without its closing ``}}``, the read splices in the rest."""
+    if deleted:
+        body, html, stored = "", "", []
+    else:
+        html = render(body)
+        stored = [StoredQuote(q.post_id, q.number, q.author) for q in quotes] if quotes else []
+    encoded = _encoder.encode(PostHead(
+        post_id, thread_id, number, rfc3339(created_at),
+        rfc3339(edited_at) if edited_at else None, deleted, body, html, stored,
+        AuthorHead(author, guest, op),
+    ))
+    return encoded[:-2].decode()
 
 
-class ThreadPage:
+class ThreadPage(Projection):
     name = "thread_page"
     version = 1
-    handles: frozenset[type] = frozenset({
-        ThreadStarted, PostAdded, ThreadBumped, PostEdited, PostDeleted, PostLiked,
-        PostUnliked, ThreadLocked, ThreadUnlocked, ThreadMoved
-    })
 
-    def apply(self, event: ForumEvent, ns: Namespace, batch: Batch) -> None:
-        match event:
-            case ThreadStarted():
-                batch.hset(ns.thread(event.thread_id), mapping={
-                    "id": event.thread_id, "title": event.title, "forum": event.forum,
-                    "author": event.author, "guest": int(event.guest), "posts": 0,
-                    "replies": 0, "created_at": rfc3339(event.occurred_at),
-                    "bumped_at": rfc3339(event.occurred_at), "locked": 0,
-                })
-            case PostAdded():
-                tid = event.thread_id
-                batch.rpush(ns.posts(tid), post_prefix(
-                    post_id=event.post_id, thread_id=tid, number=event.number,
-                    created_at=event.occurred_at, edited_at=None, deleted=False,
-                    body=event.body, quotes=event.quotes, author=event.author,
-                    guest=event.guest, op=event.op,
-                ))
-                batch.rpush(ns.authors(tid), counter_key(event.author, event.guest))
-                batch.hset(ns.thread(tid), mapping={
-                    "posts": event.number, "replies": event.number - 1,
-                })
-                batch.hset(ns.post_index, str(event.post_id), f"{tid}:{event.number}")
-            case ThreadBumped():
-                batch.hset(ns.thread(event.thread_id), "bumped_at", rfc3339(event.occurred_at))
-            case PostEdited():
-                batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
-                    post_id=event.post_id, thread_id=event.thread_id, number=event.number,
-                    created_at=event.created_at, edited_at=event.occurred_at, deleted=False,
-                    body=event.body, quotes=event.quotes, author=event.author,
-                    guest=event.guest, op=event.op,
-                ))
-            case PostDeleted():
-                batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
-                    post_id=event.post_id, thread_id=event.thread_id, number=event.number,
-                    created_at=event.created_at, edited_at=event.edited_at, deleted=True,
-                    body="", quotes=[], author=event.author, guest=event.guest, op=event.op,
-                ))
-            case PostLiked() | PostUnliked():
-                batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
-            case ThreadLocked():
-                batch.hset(ns.thread(event.thread_id), "locked", 1)
-            case ThreadUnlocked():
-                batch.hset(ns.thread(event.thread_id), "locked", 0)
-            case ThreadMoved():
-                batch.hset(ns.thread(event.thread_id), "forum", event.to_forum)
+    def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
+        batch.hset(ns.thread(event.thread_id), mapping={
+            "id": event.thread_id, "title": event.title, "forum": event.forum,
+            "author": event.author, "guest": int(event.guest), "posts": 0,
+            "replies": 0, "created_at": rfc3339(event.occurred_at),
+            "bumped_at": rfc3339(event.occurred_at), "locked": 0,
+        })
+
+    def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
+        tid, number = event.thread_id, event.number
+        batch.rpush(ns.posts(tid), post_prefix(
+            event.post_id, tid, number, event.occurred_at, None, False, event.body,
+            event.quotes, event.author, event.guest, event.op,
+        ))
+        batch.rpush(ns.authors(tid), counter_key(event.author, event.guest))
+        batch.hset(ns.thread(tid), mapping={"posts": number, "replies": number - 1})
+        batch.hset(ns.post_index, str(event.post_id), f"{tid}:{number}")
+
+    def on_thread_bumped(self, event: ThreadBumped, ns: Namespace, batch: Batch) -> None:
+        batch.hset(ns.thread(event.thread_id), "bumped_at", rfc3339(event.occurred_at))
+
+    def on_post_edited(self, event: PostEdited, ns: Namespace, batch: Batch) -> None:
+        batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
+            event.post_id, event.thread_id, event.number, event.created_at,
+            event.occurred_at, False, event.body, event.quotes, event.author, event.guest,
+            event.op,
+        ))
+
+    def on_post_deleted(self, event: PostDeleted, ns: Namespace, batch: Batch) -> None:
+        batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
+            event.post_id, event.thread_id, event.number, event.created_at,
+            event.edited_at, True, "", [], event.author, event.guest, event.op,
+        ))
+
+    def on_post_liked(self, event: PostLiked, ns: Namespace, batch: Batch) -> None:
+        batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
+
+    def on_post_unliked(self, event: PostUnliked, ns: Namespace, batch: Batch) -> None:
+        batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
+
+    def on_thread_locked(self, event: ThreadLocked, ns: Namespace, batch: Batch) -> None:
+        batch.hset(ns.thread(event.thread_id), "locked", 1)
+
+    def on_thread_unlocked(self, event: ThreadUnlocked, ns: Namespace, batch: Batch
+                           ) -> None:
+        batch.hset(ns.thread(event.thread_id), "locked", 0)
+
+    def on_thread_moved(self, event: ThreadMoved, ns: Namespace, batch: Batch) -> None:
+        batch.hset(ns.thread(event.thread_id), "forum", event.to_forum)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from events import ForumEvent
 from events.threads import PostAdded, ThreadStarted
 from workers.batch import Batch
+from workers.projections.base import Projection
 from workers.readmodels import Namespace, score
 
 
-class Unanswered:
+class Unanswered(Projection):
     name = "unanswered"
     version = 1
-    handles: frozenset[type] = frozenset({ThreadStarted, PostAdded})
 
-    def apply(self, event: ForumEvent, ns: Namespace, batch: Batch) -> None:
-        match event:
-            case ThreadStarted():
-                batch.zadd(ns.unanswered, {str(event.thread_id): score(event.occurred_at)})
-            case PostAdded() if event.first_reply:
-                batch.zrem(ns.unanswered, str(event.thread_id))
+    def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
+        batch.zadd(ns.unanswered, {str(event.thread_id): score(event.occurred_at)})
+
+    def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
+        if event.first_reply:
+            batch.zrem(ns.unanswered, str(event.thread_id))
