@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -40,9 +41,10 @@ from bench.common import (
 )
 from events.codec import decode
 from events.postgres import _HORIZON, PostgresEventStore, create_pool
-from workers import rebuild
+from workers import rebuild, rebuild_jobs
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
+from workers.settings import Settings
 
 POSTS_PER_THREAD = 20
 
@@ -134,11 +136,20 @@ async def ceiling_feed(store: PostgresEventStore, batch: int) -> tuple[float, in
     return time.perf_counter() - started, count
 
 
-async def replay_all(store: PostgresEventStore, redis: Redis, prefix: str) -> float:
+async def replay_all(store: PostgresEventStore, redis: Redis, url: str, jobs: int) -> float:
+    """What ``forum replay --jobs N`` does, timed from the first namespace to the last swap
+    (process start-up included)."""
+    prefix = unique("forumbench-")
     keys = Keys(prefix)
+    settings = Settings(database_url=url, redis_url=REDIS_URL, key_prefix=prefix)
     started = time.perf_counter()
-    await rebuild.run(store, redis, keys, list(PROJECTIONS))
+    builds = {name: await rebuild.start(redis, keys, name, fresh=True) for name in PROJECTIONS}
+    if jobs > 1:
+        await rebuild_jobs.fill(settings, store, redis, keys, builds, jobs=jobs)
+    else:
+        await rebuild.fill(store, redis, keys, builds)
     elapsed = time.perf_counter() - started
+    assert not await redis.exists(*(keys.building(name) for name in PROJECTIONS))
     await drop_keys(prefix)
     return elapsed
 
@@ -147,6 +158,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="processes of the parallel replay (default: one per core)")
     args = parser.parse_args()
     per_thread = 1 + POSTS_PER_THREAD + (POSTS_PER_THREAD // 5) + (POSTS_PER_THREAD - 1)
     threads = max(1, args.events // per_thread)
@@ -162,7 +175,7 @@ async def main() -> None:
             await conn.execute("VACUUM ANALYZE events")
             total = await conn.fetchval("SELECT count(*) FROM events")
         store = PostgresEventStore(pool)
-        rows, feeds, replays, ratios = [], [], [], []
+        rows, feeds, replays, parallel, ratios, parallel_ratios = [], [], [], [], [], []
         for round_ in range(args.rounds):
             seconds, count = await ceiling_rows(pool, rebuild.BUILD_BATCH)
             assert count == total
@@ -170,12 +183,15 @@ async def main() -> None:
             seconds, count = await ceiling_feed(store, rebuild.BUILD_BATCH)
             assert count == total
             feeds.append(count / seconds)
-            prefix = unique("forumbench-")
-            replays.append(total / await replay_all(store, redis, prefix))
-            ratios.append(replays[-1] / max(rows[-1], feeds[-1]))
+            replays.append(total / await replay_all(store, redis, url, 1))
+            parallel.append(total / await replay_all(store, redis, url, args.jobs))
+            ceiling = max(rows[-1], feeds[-1])
+            ratios.append(replays[-1] / ceiling)
+            parallel_ratios.append(parallel[-1] / ceiling)
             log(f"round {round_ + 1}: ceiling rows {rows[-1]:,.0f}/s, feed {feeds[-1]:,.0f}/s,"
-                f" replay {replays[-1]:,.0f}/s, ratio {ratios[-1]:.2f}")
-        replay = median(replays)
+                f" replay {replays[-1]:,.0f}/s ({ratios[-1]:.2f}), --jobs {args.jobs} "
+                f"{parallel[-1]:,.0f}/s ({parallel_ratios[-1]:.2f})")
+        replay, fast = median(replays), median(parallel)
         print_table(
             f"replay of {total:,} events, all {len(PROJECTIONS)} projections "
             f"(median of {args.rounds}; {machine()})",
@@ -184,10 +200,11 @@ async def main() -> None:
               f"{replay / median(rows):.2f}"],
              ["raw ceiling: keyset pages via read_feed + decode", f"{median(feeds):,.0f}",
               f"{replay / median(feeds):.2f}"],
-             ["forum replay (all projections)", f"{replay:,.0f}", ""]],
+             ["forum replay --jobs 1 (all projections)", f"{replay:,.0f}", ""],
+             [f"forum replay --jobs {args.jobs} (all projections)", f"{fast:,.0f}", ""]],
         )
         print(f"ratio to the faster ceiling, median of the per-round ratios: "
-              f"{median(ratios):.2f}")
+              f"--jobs 1 {median(ratios):.2f}, --jobs {args.jobs} {median(parallel_ratios):.2f}")
     finally:
         await redis.aclose()
         await pool.close()

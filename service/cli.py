@@ -97,10 +97,12 @@ def status(as_json: bool) -> None:
 
 @main.command(help="Rebuild read models from the log while the old ones keep serving.")
 @click.argument("projections", nargs=-1)
-def replay(projections: tuple[str, ...]) -> None:
+@click.option("--jobs", type=click.IntRange(min=1, max=64), default=None,
+              help="Processes to build in (default: one per core; one for a small log).")
+def replay(projections: tuple[str, ...], jobs: int | None) -> None:
     from service.operations import replay as run
 
-    _run(run(_settings(), list(projections)))
+    _run(run(_settings(), list(projections), jobs))
 
 
 @main.command(name="import", help="Append threads from a JSON Lines file.")

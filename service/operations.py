@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -14,12 +15,15 @@ import msgspec
 from redis.asyncio import Redis
 
 from events.postgres import PostgresEventStore, create_pool
-from workers import rebuild
+from workers import rebuild, rebuild_jobs
 from workers.checkpoints import positions
 from workers.locks import Lease
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
 from workers.settings import Settings
+
+# Below this many events a replay runs in one process whatever the number of cores.
+PARALLEL_FROM_EVENTS = 50_000
 
 
 async def gather_status(settings: Settings) -> dict[str, Any]:
@@ -90,7 +94,8 @@ async def print_status(settings: Settings, *, as_json: bool) -> None:
         )
 
 
-async def replay(settings: Settings, names: list[str]) -> None:
+async def replay(settings: Settings, names: list[str], jobs: int | None = None) -> None:
+    """``jobs``: processes to build in (None: one per core, or one for a small log)."""
     unknown = [n for n in names if n not in PROJECTIONS]
     if unknown:
         raise SystemExit(f"unknown projection(s): {', '.join(unknown)}; "
@@ -124,9 +129,15 @@ async def replay(settings: Settings, names: list[str]) -> None:
 
         for name in names:
             builds[name] = await rebuild.start(redis, keys, name, fresh=True)
+        if jobs is None:  # spawning a process costs about a second: not for a small log
+            jobs = (os.cpu_count() or 1) if total >= PARALLEL_FROM_EVENTS else 1
         renewing = asyncio.ensure_future(_keep(lease))
         try:
-            await rebuild.fill(store, redis, keys, builds, on_batch=progress)
+            if jobs > 1 and len(builds) > 1:
+                await rebuild_jobs.fill(settings, store, redis, keys, builds, jobs=jobs,
+                                        on_batch=progress)
+            else:
+                await rebuild.fill(store, redis, keys, builds, on_batch=progress)
         finally:
             renewing.cancel()
         reporter(done, final=True)

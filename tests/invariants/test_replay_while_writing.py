@@ -92,9 +92,13 @@ async def stray_keys(redis: Redis, keys: Keys) -> list[bytes]:
     return out
 
 
-def replay(settings: Settings, *names: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*FORUM, "replay", *names], env=process_env(settings), cwd=ROOT,
+def replay(settings: Settings, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*FORUM, "replay", *args], env=process_env(settings), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+# In one process, and shared out over two (the log is too small for the default to).
+JOBS = pytest.mark.parametrize("jobs", ["1", "2"])
 
 
 def start_live_thread(url: str) -> tuple[int, int]:
@@ -160,8 +164,9 @@ def serves(url: str, path: str) -> None:
 
 # -- the tests --------------------------------------------------------------------------
 
+@JOBS
 async def test_replay_while_a_writer_posts_never_blanks_a_page_and_ends_equal_to_a_rebuild(
-    stack: Stack, store, redis: Redis, keys: Keys,  # type: ignore[no-untyped-def]
+    stack: Stack, store, redis: Redis, keys: Keys, jobs: str,  # type: ignore[no-untyped-def]
 ):
     await bulk(store, threads_=100, replies=60)  # some 12,000 events
     thread_id, _ = start_live_thread(stack.url)
@@ -173,7 +178,7 @@ async def test_replay_while_a_writer_posts_never_blanks_a_page_and_ends_equal_to
             Reader(stack.url, thread_id).running() as reader:
         time.sleep(0.3)
         started, reads, writes = time.monotonic(), reader.reads, len(writer.positions)
-        proc = replay(stack.settings)
+        proc = replay(stack.settings, "--jobs", jobs)
         _, err = await asyncio.to_thread(proc.communicate, timeout=120)
         took = time.monotonic() - started
         assert proc.returncode == 0, err
@@ -236,8 +241,9 @@ async def test_replay_of_an_unknown_projection_exits_non_zero_and_changes_nothin
     assert await stray_keys(redis, keys) == []
 
 
+@JOBS
 async def test_an_interrupted_replay_leaves_the_live_read_models_untouched_and_a_new_one_completes(
-    stack: Stack, store, redis: Redis, keys: Keys,  # type: ignore[no-untyped-def]
+    stack: Stack, store, redis: Redis, keys: Keys, jobs: str,  # type: ignore[no-untyped-def]
 ):
     await bulk(store, threads_=100, replies=60)  # some 12,000 events
     thread_id, _ = start_live_thread(stack.url)
@@ -245,7 +251,7 @@ async def test_an_interrupted_replay_leaves_the_live_read_models_untouched_and_a
     before = await actives(redis, keys)
     live = await dump(redis, keys)
 
-    proc = replay(stack.settings)
+    proc = replay(stack.settings, "--jobs", jobs)
     try:
         # Interrupt it (Ctrl-C) while it builds: as soon as its new namespaces exist.
         deadline = time.monotonic() + 30
@@ -270,7 +276,7 @@ async def test_an_interrupted_replay_leaves_the_live_read_models_untouched_and_a
     serves(stack.url, "/api/forums/bulk/threads")
 
     # Run again: it starts over and completes.
-    proc = replay(stack.settings)
+    proc = replay(stack.settings, "--jobs", jobs)
     _, err = await asyncio.to_thread(proc.communicate, timeout=120)
     assert proc.returncode == 0, err
     after = await actives(redis, keys)

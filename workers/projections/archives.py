@@ -11,6 +11,7 @@ from workers.readmodels import Namespace, score
 class Archives(Projection):
     name = "archives"
     version = 1
+    cost = 0.5
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
         year = event.occurred_at.year

@@ -24,6 +24,9 @@ Handler = Callable[[Any, Namespace, Batch], None]
 class Projection:
     name: ClassVar[str]
     version: ClassVar[int]
+    # CPU per event relative to the others (measured on the replay benchmark's log):
+    # how ``forum replay --jobs`` shares projections out between processes.
+    cost: ClassVar[float] = 1.0
 
     def __init__(self) -> None:
         # The runner looks handlers up by the event's type, once per type and batch.

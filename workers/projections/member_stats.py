@@ -12,6 +12,7 @@ from workers.readmodels import Namespace, counter_key, rfc3339
 class MemberStats(Projection):
     name = "member_stats"
     version = 1
+    cost = 4
 
     def on_member_registered(self, event: MemberRegistered, ns: Namespace, batch: Batch
                              ) -> None:

@@ -12,6 +12,7 @@ from workers.readmodels import Namespace, score
 class ThreadList(Projection):
     name = "thread_list"
     version = 1
+    cost = 2
 
     def on_forum_created(self, event: ForumCreated, ns: Namespace, batch: Batch) -> None:
         batch.zadd(ns.sections, {event.slug: score(event.occurred_at)})

@@ -77,6 +77,7 @@ def post_prefix(
 class ThreadPage(Projection):
     name = "thread_page"
     version = 1
+    cost = 8
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
         batch.hset(ns.thread(event.thread_id), mapping={

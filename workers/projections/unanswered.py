@@ -11,6 +11,7 @@ from workers.readmodels import Namespace, score
 class Unanswered(Projection):
     name = "unanswered"
     version = 1
+    cost = 0.5
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
         batch.zadd(ns.unanswered, {str(event.thread_id): score(event.occurred_at)})
