@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from events.catalog import ForumEvent
 from events.errors import ConcurrencyError, DuplicateRequestError
-from events.records import IdempotentResult, Metadata, RecordedEvent
+from events.records import IdempotentResult, Metadata, PostLocation, RecordedEvent
 from events.threads import PostAdded
 
 
@@ -73,10 +73,10 @@ class InMemoryEventStore:
     async def find_idempotent(self, key: str) -> IdempotentResult | None:
         return self._idempotency.get(key)
 
-    async def stream_of_post(self, post_id: int) -> str | None:
+    async def locate_post(self, post_id: int) -> PostLocation | None:
         for record in self._log:
             if isinstance(record.event, PostAdded) and record.event.post_id == post_id:
-                return record.stream_id
+                return PostLocation(record.stream_id, record.event.number)
         return None
 
     async def next_ids(self, kind: str, count: int = 1) -> list[int]:

@@ -24,7 +24,7 @@ import msgspec
 from events.catalog import ForumEvent, type_name
 from events.codec import decode, decode_many, encode
 from events.errors import ConcurrencyError, DuplicateRequestError, StoreUnavailableError
-from events.records import IdempotentResult, Metadata, RecordedEvent
+from events.records import IdempotentResult, Metadata, PostLocation, RecordedEvent
 from events.store import MAX_EVENTS_PER_APPEND
 
 _APPEND = """
@@ -177,13 +177,13 @@ class PostgresEventStore:
             key=row[0], fingerprint=row[1], response=bytes(row[2]), position=row[3]
         )
 
-    async def stream_of_post(self, post_id: int) -> str | None:
-        value = await self._fetchval(
-            "SELECT stream_id FROM events WHERE type = 'post_added'"
+    async def locate_post(self, post_id: int) -> PostLocation | None:
+        row = await self._fetchrow(
+            "SELECT stream_id, (data->>'number')::int FROM events WHERE type = 'post_added'"
             " AND (data->>'post_id')::bigint = $1 LIMIT 1",
             post_id,
         )
-        return None if value is None else str(value)
+        return None if row is None else PostLocation(str(row[0]), int(row[1]))
 
     async def secret(self, name: str) -> str:
         return str(await self._fetchval("SELECT secret FROM service_keys WHERE name = $1", name))

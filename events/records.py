@@ -33,6 +33,14 @@ class IdempotentResult(msgspec.Struct, frozen=True, kw_only=True):
     position: int
 
 
+class PostLocation(msgspec.Struct, frozen=True):
+    """Where a post was added: its thread's stream and its number there. Both never
+    change (moving a thread moves it between sections, not its posts)."""
+
+    stream_id: str
+    number: int
+
+
 def forum_stream(slug: str) -> str:
     return f"forum-{slug}"
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from events.catalog import ForumEvent
-from events.records import IdempotentResult, Metadata, RecordedEvent
+from events.records import IdempotentResult, Metadata, PostLocation, RecordedEvent
 
 # An append may hold at most this many events: the low bits of a position number them.
 MAX_EVENTS_PER_APPEND = (1 << 20) - 1
@@ -51,6 +51,6 @@ class EventStore(Protocol):
         """Fresh ids for ``thread`` or ``post``."""
         ...
 
-    async def stream_of_post(self, post_id: int) -> str | None:
-        """The stream (thread) a post was added to."""
+    async def locate_post(self, post_id: int) -> PostLocation | None:
+        """The stream (thread) a post was added to, and its number there."""
         ...

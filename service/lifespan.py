@@ -54,7 +54,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
             handlers=handlers, auth=Authenticator(key.encode(), settings.operator_token),
-            views=Views(redis, Keys(settings.key_prefix), settings),
+            views=Views(redis, Keys(settings.key_prefix), settings, store),
         )
     finally:
         await notifier.close()

@@ -19,6 +19,7 @@ import msgspec
 from litestar import MediaType, Response
 from redis.asyncio import Redis
 
+from events import EventStore
 from service.domain.errors import NotFoundError
 from service.errors import ReadModelUnavailableError
 from workers import readmodels as rm
@@ -132,8 +133,10 @@ PAGE_CACHE_SIZE = 4096
 
 
 class Views:
-    def __init__(self, redis: Redis, keys: Keys, settings: Settings) -> None:
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings, store: EventStore
+                 ) -> None:
         self.redis = redis
+        self.store = store
         self.keys = keys
         self.settings = settings
         self._kept: OrderedDict[tuple[Any, ...], tuple[float, int, bytes]] = OrderedDict()
@@ -188,7 +191,11 @@ class Views:
 
     @fresh_for_a_moment
     async def post(self, post_id: int, min_position: int | None) -> Response[bytes]:
-        answer, position = await self._read("POST", [post_id], min_position, 2)
+        where = await self.store.locate_post(post_id)
+        if where is None:
+            raise _not_found("no such post")
+        thread_id = where.stream_id.removeprefix("thread-")
+        answer, position = await self._read("POST", [thread_id, where.number], min_position, 2)
         if not answer[3]:
             raise _not_found("no such post")
         _, _, _, prefix, number, likes, counters = answer

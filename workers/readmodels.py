@@ -79,10 +79,6 @@ class Namespace:
     def likes(self, thread_id: int) -> str:
         return f"{self.base}:t:{thread_id}:likes"
 
-    @property
-    def post_index(self) -> str:
-        return f"{self.base}:postidx"
-
     # thread_list
     @property
     def sections(self) -> str:
@@ -199,18 +195,17 @@ end
 return {1, cp(tp), cp(ms), summary, count, posts, authors, likes, counters}
 """
 
+# ARGV: prefix, thread id, post number (where the post is comes from the log's own index)
 POST = _RESOLVE + """
 local tp = ns('thread_page')
 local ms = ns('member_stats')
 if not tp or not ms then return {0} end
-local where = redis.call('HGET', tp .. ':postidx', ARGV[2])
-if not where then return {1, cp(tp), cp(ms), ''} end
-local sep = string.find(where, ':')
-local tid, number = string.sub(where, 1, sep - 1), tonumber(string.sub(where, sep + 1))
-local t = tp .. ':t:' .. tid
+local t = tp .. ':t:' .. ARGV[2]
+local number = tonumber(ARGV[3])
 local post = redis.call('LINDEX', t .. ':posts', number - 1)
+if not post then return {1, cp(tp), cp(ms), ''} end
 local author = redis.call('LINDEX', t .. ':authors', number - 1)
-local likes = redis.call('HGET', t .. ':likes', tostring(number)) or '0'
+local likes = redis.call('HGET', t .. ':likes', ARGV[3]) or '0'
 local c = redis.call('HMGET', ms .. ':u:' .. author, 'threads', 'posts', 'reputation')
 local counters = (c[1] or '0') .. ',' .. (c[2] or '0') .. ',' .. (c[3] or '0')
 return {1, cp(tp), cp(ms), post, number, likes, counters}

@@ -20,10 +20,10 @@ def _member(actor: Actor | None) -> Actor:
 
 
 async def _thread_of(services: Services, post_id: int) -> int:
-    stream = await services.store.stream_of_post(checked_id(post_id, "post"))
-    if stream is None:
+    where = await services.store.locate_post(checked_id(post_id, "post"))
+    if where is None:
         raise NotFoundError("no such post")
-    return int(stream.removeprefix("thread-"))
+    return int(where.stream_id.removeprefix("thread-"))
 
 
 class PostController(Controller):

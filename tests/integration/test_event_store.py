@@ -17,7 +17,7 @@ from events import (
     type_name,
 )
 from events.memory import InMemoryEventStore
-from events.records import thread_stream
+from events.records import PostLocation, thread_stream
 from events.threads import PostAdded
 from service import commands as c
 from service.domain.actors import OPERATOR
@@ -246,14 +246,14 @@ async def test_next_ids_are_fresh_and_distinct(any_store):
     assert len(await any_store.next_ids("thread", 3)) == 3
 
 
-async def test_stream_of_post_finds_the_thread_a_post_was_added_to(any_store):
+async def test_locate_post_finds_the_thread_a_post_was_added_to_and_its_number(any_store):
     thread_id = new_id()
     s = thread_stream(thread_id)
     post = post_added(thread_id, 1)
     await any_store.append(s, 0, [thread_started(thread_id), post])
     await any_store.append(stream(), 0, [forum_created()])
-    assert await any_store.stream_of_post(post.post_id) == s
-    assert await any_store.stream_of_post(new_id()) is None
+    assert await any_store.locate_post(post.post_id) == PostLocation(s, 1)
+    assert await any_store.locate_post(new_id()) is None
 
 
 # -- concurrency: racing writers on one stream ----------------------------------------

@@ -1,5 +1,6 @@
 """Where the thread page is projected: numbered posts as ready JSON, their authors (for
-live counters), likes, and the thread's summary.
+live counters), likes, and the thread's summary. Which thread and number a post id has
+is not kept here: the log's own index answers that (``EventStore.locate_post``).
 
 Each post is stored as JSON bytes missing only its tail, the author's live counters and
 the like count, which a read splices in (workers/readmodels.py THREAD_PAGE). So a page read
@@ -76,7 +77,7 @@ def post_prefix(
 
 class ThreadPage(Projection):
     name = "thread_page"
-    version = 1
+    version = 2  # 2: no post index (it moved to the log's own index)
     cost = 8
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
@@ -95,7 +96,6 @@ class ThreadPage(Projection):
         ))
         batch.rpush(ns.authors(tid), counter_key(event.author, event.guest))
         batch.hset(ns.thread(tid), mapping={"posts": number, "replies": number - 1})
-        batch.hset(ns.post_index, str(event.post_id), f"{tid}:{number}")
 
     def on_thread_bumped(self, event: ThreadBumped, ns: Namespace, batch: Batch) -> None:
         batch.hset(ns.thread(event.thread_id), "bumped_at", rfc3339(event.occurred_at))
