@@ -219,6 +219,15 @@ def test_worker_with_zero_processes_exits_2(settings: Settings):
     no_traceback(done)
 
 
+@pytest.mark.parametrize("jobs", ["0", "-3", "two", "1e9", ""])
+def test_replay_with_a_bad_jobs_count_exits_2_and_names_the_option(settings: Settings,
+                                                                     jobs: str):
+    done = forum("replay", "--jobs", jobs, env=process_env(settings))
+    assert done.returncode == 2
+    assert "--jobs" in done.stderr
+    no_traceback(done)
+
+
 def test_an_unknown_command_exits_2_and_lists_the_commands(settings: Settings):
     done = forum("frobnicate", env=process_env(settings))
     assert done.returncode == 2
