@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import signal
+import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -45,7 +46,11 @@ def split(builds: dict[str, str], jobs: int) -> list[dict[str, str]]:
 def _child(settings: Settings, builds: dict[str, str], progress: Connection) -> None:
     # Ctrl-C reaches the whole process group; the parent alone decides, and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(_child_fill(settings, builds, progress))
+    try:
+        asyncio.run(_child_fill(settings, builds, progress))
+    except BrokenPipeError:  # the parent is gone (killed): its build lock is lapsing
+        sys.stderr.write(f"rebuild of {', '.join(builds)} stopped: forum replay is gone\n")
+        sys.exit(1)
 
 
 async def _child_fill(settings: Settings, builds: dict[str, str], progress: Connection
