@@ -71,8 +71,8 @@ async def fill(
 ) -> None:
     """``rebuild.fill`` over ``jobs`` processes: this one builds the heaviest share, new
     ones the others. ``on_batch`` hears the progress of the share furthest behind (0 when
-    another share moved). If
-    anything fails or is cancelled, the other processes are stopped before this returns."""
+    another share moved). If anything fails or is cancelled, the other processes are
+    stopped before this returns."""
     shares = split(builds, jobs)
     context = multiprocessing.get_context("spawn")
     children: list[tuple[BaseProcess, Connection]] = []
@@ -88,16 +88,21 @@ async def fill(
             on_batch(min(done) - reported)
             reported = min(done)
 
+    def drain() -> None:
+        for index, (_, progress) in enumerate(children, start=1):
+            with contextlib.suppress(EOFError, OSError):  # closed when the child ends
+                while progress.poll():
+                    advance(index, progress.recv())
+
     async def watch() -> None:
         while True:
-            for index, (process, progress) in enumerate(children, start=1):
-                with contextlib.suppress(EOFError, OSError):  # closed when the child ends
-                    while progress.poll():
-                        advance(index, progress.recv())
-                if process.exitcode not in (None, 0):
-                    raise RuntimeError(f"a rebuild process for {', '.join(shares[index])} "
-                                       f"failed (exit code {process.exitcode})")
-            if all(process.exitcode == 0 for process, _ in children):
+            exited = [process.exitcode for process, _ in children]
+            drain()  # after reading the exit codes: a child's last words come before it
+            for share, code in zip(shares[1:], exited, strict=True):
+                if code not in (None, 0):
+                    raise RuntimeError(f"a rebuild process for {', '.join(share)} failed "
+                                       f"(exit code {code})")
+            if all(code == 0 for code in exited):
                 return
             await asyncio.sleep(_POLL_SECONDS)
 

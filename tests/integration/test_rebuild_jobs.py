@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import multiprocessing
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 
+from tests.conftest import free_port
 from tests.invariants.test_replay_while_writing import bulk
-from workers import rebuild
+from workers import rebuild, rebuild_jobs
 from workers.rebuild_jobs import _child_fill
 from workers.settings import Settings
 
@@ -46,3 +48,17 @@ async def test_a_helper_whose_replay_is_gone_stops_without_swapping(  # type: ig
     for name, ns in builds.items():
         assert await redis.get(keys.active(name)) is None
         assert await redis.get(keys.building(name)) == ns.encode()
+
+
+async def test_a_helper_that_fails_fails_the_replay_and_swaps_nothing_of_its_share(  # type: ignore[no-untyped-def]
+    settings: Settings, store, redis: Redis, keys,
+):
+    await bulk(store, threads_=10, replies=10)
+    names = ["thread_page", *SHARE]
+    builds = {name: await rebuild.start(redis, keys, name, fresh=True) for name in names}
+    unreachable = msgspec.structs.replace(
+        settings, database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/forum")
+    with pytest.raises(RuntimeError, match="a rebuild process for .*failed"):
+        await rebuild_jobs.fill(unreachable, store, redis, keys, builds, jobs=2)
+    for name in SHARE:  # the helper's share: it never reached PostgreSQL
+        assert await redis.get(keys.active(name)) is None
