@@ -58,7 +58,7 @@ async def test_a_helper_that_fails_fails_the_replay_and_swaps_nothing_of_its_sha
     builds = {name: await rebuild.start(redis, keys, name, fresh=True) for name in names}
     unreachable = msgspec.structs.replace(
         settings, database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/forum")
-    with pytest.raises(RuntimeError, match="a rebuild process for .*failed"):
+    with pytest.raises(RuntimeError, match=r"a rebuild process for .*failed"):
         await rebuild_jobs.fill(unreachable, store, redis, keys, builds, jobs=2)
     for name in SHARE:  # the helper's share: it never reached PostgreSQL
         assert await redis.get(keys.active(name)) is None
