@@ -76,7 +76,7 @@ class InMemoryEventStore:
     async def locate_post(self, post_id: int) -> PostLocation | None:
         for record in self._log:
             if isinstance(record.event, PostAdded) and record.event.post_id == post_id:
-                return PostLocation(record.stream_id, record.event.number)
+                return PostLocation(record.event.thread_id, record.event.number)
         return None
 
     async def next_ids(self, kind: str, count: int = 1) -> list[int]:

@@ -179,11 +179,12 @@ class PostgresEventStore:
 
     async def locate_post(self, post_id: int) -> PostLocation | None:
         row = await self._fetchrow(
-            "SELECT stream_id, (data->>'number')::int FROM events WHERE type = 'post_added'"
+            "SELECT (data->>'thread_id')::bigint, (data->>'number')::int FROM events"
+            " WHERE type = 'post_added'"
             " AND (data->>'post_id')::bigint = $1 LIMIT 1",
             post_id,
         )
-        return None if row is None else PostLocation(str(row[0]), int(row[1]))
+        return None if row is None else PostLocation(int(row[0]), int(row[1]))
 
     async def secret(self, name: str) -> str:
         return str(await self._fetchval("SELECT secret FROM service_keys WHERE name = $1", name))

@@ -34,10 +34,10 @@ class IdempotentResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PostLocation(msgspec.Struct, frozen=True):
-    """Where a post was added: its thread's stream and its number there. Both never
-    change (moving a thread moves it between sections, not its posts)."""
+    """Where a post was added: its thread and its number there. Both never change
+    (moving a thread moves it between sections, not its posts)."""
 
-    stream_id: str
+    thread_id: int
     number: int
 
 

@@ -52,5 +52,5 @@ class EventStore(Protocol):
         ...
 
     async def locate_post(self, post_id: int) -> PostLocation | None:
-        """The stream (thread) a post was added to, and its number there."""
+        """The thread a post was added to, and its number there."""
         ...

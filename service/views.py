@@ -194,8 +194,8 @@ class Views:
         where = await self.store.locate_post(post_id)
         if where is None:
             raise _not_found("no such post")
-        thread_id = where.stream_id.removeprefix("thread-")
-        answer, position = await self._read("POST", [thread_id, where.number], min_position, 2)
+        answer, position = await self._read("POST", [where.thread_id, where.number],
+                                            min_position, 2)
         if not answer[3]:
             raise _not_found("no such post")
         _, _, _, prefix, number, likes, counters = answer

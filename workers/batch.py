@@ -108,9 +108,6 @@ class Batch:
         self._zsets: dict[str, dict[str, float | None]] = {}
         self._strings: dict[str, Any] = {}
 
-    def __bool__(self) -> bool:
-        return bool(self._hashes or self._lists or self._zsets or self._strings)
-
     # The subset of redis-py's command methods that projections use.
     def set(self, key: str, value: Any) -> None:
         self._strings[key] = value

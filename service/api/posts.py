@@ -23,7 +23,7 @@ async def _thread_of(services: Services, post_id: int) -> int:
     where = await services.store.locate_post(checked_id(post_id, "post"))
     if where is None:
         raise NotFoundError("no such post")
-    return int(where.stream_id.removeprefix("thread-"))
+    return where.thread_id
 
 
 class PostController(Controller):

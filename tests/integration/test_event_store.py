@@ -252,7 +252,7 @@ async def test_locate_post_finds_the_thread_a_post_was_added_to_and_its_number(a
     post = post_added(thread_id, 1)
     await any_store.append(s, 0, [thread_started(thread_id), post])
     await any_store.append(stream(), 0, [forum_created()])
-    assert await any_store.locate_post(post.post_id) == PostLocation(s, 1)
+    assert await any_store.locate_post(post.post_id) == PostLocation(thread_id, 1)
     assert await any_store.locate_post(new_id()) is None
 
 

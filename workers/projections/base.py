@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from events import EVENT_TYPES, ForumEvent
+from events import EVENT_TYPES
 from workers.batch import Batch
 from workers.readmodels import Namespace
 
@@ -34,8 +34,3 @@ class Projection:
             cls: getattr(self, f"on_{tag}")
             for tag, cls in EVENT_TYPES.items() if hasattr(self, f"on_{tag}")
         }
-
-    def apply(self, event: ForumEvent, ns: Namespace, batch: Batch) -> None:
-        handler = self.handlers.get(type(event))
-        if handler is not None:
-            handler(event, ns, batch)
