@@ -30,6 +30,21 @@ class Background:
             self._thread.join(timeout=30)
 
 
+def open_thread(url: str, slug: str, title: str, guest: str) -> tuple[int, int]:
+    """A new section ``slug`` with one thread by ``guest``, through the API: the thread's
+    id and the position of its first post."""
+    from tests.conftest import OPERATOR
+
+    with httpx.Client(base_url=url, timeout=15) as http:
+        r = http.post("/api/forums", json={"slug": slug, "title": slug.title()},
+                      headers=OPERATOR)
+        assert r.status_code == 201, r.text
+        r = http.post(f"/api/forums/{slug}/threads",
+                      json={"title": title, "body": "first", "guest_name": guest})
+        assert r.status_code == 201, r.text
+        return int(r.json()["thread_id"]), int(r.json()["position"])
+
+
 class ReplyWriter(Background):
     """Replies to one thread until stopped, recording each acknowledged write's position.
     Reply ``n`` is ``f"{text} {n}"`` by ``guests[n % len(guests)]``."""

@@ -12,7 +12,15 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import FORUM, PG_URL, ROOT, _with_db, free_port, process_env
+from tests.conftest import (
+    FORUM,
+    PG_URL,
+    ROOT,
+    _drop_database,
+    _with_db,
+    free_port,
+    process_env,
+)
 from workers.projections import PROJECTIONS
 from workers.settings import Settings
 
@@ -31,14 +39,6 @@ async def _database_exists(name: str) -> bool:
     conn = await asyncpg.connect(PG_URL)
     try:
         return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
-    finally:
-        await conn.close()
-
-
-async def _drop(name: str) -> None:
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
 
@@ -75,7 +75,7 @@ async def test_migrate_twice_on_a_fresh_database_applies_everything_then_says_up
         assert "up to date" in second.stdout
         no_traceback(second)
     finally:
-        await _drop(name)
+        await _drop_database(name)
 
 
 async def test_migrate_creates_a_database_that_does_not_exist(settings: Settings):
@@ -88,7 +88,7 @@ async def test_migrate_creates_a_database_that_does_not_exist(settings: Settings
         assert await _database_exists(name)
         assert {"events", "schema_migrations"} <= await _tables(_with_db(PG_URL, name))
     finally:
-        await _drop(name)
+        await _drop_database(name)
 
 
 def test_migrate_against_a_closed_port_fails_fast_with_a_clear_message(settings: Settings):

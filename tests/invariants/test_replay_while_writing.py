@@ -20,8 +20,8 @@ from events.records import forum_stream, thread_stream
 from service.domain import sections, threads
 from service.domain.actors import OPERATOR as OPERATOR_ACTOR
 from service.domain.actors import Actor
-from tests.background import Background, ReplyWriter
-from tests.conftest import FORUM, OPERATOR, ROOT, Stack, process_env
+from tests.background import Background, ReplyWriter, open_thread
+from tests.conftest import FORUM, ROOT, Stack, process_env
 from tests.readmodel_dump import assert_equals_rebuild, differences, dump, last_written
 from workers.checkpoints import positions
 from workers.projections import PROJECTIONS
@@ -102,13 +102,7 @@ JOBS = pytest.mark.parametrize("jobs", ["1", "2"])
 
 
 def start_live_thread(url: str) -> tuple[int, int]:
-    with httpx.Client(base_url=url, timeout=15) as http:
-        r = http.post("/api/forums", json={"slug": "live", "title": "Live"}, headers=OPERATOR)
-        assert r.status_code == 201, r.text
-        r = http.post("/api/forums/live/threads",
-                      json={"title": "Busy", "body": "first", "guest_name": "opener"})
-        assert r.status_code == 201, r.text
-        return int(r.json()["thread_id"]), int(r.json()["position"])
+    return open_thread(url, "live", "Busy", "opener")
 
 
 class Reader(Background):

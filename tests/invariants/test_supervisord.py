@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from events.threads import PostAdded
-from tests.conftest import FORUM, OPERATOR, ROOT, process_env
+from tests.background import open_thread
+from tests.conftest import FORUM, ROOT, process_env
 from workers.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -233,13 +234,7 @@ class Writer:
 
 
 def start_thread(url: str) -> int:
-    with httpx.Client(base_url=url, timeout=15) as http:
-        r = http.post("/api/forums", json={"slug": "ops", "title": "Ops"}, headers=OPERATOR)
-        assert r.status_code == 201, r.text
-        r = http.post("/api/forums/ops/threads",
-                      json={"title": "Under supervision", "body": "first", "guest_name": "op"})
-        assert r.status_code == 201, r.text
-        return int(r.json()["thread_id"])
+    return open_thread(url, "ops", "Under supervision", "op")[0]
 
 
 def forum_status(env: dict[str, str]) -> dict[str, object]:
