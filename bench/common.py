@@ -471,6 +471,16 @@ def wrk(url: str, *, connections: int, seconds: float, threads: int = 1,
                       _ms(p99[1]) if p99 else None)
 
 
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 answer off a keep-alive connection: its status and body. The benchmark
+    clients need Content-Length (every route of the service sends it)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+    if length is None:
+        raise RuntimeError("the benchmark's HTTP client needs Content-Length")
+    return int(head.split(b" ", 2)[1]), await reader.readexactly(int(length[1]))
+
+
 async def _keepalive_worker(host: str, port: int, request: bytes, stop_at: float,
                             latencies: list[float], errors: list[int]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
@@ -478,12 +488,7 @@ async def _keepalive_worker(host: str, port: int, request: bytes, stop_at: float
         while time.perf_counter() < stop_at:
             start = time.perf_counter()
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = re.search(rb"(?i)content-length:\s*(\d+)", head)
-            if length is None:
-                raise RuntimeError("the keep-alive client needs Content-Length")
-            await reader.readexactly(int(length[1]))
+            status, _ = await read_answer(reader)
             latencies.append(time.perf_counter() - start)
             if status >= 300:
                 errors[0] += 1
@@ -545,12 +550,7 @@ class RawHttp:
             reader, writer, reused = await self._connection(fresh=attempt > 0)
             try:
                 writer.write(raw)
-                answer = await reader.readuntil(b"\r\n\r\n")
-                status = int(answer.split(b" ", 2)[1])
-                length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", answer)
-                if length is None:
-                    raise RuntimeError("RawHttp needs Content-Length")
-                content = await reader.readexactly(int(length[1]))
+                status, content = await read_answer(reader)
             except (ConnectionError, asyncio.IncompleteReadError):
                 writer.close()
                 if reused:

@@ -29,8 +29,10 @@ import asyncio
 import bisect
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import httpx
@@ -91,6 +93,24 @@ async def wait_ready(client: httpx.AsyncClient, timeout: float = 60.0) -> None:
             return
         await asyncio.sleep(0.2)
     raise RuntimeError(f"the service is not ready: {r.text}")
+
+
+async def send_paced(count: int, rate: float,
+                     send: Callable[[int, float, float], Coroutine[Any, Any, None]],
+                     sent: Callable[[int], None] | None = None) -> list[asyncio.Task[None]]:
+    """``send(i, start, due)`` for each i below ``count``, each started at its due time,
+    ``rate`` a second: open loop, a slow answer never holds back the next write."""
+    start = time.perf_counter()
+    tasks = []
+    for i in range(count):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(i, start, due)))
+        if sent is not None:
+            sent(i)
+    return tasks
 
 
 async def one_write(client: RawHttp, i: int, thread_id: int, start: float,
@@ -259,29 +279,23 @@ async def main() -> None:
             meter.start()
             log(f"warm-up: {args.warmup:g} s at {args.rate:g}/s")
             warm: list[Write] = []
-            start = time.perf_counter()
-            warm_tasks = []
-            for i in range(int(args.rate * args.warmup)):
-                due = start + i / args.rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                warm_tasks.append(asyncio.create_task(one_write(
-                    client, i, ids[i % len(ids)], start, due, warm, errors)))
+            warm_tasks = await send_paced(
+                int(args.rate * args.warmup), args.rate,
+                lambda i, start, due: one_write(client, i, ids[i % len(ids)], start, due,
+                                                warm, errors))
             if warm_tasks:
                 await asyncio.wait(warm_tasks, timeout=30)
             log(f"{total} writes at {args.rate:g}/s for {args.duration:g} s")
-            start = time.perf_counter()
-            tasks = []
-            for i in range(total):
-                due = start + i / args.rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one_write(
-                    client, i, ids[i % len(ids)], start, due, writes, errors)))
+
+            def sent(i: int) -> None:
                 if i and i % int(args.rate * WINDOW) == 0:
                     log(f"{i} writes sent, {len(writes)} seen, {len(errors)} errors")
+
+            tasks = await send_paced(
+                total, args.rate,
+                lambda i, start, due: one_write(client, i, ids[i % len(ids)], start, due,
+                                                writes, errors),
+                sent)
             done, pending = await asyncio.wait(tasks, timeout=30)
             for task in pending:
                 task.cancel()
