@@ -33,17 +33,19 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 from common import (
-    CpuMeter,
     Env,
     bench_env,
-    fmt,
     log,
+    postmaster_pid,
+    seed_forum,
+)
+from measure import (
+    CpuMeter,
+    fmt,
     machine,
     median,
     paired_ratio,
-    postmaster_pid,
     print_table,
-    seed_forum,
 )
 
 from events.codec import encode

@@ -1,4 +1,6 @@
-"""Shared helpers of the benchmarks (plain scripts, not tests).
+"""The world a benchmark runs in (plain scripts, not tests): its database, key prefix and
+processes, and the data it seeds. What it measures with is in ``measure.py``, how it loads
+the service in ``http_load.py``.
 
 Everything a benchmark touches is its own and is removed at the end, also on Ctrl-C or
 SIGTERM: a fresh database ``forum_bench_*`` on the shared PostgreSQL (dropped), a Redis key
@@ -15,19 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
-import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,6 +101,19 @@ async def drop_keys(prefix: str) -> int:
     finally:
         await redis.aclose()
     return dropped
+
+
+async def postmaster_pid() -> int | None:
+    """The shared PostgreSQL server's main process, to count its backends' CPU."""
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        folder = await conn.fetchval("SHOW data_directory")
+    finally:
+        await conn.close()
+    try:
+        return int((Path(folder) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -333,295 +345,3 @@ async def project_all(env: Env, *, timeout: float = 120.0) -> None:
     finally:
         await redis.aclose()
         await pool.close()
-
-
-# -- physical limits ----------------------------------------------------------------------
-
-async def redis_round_trips(redis: Redis, count: int = 500) -> list[float]:
-    """Seconds per PING, ``count`` times, one after another."""
-    out = []
-    for _ in range(count):
-        start = time.perf_counter()
-        await redis.ping()
-        out.append(time.perf_counter() - start)
-    return out
-
-
-async def pg_round_trips(conn: asyncpg.Connection, count: int = 500) -> list[float]:
-    """Seconds per ``SELECT 1`` on one connection, ``count`` times, one after another."""
-    out = []
-    for _ in range(count):
-        start = time.perf_counter()
-        await conn.fetchval("SELECT 1")
-        out.append(time.perf_counter() - start)
-    return out
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_stats() -> list[tuple[int, int, int, float]]:
-    """(pid, ppid, pgrp, cpu seconds) of every live process, from /proc."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()  # fields[0] is the state (field 3)
-        out.append((int(stat.parent.name), int(fields[1]), int(fields[2]),
-                    (int(fields[11]) + int(fields[12])) / _TICK))
-    return out
-
-
-async def postmaster_pid() -> int | None:
-    """The shared PostgreSQL server's main process, to count its backends' CPU."""
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        folder = await conn.fetchval("SHOW data_directory")
-    finally:
-        await conn.close()
-    try:
-        return int((Path(folder) / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class CpuMeter:
-    """CPU use over a window: this process (``bench``), process groups (a server and its
-    uvicorn children: ``groups``) and process families (PostgreSQL's postmaster and its
-    backends: ``parents``; shared with other users, so an upper bound)."""
-
-    def __init__(self, groups: dict[str, int] | None = None,
-                 parents: dict[str, int | None] | None = None) -> None:
-        self.groups = groups or {}
-        self.parents = {k: v for k, v in (parents or {}).items() if v is not None}
-        self._start: dict[str, float] = {}
-        self._wall = 0.0
-
-    def _now(self) -> dict[str, float]:
-        stats = _proc_stats()
-        out = {name: sum(s[3] for s in stats if s[2] == pgid)
-               for name, pgid in self.groups.items()}
-        for name, pid in self.parents.items():
-            out[name] = sum(s[3] for s in stats if pid in (s[0], s[1]))
-        out["bench"] = time.process_time()
-        return out
-
-    def start(self) -> None:
-        self._start = self._now()
-        self._wall = time.perf_counter()
-
-    def stop(self) -> dict[str, float]:
-        """Percent of one core used by each, since ``start``."""
-        end = self._now()
-        wall = time.perf_counter() - self._wall
-        return {k: 100 * (end[k] - self._start.get(k, end[k])) / wall for k in end}
-
-
-# -- load generation ----------------------------------------------------------------------
-
-@dataclass
-class LoadResult:
-    requests: int
-    seconds: float
-    errors: int
-    p50_ms: float | None = None
-    p99_ms: float | None = None
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-
-def have_wrk() -> bool:
-    return shutil.which("wrk") is not None
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
-    if not match:
-        return math.nan
-    return float(match[1]) * _UNITS[match[2]]
-
-
-def wrk(url: str, *, connections: int, seconds: float, threads: int = 1,
-        headers: Iterable[str] = ()) -> LoadResult:
-    """GET ``url`` with wrk (keep-alive, ``connections`` open at once)."""
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-            "--latency", "--timeout", "5s"]
-    for header in headers:
-        argv += ["-H", header]
-    out = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 30,
-                         check=True).stdout
-    requests = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
-    took = re.search(r"requests in ([\d.]+\w+),", out)[1]  # type: ignore[index]
-    errors = 0
-    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
-        errors += int(m[1])
-    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                      out):
-        errors += sum(int(x) for x in m.groups())
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    return LoadResult(requests, _ms(took) / 1000, errors, _ms(p50[1]) if p50 else None,
-                      _ms(p99[1]) if p99 else None)
-
-
-async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """One HTTP/1.1 answer off a keep-alive connection: its status and body. The benchmark
-    clients need Content-Length (every route of the service sends it)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-    if length is None:
-        raise RuntimeError("the benchmark's HTTP client needs Content-Length")
-    return int(head.split(b" ", 2)[1]), await reader.readexactly(int(length[1]))
-
-
-async def _keepalive_worker(host: str, port: int, request: bytes, stop_at: float,
-                            latencies: list[float], errors: list[int]) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while time.perf_counter() < stop_at:
-            start = time.perf_counter()
-            writer.write(request)
-            status, _ = await read_answer(reader)
-            latencies.append(time.perf_counter() - start)
-            if status >= 300:
-                errors[0] += 1
-    finally:
-        writer.close()
-
-
-async def keepalive_load(url: str, *, connections: int, seconds: float,
-                         headers: Iterable[str] = ()) -> LoadResult:
-    """The fallback load generator when wrk is missing: asyncio raw-socket keep-alive GETs
-    (much slower than wrk; used for both sides alike, so ratios stay comparable)."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    request = (f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-               + "".join(f"{h}\r\n" for h in headers) + "\r\n").encode()
-    latencies: list[float] = []
-    errors = [0]
-    start = time.perf_counter()
-    stop_at = start + seconds
-    await asyncio.gather(*(_keepalive_worker(host, port, request, stop_at, latencies, errors)
-                           for _ in range(connections)))
-    took = time.perf_counter() - start
-    return LoadResult(len(latencies), took, errors[0],
-                      percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000)
-
-
-class RawHttp:
-    """A lean asyncio HTTP/1.1 keep-alive client (a few tens of microseconds of CPU per
-    request; httpx takes about a millisecond, and its pool slows down badly with hundreds
-    of connections in flight). Idle connections are reused; a reused connection that the
-    server closed meanwhile is retried once on a new one. Needs Content-Length answers."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
-        # (reader, writer, last used): uvicorn closes keep-alive connections idle for 5 s
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
-
-    async def _connection(self, fresh: bool
-                          ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
-        while self._idle and not fresh:
-            reader, writer, used = self._idle.pop()
-            if time.monotonic() - used < 3.0 and not reader.at_eof():
-                return reader, writer, True
-            writer.close()
-        reader, writer = await asyncio.open_connection(self.host, self.port)
-        return reader, writer, False
-
-    async def request(self, method: str, path: str, body: bytes = b"",
-                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        if body:
-            head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
-        for attempt in range(2):
-            reader, writer, reused = await self._connection(fresh=attempt > 0)
-            try:
-                writer.write(raw)
-                status, content = await read_answer(reader)
-            except (ConnectionError, asyncio.IncompleteReadError):
-                writer.close()
-                if reused:
-                    continue
-                raise
-            self._idle.append((reader, writer, time.monotonic()))
-            return status, content
-        raise ConnectionError("the server keeps closing connections")
-
-    async def close(self) -> None:
-        for _, writer, _ in self._idle:
-            writer.close()
-        self._idle.clear()
-
-
-async def load(url: str, *, connections: int, seconds: float,
-               headers: Iterable[str] = ()) -> LoadResult:
-    if have_wrk():
-        return await asyncio.to_thread(wrk, url, connections=connections, seconds=seconds,
-                                       headers=headers)
-    return await keepalive_load(url, connections=connections, seconds=seconds, headers=headers)
-
-
-# -- statistics and output ----------------------------------------------------------------
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else math.nan
-
-
-def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
-    """Median of the per-round ratios: each round's two sides ran back to back, so a
-    round's ratio cancels the slow swings of the machine's other load better than the
-    ratio of the two medians does."""
-    return median([n / d for n, d in zip(numerators, denominators, strict=True) if d])
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Linear-interpolated percentile (p in 0..100)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def fmt(value: float | None, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]],
-                notes: Sequence[str] = ()) -> None:
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-
-    print()
-    print(title)
-    print(line(cells[0]))
-    print("  ".join("-" * w for w in widths))
-    for row in cells[1:]:
-        print(line(row))
-    for note in notes:
-        print(f"  {note}")
-    sys.stdout.flush()
-
-
-def machine() -> str:
-    return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"

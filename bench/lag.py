@@ -39,20 +39,24 @@ import httpx
 import msgspec
 from common import (
     REDIS_URL,
-    CpuMeter,
     Env,
-    RawHttp,
     bench_env,
-    fmt,
     log,
-    machine,
-    median,
-    percentile,
     postmaster_pid,
-    print_table,
     project_all,
     seed_forum,
     seed_thread,
+)
+from http_load import (
+    RawHttp,
+)
+from measure import (
+    CpuMeter,
+    fmt,
+    machine,
+    median,
+    percentile,
+    print_table,
 )
 from redis.asyncio import Redis
 

@@ -29,20 +29,24 @@ from pathlib import Path
 import httpx
 from common import (
     REDIS_URL,
-    CpuMeter,
     Env,
     bench_env,
-    fmt,
+    log,
+    project_all,
+    seed_forum,
+    seed_thread,
+)
+from http_load import (
     have_wrk,
     load,
-    log,
+)
+from measure import (
+    CpuMeter,
+    fmt,
     machine,
     median,
     paired_ratio,
     print_table,
-    project_all,
-    seed_forum,
-    seed_thread,
 )
 from redis.asyncio import Redis
 

@@ -33,11 +33,13 @@ from bench.common import (
     drop_database,
     drop_keys,
     log,
+    unique,
+    with_db,
+)
+from bench.measure import (
     machine,
     median,
     print_table,
-    unique,
-    with_db,
 )
 from events.codec import decode
 from events.postgres import _HORIZON, PostgresEventStore, create_pool
