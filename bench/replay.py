@@ -146,10 +146,7 @@ async def replay_all(store: PostgresEventStore, redis: Redis, url: str, jobs: in
     settings = Settings(database_url=url, redis_url=REDIS_URL, key_prefix=prefix)
     started = time.perf_counter()
     builds = {name: await rebuild.start(redis, keys, name, fresh=True) for name in PROJECTIONS}
-    if jobs > 1:
-        await rebuild_jobs.fill(settings, store, redis, keys, builds, jobs=jobs)
-    else:
-        await rebuild.fill(store, redis, keys, builds)
+    await rebuild_jobs.fill(settings, store, redis, keys, builds, jobs=jobs)
     elapsed = time.perf_counter() - started
     assert not await redis.exists(*(keys.building(name) for name in PROJECTIONS))
     await drop_keys(prefix)

@@ -133,11 +133,8 @@ async def replay(settings: Settings, names: list[str], jobs: int | None = None) 
             jobs = (os.cpu_count() or 1) if total >= PARALLEL_FROM_EVENTS else 1
         renewing = asyncio.ensure_future(_keep(lease))
         try:
-            if jobs > 1 and len(builds) > 1:
-                await rebuild_jobs.fill(settings, store, redis, keys, builds, jobs=jobs,
-                                        on_batch=progress)
-            else:
-                await rebuild.fill(store, redis, keys, builds, on_batch=progress)
+            await rebuild_jobs.fill(settings, store, redis, keys, builds, jobs=jobs,
+                                    on_batch=progress)
         finally:
             renewing.cancel()
         reporter(done, final=True)

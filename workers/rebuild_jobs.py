@@ -70,9 +70,9 @@ async def fill(
     builds: dict[str, str], *, jobs: int, on_batch: Callable[[int], None] | None = None,
 ) -> None:
     """``rebuild.fill`` over ``jobs`` processes: this one builds the heaviest share, new
-    ones the others. ``on_batch`` hears the progress of the share furthest behind (0 when
-    another share moved). If anything fails or is cancelled, the other processes are
-    stopped before this returns."""
+    ones the others (none for one job or one projection). ``on_batch`` hears the progress
+    of the share furthest behind (0 when another share moved). If anything fails or is
+    cancelled, the other processes are stopped before this returns."""
     shares = split(builds, jobs)
     context = multiprocessing.get_context("spawn")
     children: list[tuple[BaseProcess, Connection]] = []
