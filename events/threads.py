@@ -17,7 +17,7 @@ from events.base import Event
 BumpReason = Literal["reply", "starter", "moderator"]
 
 
-class QuoteInfo(msgspec.Struct, frozen=True, kw_only=True):
+class QuoteInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):  # see Event
     post_id: int
     number: int
     author: str

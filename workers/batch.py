@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
+
+from workers.readmodels import rfc3339, score
 
 _APPLY = b"""
 local guards = cmsgpack.unpack(ARGV[1])
@@ -51,7 +54,12 @@ _encode = msgspec.msgpack.Encoder().encode
 def _arg(value: Any) -> str:
     """Values travel as msgpack strings: a Lua number would come out as %.14g, losing
     digits, and the cmsgpack of Redis knows no bin type (so bytes, always UTF-8 JSON or
-    text here, are sent as str)."""
+    text here, are sent as str). A time is written as the read contract's text."""
+    kind = type(value)  # the usual two first, without isinstance's walk of the classes
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return repr(value)
     if isinstance(value, str):
         return value
     if isinstance(value, bytes):
@@ -60,7 +68,13 @@ def _arg(value: Any) -> str:
         return "1" if value else "0"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, datetime):
+        return rfc3339(value)
     raise TypeError(f"cannot send {type(value).__name__} to Redis")
+
+
+def _score(value: float | datetime) -> str:
+    return repr(score(value) if isinstance(value, datetime) else value)
 
 
 # Redis's Lua unpacks at most ~8000 values into one call: longer commands go in pieces.
@@ -97,7 +111,11 @@ class Batch:
     field present is nothing); the one pair that does not (setnx, then incr) seals the
     key's changes so far and starts new ones, applied after them. A sorted-set member's
     last ZADD or ZREM is its final state, so each member keeps only that. A string key
-    keeps its last SET. A list keeps its operations in order, adjacent RPUSHes joined."""
+    keeps its last SET. A list keeps its operations in order, adjacent RPUSHes joined.
+
+    Times (``datetime``) may be given as values and as sorted-set scores: they are written
+    as ``rfc3339`` text and as ``score``, formatted only if they survive coalescing (a
+    thread bumped twenty times in a batch is formatted once)."""
 
     __slots__ = ("_hashes", "_lists", "_sealed", "_strings", "_zsets")
 
@@ -105,7 +123,7 @@ class Batch:
         self._hashes: dict[str, dict[str, Any]] = {}
         self._sealed: dict[str, list[dict[str, Any]]] = {}
         self._lists: dict[str, list[list[Any]]] = {}
-        self._zsets: dict[str, dict[str, float | None]] = {}
+        self._zsets: dict[str, dict[str, float | datetime | None]] = {}
         self._strings: dict[str, Any] = {}
 
     # The subset of redis-py's command methods that projections use.
@@ -157,7 +175,7 @@ class Batch:
     def lset(self, key: str, index: int, value: Any) -> None:
         self._lists.setdefault(key, []).append([_LSET, index, value])
 
-    def zadd(self, key: str, mapping: Mapping[str, float]) -> None:
+    def zadd(self, key: str, mapping: Mapping[str, float | datetime]) -> None:
         members = self._zsets.get(key)
         if members is None:
             self._zsets[key] = dict(mapping)
@@ -180,14 +198,15 @@ class Batch:
         for key, ops in self._lists.items():
             for op in ops:
                 if op[0] is _RPUSH:
-                    _emit(out, _RPUSH, key, [_arg(v) for v in op[1:]], 1)
+                    _emit(out, _RPUSH, key, [v if type(v) is str else _arg(v)
+                                             for v in op[1:]], 1)
                 else:
                     out.append((_LSET, key, str(op[1]), _arg(op[2])))
         for key, members in self._zsets.items():
             removed = [m for m, s in members.items() if s is None]
             if removed:
                 _emit(out, "ZREM", key, removed, 1)
-            added = [x for m, s in members.items() if s is not None for x in (repr(s), m)]
+            added = [x for m, s in members.items() if s is not None for x in (_score(s), m)]
             if added:
                 _emit(out, "ZADD", key, added, 2)
         for key, value in self._strings.items():
@@ -213,6 +232,9 @@ def _emit_hash(out: list[tuple[str, ...]], key: str, fields: dict[str, Any]) -> 
     run: list[str] = []
     for field, value in fields.items():
         kind = type(value)
+        if kind is str:
+            run += (field, value)
+            continue
         if kind is not _Incr and kind is not _SetNx:
             run += (field, _arg(value))
             continue

@@ -326,6 +326,13 @@ def _plain(text: str) -> str:
 
 
 def _render_markup(body: str) -> str:
+    if "[" not in body:
+        html = _plain(body)
+        # The escaped text is printable bar tabs exactly when the body holds nothing for
+        # _clean to remove (every such character is unprintable; escaping adds none and
+        # _plain took the newlines out): then _clean(body) is body, and this its HTML.
+        if html.isprintable() or html.replace("\t", "").isprintable():
+            return html
     cleaned = _clean(body)
     if "[" not in cleaned:
         return _plain(cleaned)

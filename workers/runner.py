@@ -66,6 +66,7 @@ def project(feed: Feed, targets: list[Target], positions: list[int]) -> Batch:
     """The changes ``feed`` makes to each target above its checkpoint, as one batch."""
     batch = Batch()
     routes: dict[type, list[tuple[Handler, Namespace, int]]] = {}
+    highest = max(positions)  # past it, every target takes every event
     for position, event in feed:
         route = routes.get(type(event))
         if route is None:  # which targets read this type of event: asked once per batch
@@ -74,9 +75,13 @@ def project(feed: Feed, targets: list[Target], positions: list[int]) -> Batch:
                 for t, checkpoint in zip(targets, positions, strict=True)
                 if type(event) in t.projection.handlers
             ]
-        for handle, ns, checkpoint in route:
-            if position > checkpoint:
+        if position > highest:
+            for handle, ns, _ in route:
                 handle(event, ns, batch)
+        else:
+            for handle, ns, checkpoint in route:
+                if position > checkpoint:
+                    handle(event, ns, batch)
     return batch
 
 
@@ -135,6 +140,9 @@ async def stream(
             last = feed[-1][0]
             if len(feed) == batch:
                 reading = asyncio.ensure_future(store.read_feed(last, batch))
+                # A new task first runs at the loop's next turn, which projecting would
+                # hold back: let it send its query now.
+                await asyncio.sleep(0)
             changes = project(feed, targets, positions)
             sets = {t.ns.checkpoint: last
                     for t, p in zip(targets, positions, strict=True) if last > p}
@@ -142,6 +150,7 @@ async def stream(
                 return Progress(committed, min(positions), conflicted=True)
             committed = applied
             writing = asyncio.ensure_future(commit(redis, changes, dict(guards), sets))
+            await asyncio.sleep(0)  # the same: send the batch before projecting the next
             for key in sets:
                 guards[key] = str(last).encode()
             positions = [max(p, last) for p in positions]

@@ -8,7 +8,8 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.readmodels import rfc3339, score
+from workers.batch import Batch
+from workers.readmodels import _REMEMBERED, Namespace, counter_key, rfc3339, score
 
 moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
                        timezones=st.just(UTC))
@@ -34,3 +35,28 @@ def test_score_is_milliseconds_to_the_microsecond(moment: datetime):
     micros = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     assert score(moment) == float(Fraction(micros, 1000))
     assert score(moment.astimezone(timezone(timedelta(hours=-7)))) == score(moment)
+
+
+def test_a_batch_writes_times_in_these_formats_once_coalesced():
+    first, last = datetime(2011, 3, 4, 5, 6, 7, tzinfo=UTC), datetime(2018, 1, 2, tzinfo=UTC)
+    batch = Batch()
+    for moment in (first, last):  # a thread bumped twice in one batch
+        batch.hset("t:1", "bumped_at", moment)
+        batch.zadd("s:f:threads", {"1": moment})
+    batch.hsetnx("u:g:x", "joined", first)
+    assert sorted(batch.commands()) == sorted([
+        ("HSET", "t:1", "bumped_at", rfc3339(last)),
+        ("HSETNX", "u:g:x", "joined", rfc3339(first)),
+        ("ZADD", "s:f:threads", repr(score(last)), "1"),
+    ])
+
+
+def test_remembered_keys_are_the_keys():
+    ns = Namespace("p:thread_page:v2.1")
+    for thread_id in [*range(_REMEMBERED + 10), 3, 3]:  # past the memory's size, and back
+        assert ns.thread_keys(thread_id) == (
+            f"p:thread_page:v2.1:t:{thread_id}", f"p:thread_page:v2.1:t:{thread_id}:posts",
+            f"p:thread_page:v2.1:t:{thread_id}:authors")
+    for name in [*(f"user{n}" for n in range(_REMEMBERED + 10)), "Bob", "bob"]:
+        for guest in (False, True):
+            assert ns.member_of(name, guest) == ns.member(counter_key(name, guest))

@@ -6,7 +6,7 @@ from events.members import MemberRegistered
 from events.threads import PostAdded, PostLiked, PostUnliked, ThreadStarted
 from workers.batch import Batch
 from workers.projections.base import Projection
-from workers.readmodels import Namespace, counter_key, rfc3339
+from workers.readmodels import Namespace
 
 
 class MemberStats(Projection):
@@ -16,8 +16,8 @@ class MemberStats(Projection):
 
     def on_member_registered(self, event: MemberRegistered, ns: Namespace, batch: Batch
                              ) -> None:
-        batch.hset(ns.member(counter_key(event.name, False)), mapping={
-            "name": event.name, "guest": 0, "joined": rfc3339(event.occurred_at),
+        batch.hset(ns.member_of(event.name, False), mapping={
+            "name": event.name, "guest": 0, "joined": event.occurred_at,
         })
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
@@ -27,16 +27,16 @@ class MemberStats(Projection):
         self._count(event, ns, batch, "posts")
 
     def on_post_liked(self, event: PostLiked, ns: Namespace, batch: Batch) -> None:
-        batch.hincrby(ns.member(counter_key(event.author, event.guest)), "reputation", 1)
+        batch.hincrby(ns.member_of(event.author, event.guest), "reputation", 1)
 
     def on_post_unliked(self, event: PostUnliked, ns: Namespace, batch: Batch) -> None:
-        batch.hincrby(ns.member(counter_key(event.author, event.guest)), "reputation", -1)
+        batch.hincrby(ns.member_of(event.author, event.guest), "reputation", -1)
 
     @staticmethod
     def _count(event: ThreadStarted | PostAdded, ns: Namespace, batch: Batch, counter: str
                ) -> None:
-        key = ns.member(counter_key(event.author, event.guest))
+        key = ns.member_of(event.author, event.guest)
         if event.guest:  # a guest's profile begins with their first post
-            batch.hsetnx(key, "joined", rfc3339(event.occurred_at))
+            batch.hsetnx(key, "joined", event.occurred_at)
             batch.hset(key, mapping={"name": event.author, "guest": 1})
         batch.hincrby(key, counter, 1)

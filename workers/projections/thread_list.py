@@ -6,7 +6,7 @@ from events.sections import ForumCreated
 from events.threads import PostAdded, ThreadBumped, ThreadMoved, ThreadStarted
 from workers.batch import Batch
 from workers.projections.base import Projection
-from workers.readmodels import Namespace, score
+from workers.readmodels import Namespace
 
 
 class ThreadList(Projection):
@@ -15,14 +15,14 @@ class ThreadList(Projection):
     cost = 2
 
     def on_forum_created(self, event: ForumCreated, ns: Namespace, batch: Batch) -> None:
-        batch.zadd(ns.sections, {event.slug: score(event.occurred_at)})
+        batch.zadd(ns.sections, {event.slug: event.occurred_at})
         batch.hset(ns.section(event.slug), mapping={
             "slug": event.slug, "title": event.title, "threads": 0, "posts": 0,
         })
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
         batch.zadd(ns.section_threads(event.forum),
-                   {str(event.thread_id): score(event.occurred_at)})
+                   {str(event.thread_id): event.occurred_at})
         batch.hincrby(ns.section(event.forum), "threads", 1)
 
     def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
@@ -30,12 +30,12 @@ class ThreadList(Projection):
 
     def on_thread_bumped(self, event: ThreadBumped, ns: Namespace, batch: Batch) -> None:
         batch.zadd(ns.section_threads(event.forum),
-                   {str(event.thread_id): score(event.occurred_at)})
+                   {str(event.thread_id): event.occurred_at})
 
     def on_thread_moved(self, event: ThreadMoved, ns: Namespace, batch: Batch) -> None:
         tid = str(event.thread_id)
         batch.zrem(ns.section_threads(event.from_forum), tid)
-        batch.zadd(ns.section_threads(event.to_forum), {tid: score(event.bumped_at)})
+        batch.zadd(ns.section_threads(event.to_forum), {tid: event.bumped_at})
         batch.hincrby(ns.section(event.from_forum), "threads", -1)
         batch.hincrby(ns.section(event.from_forum), "posts", -event.posts)
         batch.hincrby(ns.section(event.to_forum), "threads", 1)

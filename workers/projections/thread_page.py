@@ -84,21 +84,23 @@ class ThreadPage(Projection):
         batch.hset(ns.thread(event.thread_id), mapping={
             "id": event.thread_id, "title": event.title, "forum": event.forum,
             "author": event.author, "guest": int(event.guest), "posts": 0,
-            "replies": 0, "created_at": rfc3339(event.occurred_at),
-            "bumped_at": rfc3339(event.occurred_at), "locked": 0,
+            "replies": 0, "created_at": event.occurred_at, "bumped_at": event.occurred_at,
+            "locked": 0,
         })
 
     def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
         tid, number = event.thread_id, event.number
-        batch.rpush(ns.posts(tid), post_prefix(
+        thread, posts, authors = ns.thread_keys(tid)
+        batch.rpush(posts, post_prefix(
             event.post_id, tid, number, event.occurred_at, None, False, event.body,
             event.quotes, event.author, event.guest, event.op,
         ))
-        batch.rpush(ns.authors(tid), counter_key(event.author, event.guest))
-        batch.hset(ns.thread(tid), mapping={"posts": number, "replies": number - 1})
+        batch.rpush(authors, counter_key(event.author, event.guest))
+        batch.hset(thread, "posts", number)
+        batch.hset(thread, "replies", number - 1)
 
     def on_thread_bumped(self, event: ThreadBumped, ns: Namespace, batch: Batch) -> None:
-        batch.hset(ns.thread(event.thread_id), "bumped_at", rfc3339(event.occurred_at))
+        batch.hset(ns.thread(event.thread_id), "bumped_at", event.occurred_at)
 
     def on_post_edited(self, event: PostEdited, ns: Namespace, batch: Batch) -> None:
         batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from events.threads import PostAdded, ThreadStarted
 from workers.batch import Batch
 from workers.projections.base import Projection
-from workers.readmodels import Namespace, score
+from workers.readmodels import Namespace
 
 
 class Unanswered(Projection):
@@ -14,7 +14,7 @@ class Unanswered(Projection):
     cost = 0.5
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
-        batch.zadd(ns.unanswered, {str(event.thread_id): score(event.occurred_at)})
+        batch.zadd(ns.unanswered, {str(event.thread_id): event.occurred_at})
 
     def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
         if event.first_reply:
