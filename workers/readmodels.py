@@ -157,29 +157,15 @@ def score(moment: datetime) -> float:
     return ((moment - _EPOCH) // _MICROSECOND) / 1000
 
 
-_last_formatted: tuple[datetime | None, str] = (None, "")
-
-
 def rfc3339(moment: datetime) -> str:
     """UTC to the millisecond, ``2011-03-04T05:06:07.123Z``."""
-    # Several projections format the same event's time in a row: remember the last one
-    # (one tuple, swapped whole, so a reader on another thread never sees a torn pair).
-    global _last_formatted
-    cached, text = _last_formatted
-    if moment is cached:
-        return text
-    if moment.tzinfo is UTC:
-        utc = moment
-    elif moment.tzinfo is None:  # stored times are UTC; never the machine's zone
-        utc = moment.replace(tzinfo=UTC)
-    else:
-        utc = moment.astimezone(UTC)
+    if moment.tzinfo is not UTC:  # stored times are UTC; naive ones never the machine's
+        moment = (moment.replace(tzinfo=UTC) if moment.tzinfo is None
+                  else moment.astimezone(UTC))
     # msgspec writes "2011-03-04T05:06:07.123456Z", or "...07Z" on a whole second, many
     # times faster than isoformat().
-    raw = _encode_json(utc)
-    text = raw[1:24].decode() + "Z" if len(raw) == 29 else raw[1:20].decode() + ".000Z"
-    _last_formatted = (moment, text)
-    return text
+    raw = _encode_json(moment).decode()
+    return raw[1:24] + "Z" if len(raw) == 29 else raw[1:20] + ".000Z"
 
 
 class StoredQuote(msgspec.Struct):

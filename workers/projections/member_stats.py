@@ -38,5 +38,6 @@ class MemberStats(Projection):
         key = ns.member_of(event.author, event.guest)
         if event.guest:  # a guest's profile begins with their first post
             batch.hsetnx(key, "joined", event.occurred_at)
-            batch.hset(key, mapping={"name": event.author, "guest": 1})
+            batch.hset(key, "name", event.author)
+            batch.hset(key, "guest", 1)
         batch.hincrby(key, counter, 1)
