@@ -98,7 +98,7 @@ def status(as_json: bool) -> None:
 @main.command(help="Rebuild read models from the log while the old ones keep serving.")
 @click.argument("projections", nargs=-1)
 @click.option("--jobs", type=click.IntRange(min=1, max=64), default=None,
-              help="Processes to build in (default: one per core; one for a small log).")
+              help="Processes to build in (default: one per core but one; one for a small log).")
 def replay(projections: tuple[str, ...], jobs: int | None) -> None:
     from service.operations import replay as run
 

@@ -26,6 +26,16 @@ from workers.settings import Settings
 PARALLEL_FROM_EVENTS = 50_000
 
 
+def default_jobs(events: int, cores: int | None = None) -> int:
+    """Processes for a replay of ``events``: a core each, but one core is left to
+    PostgreSQL and Redis, which every process loads (each reads the whole log). On two
+    cores that is one process: two measured 5% slower (bench/README.md). Spawning costs
+    about a second, so a small log gets one."""
+    if events < PARALLEL_FROM_EVENTS:
+        return 1
+    return max(1, (cores or os.cpu_count() or 1) - 1)
+
+
 async def gather_status(settings: Settings) -> dict[str, Any]:
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     redis = Redis.from_url(settings.redis_url)
@@ -129,8 +139,8 @@ async def replay(settings: Settings, names: list[str], jobs: int | None = None) 
 
         for name in names:
             builds[name] = await rebuild.start(redis, keys, name, fresh=True)
-        if jobs is None:  # spawning a process costs about a second: not for a small log
-            jobs = (os.cpu_count() or 1) if total >= PARALLEL_FROM_EVENTS else 1
+        if jobs is None:
+            jobs = default_jobs(total)
         renewing = asyncio.ensure_future(_keep(lease))
         try:
             await rebuild_jobs.fill(settings, store, redis, keys, builds, jobs=jobs,

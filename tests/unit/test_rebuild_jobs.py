@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.operations import PARALLEL_FROM_EVENTS, default_jobs
 from workers.projections import PROJECTIONS
 from workers.rebuild_jobs import split
 
@@ -34,3 +35,10 @@ def test_shares_are_balanced_and_the_heaviest_comes_first():
 def test_one_projection_or_one_job_is_one_share():
     assert split({"archives": "v1.1"}, 4) == [{"archives": "v1.1"}]
     assert split(ALL, 1) == [ALL]
+
+
+def test_a_replay_leaves_a_core_to_postgresql_and_redis():
+    assert default_jobs(PARALLEL_FROM_EVENTS - 1, cores=8) == 1  # not worth a spawn
+    assert default_jobs(1_000_000, cores=1) == 1
+    assert default_jobs(1_000_000, cores=2) == 1
+    assert default_jobs(1_000_000, cores=8) == 7
