@@ -66,7 +66,7 @@ def project(feed: Feed, targets: list[Target], positions: list[int]) -> Batch:
     """The changes ``feed`` makes to each target above its checkpoint, as one batch."""
     batch = Batch()
     routes: dict[type, list[tuple[Handler, Namespace, int]]] = {}
-    highest = max(positions)  # past it, every target takes every event
+    highest = max(positions, default=0)  # past it, every target takes every event
     for position, event in feed:
         route = routes.get(type(event))
         if route is None:  # which targets read this type of event: asked once per batch
