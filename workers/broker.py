@@ -34,22 +34,29 @@ class PromptRedisBroker(RedisBroker):
         return super().consume(queue_name, prefetch, min(timeout, self.idle_poll_ms))
 
 
-def build_broker(settings: Settings, *, worker: bool = False) -> dramatiq.Broker:
-    """``worker``: the middleware a worker process needs (AsyncIO, resources); an API
-    process only enqueues."""
-    middleware: list[dramatiq.Middleware] = [
+def middleware(*, worker: bool = False) -> list[dramatiq.Middleware]:
+    """The middleware of every broker; ``worker``: with what a worker process needs to run
+    the async actor (an API process only enqueues)."""
+    stack: list[dramatiq.Middleware] = [
         AgeLimit(max_age=60_000), TimeLimit(time_limit=120_000), ShutdownNotifications(),
         Callbacks(), Pipelines(), Retries(max_retries=3, min_backoff=100, max_backoff=2000),
     ]
     if worker:
-        middleware.append(AsyncIO())
+        stack.append(AsyncIO())
+    return stack
+
+
+def build_broker(settings: Settings, *, worker: bool = False) -> dramatiq.Broker:
+    """``worker``: the middleware a worker process needs (AsyncIO, resources); an API
+    process only enqueues."""
     url = settings.broker
     broker: dramatiq.Broker
     if url.startswith(("amqp://", "amqps://")):
-        broker = RabbitmqBroker(url=url, middleware=middleware, connection_attempts=1)
+        broker = RabbitmqBroker(url=url, middleware=middleware(worker=worker),
+                                connection_attempts=1)
     else:
         broker = PromptRedisBroker(
-            idle_poll_ms=settings.idle_poll_ms, url=url, middleware=middleware,
+            idle_poll_ms=settings.idle_poll_ms, url=url, middleware=middleware(worker=worker),
             socket_connect_timeout=1, socket_timeout=5,
             namespace=f"{settings.key_prefix}-dramatiq",
         )

@@ -17,7 +17,8 @@ import msgspec
 import pytest
 import redis as sync_redis
 
-from tests.conftest import OPERATOR, Stack, free_port
+from tests.background import open_thread
+from tests.conftest import Stack, free_port
 from tests.readmodel_dump import assert_equals_rebuild, last_written
 from workers.checkpoints import positions
 from workers.readmodels import PROJECTION_NAMES
@@ -111,14 +112,8 @@ async def test_writes_succeed_and_get_projected_while_the_broker_is_down(
         written.append(r.json())
         return r.json()
 
+    tid, _ = open_thread(stack.url, "ops", "Outage", "ann")
     async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:
-        r = await http.post("/api/forums", json={"slug": "ops", "title": "Ops"},
-                            headers=OPERATOR)
-        assert r.status_code == 201, r.text
-        r = await http.post("/api/forums/ops/threads",
-                            json={"title": "Outage", "body": "post 1", "guest_name": "ann"})
-        assert r.status_code == 201, r.text
-        tid = r.json()["thread_id"]
         first = await reply(http, tid, 2)
         await read_at(http, f"/api/threads/{tid}", first["position"])
 

@@ -29,23 +29,15 @@ import dramatiq
 import httpx
 import pytest
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import (
-    AgeLimit,
-    AsyncIO,
-    Callbacks,
-    Pipelines,
-    Retries,
-    ShutdownNotifications,
-    TimeLimit,
-)
 
 from events.records import thread_stream
 from events.threads import PostAdded, PostQuoted, QuoteInfo, ThreadBumped, ThreadStarted
-from tests.conftest import OPERATOR, ROOT, Stack
+from tests.background import open_thread
+from tests.conftest import ROOT, Stack
 from tests.invariants.test_live_equals_rebuild import World, activate, live_targets
 from tests.readmodel_dump import assert_equals_rebuild, last_written, settle
 from workers.actors import declare
-from workers.broker import QUEUE
+from workers.broker import QUEUE, middleware
 from workers.checkpoints import positions
 from workers.middleware import Resources
 from workers.projector import Projector
@@ -207,11 +199,7 @@ def stub_worker(settings, monkeypatch) -> tuple[StubBroker, dramatiq.Worker, Fai
 
     monkeypatch.setattr(workers.middleware, "TICK", 3600)
     failures = Failures()
-    broker = StubBroker(middleware=[
-        AgeLimit(max_age=60_000), TimeLimit(time_limit=120_000), ShutdownNotifications(),
-        Callbacks(), Pipelines(), Retries(max_retries=3, min_backoff=100, max_backoff=2000),
-        AsyncIO(), failures,
-    ])
+    broker = StubBroker(middleware=[*middleware(worker=True), failures])
     broker.declare_queue(QUEUE)
     resources = Resources(settings)
     broker.add_middleware(resources)
@@ -353,16 +341,11 @@ async def wait_until_projected(stack: Stack, store, timeout: float = 40) -> dict
 @pytest.mark.e2e
 @pytest.mark.slow
 async def test_a_worker_killed_while_projecting_leaves_no_trace(stack, store, redis, keys):
+    tid, position = open_thread(stack.url, "bulk", "first", "g1")
     async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:
-        r = await http.post("/api/forums", json={"slug": "bulk", "title": "Bulk"},
-                            headers=OPERATOR)
-        assert r.status_code == 201, r.text
-        r = await http.post("/api/forums/bulk/threads",
-                            json={"title": "first", "body": "hello", "guest_name": "g1"})
-        assert r.status_code == 201, r.text
         for _ in range(5):  # on 503, try again after Retry-After
-            page = await http.get(f"/api/threads/{r.json()['thread_id']}",
-                                  headers={"X-Min-Position": str(r.json()["position"])})
+            page = await http.get(f"/api/threads/{tid}",
+                                  headers={"X-Min-Position": str(position)})
             if page.status_code != 503:
                 break
             await asyncio.sleep(float(page.headers["Retry-After"]))
