@@ -16,9 +16,10 @@ from redis.asyncio import Redis
 from events import EventStore
 from workers import rebuild
 from workers.locks import Lease
+from workers.projecting import Target
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.runner import Target, stream
+from workers.runner import stream
 
 log = structlog.get_logger(__name__)
 

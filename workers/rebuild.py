@@ -15,9 +15,10 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from events import EventStore
+from workers.projecting import Target
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.runner import Progress, Target, catch_up, stream
+from workers.runner import Progress, catch_up, stream
 
 BUILD_BATCH = 2000
 

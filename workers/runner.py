@@ -4,7 +4,7 @@ Messages never carry events: a nudge only says "catch up from your checkpoint", 
 duplicates, reordering and lost messages change nothing. Several projections are fed from
 one read of the log; each skips what is at or below its own checkpoint. The commit is a
 compare-and-set on the checkpoints (and the pointers naming the namespaces), atomic with
-the changes (workers/batch.py): if another worker moved any of them meanwhile, nothing is
+the changes (workers/commit.py): if another worker moved any of them meanwhile, nothing is
 applied and the batch is redone from the new state.
 """
 
@@ -17,18 +17,9 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from events import EventStore, ForumEvent
-from workers.batch import Batch, commit
-from workers.projections.base import Handler, Projection
-from workers.readmodels import Namespace
-
-Feed = list[tuple[int, ForumEvent]]
-
-
-@dataclass(frozen=True)
-class Target:
-    projection: Projection
-    ns: Namespace
+from events import EventStore
+from workers.commit import commit
+from workers.projecting import Feed, Target, project
 
 
 @dataclass(frozen=True)
@@ -60,29 +51,6 @@ async def checkpoints(redis: Redis, targets: list[Target],
 
 def _bytes(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
-
-
-def project(feed: Feed, targets: list[Target], positions: list[int]) -> Batch:
-    """The changes ``feed`` makes to each target above its checkpoint, as one batch."""
-    batch = Batch()
-    routes: dict[type, list[tuple[Handler, Namespace, int]]] = {}
-    highest = max(positions, default=0)  # past it, every target takes every event
-    for position, event in feed:
-        route = routes.get(type(event))
-        if route is None:  # which targets read this type of event: asked once per batch
-            route = routes[type(event)] = [
-                (t.projection.handlers[type(event)], t.ns, checkpoint)
-                for t, checkpoint in zip(targets, positions, strict=True)
-                if type(event) in t.projection.handlers
-            ]
-        if position > highest:
-            for handle, ns, _ in route:
-                handle(event, ns, batch)
-        else:
-            for handle, ns, checkpoint in route:
-                if position > checkpoint:
-                    handle(event, ns, batch)
-    return batch
 
 
 async def catch_up(

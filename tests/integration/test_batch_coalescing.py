@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from workers.batch import Batch, commit
+from workers.batch import Batch
+from workers.commit import commit
 
 pytestmark = pytest.mark.asyncio
 

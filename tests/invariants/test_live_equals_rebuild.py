@@ -30,10 +30,11 @@ from service.handlers import Handlers, RequestMeta
 from service.notify import NullNotifier
 from tests.conftest import PG_URL, _create_database, _drop_database, _with_db, unique
 from tests.readmodel_dump import assert_equals_rebuild, drop_prefix, settle
+from workers.projecting import Target
 from workers.projections import PROJECTIONS
 from workers.projector import Projector
 from workers.readmodels import Keys
-from workers.runner import Target, catch_up
+from workers.runner import catch_up
 
 META = RequestMeta()
 GUESTS = ("ann", "Bob", "cleo")
