@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -38,14 +39,21 @@ def build() -> None:
     # writing over it in place would crash that process.
     for old in [*ROOT.glob(f"{GROUP}__mypyc.*"), *filter(None, map(extension, MODULES))]:
         old.unlink()
-    checkout = (ROOT / "pyproject.toml").exists()  # else an installed package
+    # Compiled from a copy: mypy must not take an installed package's site-packages (a
+    # Docker image) for a source root. In a checkout it takes the project's settings.
+    config = ROOT / "pyproject.toml"
+    flags = [f"--config-file={config}"] if config.exists() else ["--ignore-missing-imports"]
     here = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="forum-native-") as scratch:
-        os.chdir(ROOT)  # mypy reads pyproject.toml's [tool.mypy] from here
+        src = Path(scratch) / "src"
+        for package in ("events", "workers"):
+            shutil.copytree(ROOT / package, src / package,
+                            ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        os.chdir(src)
         try:
-            flags = [] if checkout else ["--ignore-missing-imports", "--cache-dir=/dev/null"]
             extensions = mypycify(
-                [*flags, *(str(source(m).relative_to(ROOT)) for m in MODULES)],
+                [*flags, "--cache-dir=/dev/null",
+                 *(str(source(m, src).relative_to(src)) for m in MODULES)],
                 opt_level="3", group_name=GROUP, target_dir=str(Path(scratch) / "c"),
             )
             dist = Distribution({"name": GROUP, "ext_modules": extensions})
@@ -55,6 +63,10 @@ def build() -> None:
             dist.run_command("build_ext")
         finally:
             os.chdir(here)
+        built = [*src.glob(f"{GROUP}__mypyc.*"), *filter(None, (extension(m, src)
+                                                               for m in MODULES))]
+        for path in built:
+            shutil.copy2(path, ROOT / path.relative_to(src))
     MANIFEST.write_text(json.dumps(digests, indent=1) + "\n")
 
 
