@@ -278,8 +278,13 @@ class Views:
         if not answer[2]:
             raise _not_found(f"no user {name!r}")
         h = _pairs(answer[2])
+        if len(answer) > 3:  # a guest: names and first posts are kept for all guests
+            name, guest = answer[3].decode(), True
+            joined = rm.rfc3339(rm.moment_of(answer[4])) if answer[4] else None
+        else:
+            name, guest, joined = h["name"], h.get("guest") == "1", h.get("joined")
         return _json(_encoder.encode({
-            "name": h["name"], "guest": h.get("guest") == "1", "joined": h.get("joined"),
+            "name": name, "guest": guest, "joined": joined,
             "threads": int(h.get("threads", 0)), "posts": int(h.get("posts", 0)),
             "reputation": int(h.get("reputation", 0)),
         }), position)

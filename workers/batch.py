@@ -84,20 +84,22 @@ class Batch:
     then incr is a set; incr then incr one incr; setnx after anything that leaves the
     field present is nothing); the one pair that does not (setnx, then incr) seals the
     key's changes so far and starts new ones, applied after them. A sorted-set member's
-    last ZADD or ZREM is its final state, so each member keeps only that. A string key
+    last ZADD or ZREM is its final state, so each member keeps only that; under ZADD NX,
+    its first (a key used with NX takes nothing else). A string key
     keeps its last SET. A list keeps its operations in order, adjacent RPUSHes joined.
 
     Times (``datetime``) may be given as values and as sorted-set scores: they are written
     as ``rfc3339`` text and as ``score``, formatted only if they survive coalescing (a
     thread bumped twenty times in a batch is formatted once)."""
 
-    __slots__ = ("_hashes", "_lists", "_sealed", "_strings", "_zsets")
+    __slots__ = ("_firsts", "_hashes", "_lists", "_sealed", "_strings", "_zsets")
 
     def __init__(self) -> None:
         self._hashes: dict[str, dict[str, Any]] = {}
         self._sealed: dict[str, list[dict[str, Any]]] = {}
         self._lists: dict[str, list[list[Any]]] = {}
         self._zsets: dict[str, dict[str, float | datetime | None]] = {}
+        self._firsts: dict[str, dict[str, float | datetime]] = {}  # ZADD NX
         self._strings: dict[str, Any] = {}
 
     # The subset of redis-py's command methods that projections use.
@@ -149,7 +151,23 @@ class Batch:
     def lset(self, key: str, index: int, value: Any) -> None:
         self._lists.setdefault(key, []).append([_LSET, index, value])
 
-    def zadd(self, key: str, mapping: Mapping[str, float | datetime]) -> None:
+    def zadd(self, key: str, mapping: Mapping[str, float | datetime], nx: bool = False
+             ) -> None:
+        """``nx``: add only members not there yet (a member keeps its first score). A key
+        takes ZADD NX or the other changes, never both: the two would need ordering."""
+        if nx:
+            if key in self._zsets:
+                raise ValueError(f"{key}: ZADD NX and ZADD/ZREM on one key")
+            firsts = self._firsts.get(key)
+            if firsts is None:
+                self._firsts[key] = dict(mapping)
+            else:
+                for member, value in mapping.items():
+                    if member not in firsts:
+                        firsts[member] = value
+            return
+        if key in self._firsts:
+            raise ValueError(f"{key}: ZADD NX and ZADD/ZREM on one key")
         members = self._zsets.get(key)
         if members is None:
             self._zsets[key] = dict(mapping)
@@ -157,6 +175,8 @@ class Batch:
             members.update(mapping)
 
     def zrem(self, key: str, *members: Any) -> None:
+        if key in self._firsts:
+            raise ValueError(f"{key}: ZADD NX and ZADD/ZREM on one key")
         pending = self._zsets.setdefault(key, {})
         for member in members:
             pending[_arg(member)] = None
@@ -183,21 +203,25 @@ class Batch:
             added = [x for m, s in members.items() if s is not None for x in (_score(s), m)]
             if added:
                 _emit(out, "ZADD", key, added, 2)
+        for key, firsts in self._firsts.items():
+            _emit(out, "ZADD", key, [x for m, s in firsts.items() for x in (_score(s), m)], 2,
+                  "NX")
         for key, value in self._strings.items():
             out.append(("SET", key, _arg(value)))
         return out
 
 
 def _emit(out: list[tuple[str, ...]], command: str, key: str, args: list[str],
-          group: int) -> None:
-    """``command key *args`` as one command, or several in order when long; ``group``:
-    how many args go together (2 for field/value pairs)."""
+          group: int, option: str | None = None) -> None:
+    """``command key [option] *args`` as one command, or several in order when long;
+    ``group``: how many args go together (2 for field/value pairs)."""
+    head = (command, key) if option is None else (command, key, option)
     if len(args) <= _MAX_ARGS:
-        out.append((command, key, *args))
+        out.append((*head, *args))
         return
     step = _MAX_ARGS - _MAX_ARGS % group
     for start in range(0, len(args), step):
-        out.append((command, key, *args[start:start + step]))
+        out.append((*head, *args[start:start + step]))
 
 
 def _emit_hash(out: list[tuple[str, ...]], key: str, fields: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ namespace with a new one, nor read one that was just dropped.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Final
 
 import msgspec
@@ -124,6 +125,16 @@ class Namespace:
         return f"{self.base}:a:{slug}:years"
 
     # member_stats
+    @property
+    def guest_names(self) -> str:
+        """Hash: a guest's folded name -> the name as last written."""
+        return f"{self.base}:guests:names"
+
+    @property
+    def guest_firsts(self) -> str:
+        """Sorted set: a guest's folded name, scored by the time of their first post."""
+        return f"{self.base}:guests:first"
+
     def member(self, counter_key: str) -> str:
         return f"{self.base}:u:{counter_key}"
 
@@ -155,6 +166,15 @@ def score(moment: datetime) -> float:
     if moment.tzinfo is None:  # stored times are UTC; never the machine's zone
         moment = moment.replace(tzinfo=UTC)
     return ((moment - _EPOCH) // _MICROSECOND) / 1000
+
+
+def moment_of(score_text: bytes | str) -> datetime:
+    """The time a ``score`` came from, as Redis gives the score back. Exact: a score is
+    the float nearest a whole number of microseconds over 1000, and Redis prints it
+    round-trip; multiplied back exactly (a float product would round, by up to half a
+    microsecond after 2100), the nearest whole number is those microseconds (until 2200,
+    past which a float no longer tells microseconds apart at this scale)."""
+    return _EPOCH + round(Fraction(float(score_text)) * 1000) * _MICROSECOND
 
 
 def rfc3339(moment: datetime) -> str:
@@ -265,8 +285,11 @@ USER = _RESOLVE + """
 local ms = ns('member_stats')
 if not ms then return {0} end
 local m = redis.call('HGETALL', ms .. ':u:m:' .. ARGV[2])
-if #m == 0 then m = redis.call('HGETALL', ms .. ':u:g:' .. ARGV[2]) end
-return {1, cp(ms), m}
+if #m > 0 then return {1, cp(ms), m} end
+local g = redis.call('HGETALL', ms .. ':u:g:' .. ARGV[2])
+if #g == 0 then return {1, cp(ms), g} end
+return {1, cp(ms), g, redis.call('HGET', ms .. ':guests:names', ARGV[2]) or '',
+        redis.call('ZSCORE', ms .. ':guests:first', ARGV[2]) or ''}
 """
 
 CHECKPOINTS = _RESOLVE + """

@@ -25,6 +25,7 @@ HASHES = ["h0", "h1"]
 FIELDS = ["f0", "f1", "f2"]
 LISTS = ["l0", "l1"]
 ZSETS = ["z0", "z1"]
+FIRSTS = ["n0", "n1"]  # sorted sets that only take ZADD NX
 MEMBERS = ["m0", "m1", "m2"]
 
 values = st.integers(-5, 5)
@@ -41,6 +42,9 @@ operations = st.one_of(
               st.dictionaries(st.sampled_from(MEMBERS), st.floats(-1e6, 1e6), min_size=1,
                               max_size=2)),
     st.tuples(st.just("zrem"), st.sampled_from(ZSETS), st.sampled_from(MEMBERS)),
+    st.tuples(st.just("zadd_nx"), st.sampled_from(FIRSTS),
+              st.dictionaries(st.sampled_from(MEMBERS), st.floats(-1e6, 1e6), min_size=1,
+                              max_size=2)),
     st.tuples(st.just("set"), st.just("s0"), values),
 )
 
@@ -51,6 +55,7 @@ async def seed(redis: Redis, base: str) -> None:
     for name in LISTS:
         await redis.rpush(f"{base}:{name}", "a", "b", "c")
     await redis.zadd(f"{base}:z0", {"m1": 2.5})
+    await redis.zadd(f"{base}:n0", {"m2": -3.5})
 
 
 def queue(target: Any, base: str, op: tuple[Any, ...]) -> Any:
@@ -73,6 +78,8 @@ def queue(target: Any, base: str, op: tuple[Any, ...]) -> Any:
             return target.zadd(key, args[0])
         case "zrem":
             return target.zrem(key, args[0])
+        case "zadd_nx":
+            return target.zadd(key, args[0], nx=True)
         case "set":
             return target.set(key, args[0])
     raise AssertionError(kind)
@@ -84,7 +91,7 @@ async def snapshot(redis: Redis, base: str) -> dict[str, Any]:
         out[name] = list((await redis.hgetall(f"{base}:{name}")).items())
     for name in LISTS:
         out[name] = await redis.lrange(f"{base}:{name}", 0, -1)
-    for name in ZSETS:
+    for name in [*ZSETS, *FIRSTS]:
         out[name] = await redis.zrange(f"{base}:{name}", 0, -1, withscores=True)
     out["s0"] = await redis.get(f"{base}:s0")
     return out
@@ -99,7 +106,7 @@ async def test_a_coalesced_batch_equals_its_commands_one_by_one(
     one, batched = f"{key_prefix}:one", f"{key_prefix}:batched"
     for base in (one, batched):
         # The keys are known: no SCAN, whose cost grows with the shared Redis's keyspace.
-        await redis.delete(*(f"{base}:{name}" for name in [*HASHES, *LISTS, *ZSETS, "s0"]))
+        await redis.delete(*(f"{base}:{name}" for name in [*HASHES, *LISTS, *ZSETS, *FIRSTS, "s0"]))
         await seed(redis, base)
     for op in ops:
         await queue(redis, one, op)

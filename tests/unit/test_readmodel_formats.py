@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workers.batch import Batch
-from workers.readmodels import _REMEMBERED, Namespace, counter_key, rfc3339, score
+from workers.readmodels import _REMEMBERED, Namespace, counter_key, moment_of, rfc3339, score
 
 moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
                        timezones=st.just(UTC))
@@ -35,6 +35,13 @@ def test_score_is_milliseconds_to_the_microsecond(moment: datetime):
     micros = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     assert score(moment) == float(Fraction(micros, 1000))
     assert score(moment.astimezone(timezone(timedelta(hours=-7)))) == score(moment)
+
+
+@given(moments)
+def test_the_time_of_a_score_is_the_time_it_came_from(moment: datetime):
+    # As Redis prints a score (%.17g) and as repr() does: both round-trip the float.
+    assert moment_of(repr(score(moment))) == moment
+    assert moment_of(f"{score(moment):.17g}".encode()) == moment
 
 
 def test_a_batch_writes_times_in_these_formats_once_coalesced():

@@ -1,4 +1,10 @@
-"""Per author: threads started, posts written, reputation received; members' profiles."""
+"""Per author: threads started, posts written, reputation received; members' profiles.
+
+A member's profile is one hash. A guest has no profile of their own until their first
+post, and then only counters: their names and first-post times are kept in two keys for
+all guests (``Namespace.guest_names``, ``guest_firsts``), so a batch writes each guest's
+name and start with one HSET and one ZADD NX for all of them, not three commands each.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from workers.readmodels import Namespace
 
 class MemberStats(Projection):
     name = "member_stats"
-    version = 1
+    version = 2  # 2: guests' names and first posts in two keys for all guests
     cost = 4
 
     def on_member_registered(self, event: MemberRegistered, ns: Namespace, batch: Batch
@@ -35,9 +41,8 @@ class MemberStats(Projection):
     @staticmethod
     def _count(event: ThreadStarted | PostAdded, ns: Namespace, batch: Batch, counter: str
                ) -> None:
-        key = ns.member_of(event.author, event.guest)
         if event.guest:  # a guest's profile begins with their first post
-            batch.hsetnx(key, "joined", event.occurred_at)
-            batch.hset(key, "name", event.author)
-            batch.hset(key, "guest", 1)
-        batch.hincrby(key, counter, 1)
+            folded = event.author.casefold()
+            batch.zadd(ns.guest_firsts, {folded: event.occurred_at}, nx=True)
+            batch.hset(ns.guest_names, folded, event.author)
+        batch.hincrby(ns.member_of(event.author, event.guest), counter, 1)
