@@ -7,7 +7,11 @@ measured, and the ratio is taken to the faster one:
 * feed: the store's ``read_feed`` (what a replay uses), a page as one row, its events
   decoded in one call.
 
-    .venv/bin/python bench/replay.py [--events 1000000] [--rounds 3]
+The machine's speed drifts by up to 2x within minutes, so each replay is bracketed: both
+ceilings are measured just before and just after it, and its ratio is to the faster of
+the two ceilings' before/after means. The figures are medians over the rounds.
+
+    .venv/bin/python bench/replay.py [--events 1000000] [--rounds 5]
 
 The log is generated in SQL (sections, threads of ~20 posts, quotes, bumps: the event mix
 of a real board) straight into a fresh ``forum_bench_*`` database.
@@ -156,7 +160,7 @@ async def replay_all(store: PostgresEventStore, redis: Redis, url: str, jobs: in
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="processes of the parallel replay (default: one per core)")
     args = parser.parse_args()
@@ -174,26 +178,37 @@ async def main() -> None:
             await conn.execute("VACUUM ANALYZE events")
             total = await conn.fetchval("SELECT count(*) FROM events")
         store = PostgresEventStore(pool)
-        rows, feeds, replays, parallel, ratios, parallel_ratios = [], [], [], [], [], []
-        for round_ in range(args.rounds):
+
+        async def ceilings() -> tuple[float, float]:
             seconds, count = await ceiling_rows(pool, rebuild.BUILD_BATCH)
             assert count == total
-            rows.append(count / seconds)
+            rows = count / seconds
             seconds, count = await ceiling_feed(store, rebuild.BUILD_BATCH)
             assert count == total
-            feeds.append(count / seconds)
+            return rows, count / seconds
+
+        def around(before: tuple[float, float], after: tuple[float, float]) -> float:
+            return max((before[0] + after[0]) / 2, (before[1] + after[1]) / 2)
+
+        rows, feeds, replays, parallel, ratios, parallel_ratios = [], [], [], [], [], []
+        measured = [await ceilings()]
+        for round_ in range(args.rounds):
             replays.append(total / await replay_all(store, redis, url, 1))
+            measured.append(await ceilings())
+            ratios.append(replays[-1] / around(measured[-2], measured[-1]))
             parallel.append(total / await replay_all(store, redis, url, args.jobs))
-            ceiling = max(rows[-1], feeds[-1])
-            ratios.append(replays[-1] / ceiling)
-            parallel_ratios.append(parallel[-1] / ceiling)
-            log(f"round {round_ + 1}: ceiling rows {rows[-1]:,.0f}/s, feed {feeds[-1]:,.0f}/s,"
-                f" replay {replays[-1]:,.0f}/s ({ratios[-1]:.2f}), --jobs {args.jobs} "
+            measured.append(await ceilings())
+            parallel_ratios.append(parallel[-1] / around(measured[-2], measured[-1]))
+            log(f"round {round_ + 1}: ceilings (rows, feed) "
+                + ", ".join(f"{r:,.0f}/{f:,.0f}" for r, f in measured[-3:])
+                + f"; replay {replays[-1]:,.0f}/s ({ratios[-1]:.2f}), --jobs {args.jobs} "
                 f"{parallel[-1]:,.0f}/s ({parallel_ratios[-1]:.2f})")
+        rows = [r for r, _ in measured]
+        feeds = [f for _, f in measured]
         replay, fast = median(replays), median(parallel)
         print_table(
             f"replay of {total:,} events, all {len(PROJECTIONS)} projections "
-            f"(median of {args.rounds}; {machine()})",
+            f"(median of {args.rounds} rounds; {machine()})",
             ["measure", "events/s", "replay / this"],
             [["raw ceiling: keyset pages of rows + decode each", f"{median(rows):,.0f}",
               f"{replay / median(rows):.2f}"],
@@ -202,8 +217,11 @@ async def main() -> None:
              ["forum replay --jobs 1 (all projections)", f"{replay:,.0f}", ""],
              [f"forum replay --jobs {args.jobs} (all projections)", f"{fast:,.0f}", ""]],
         )
-        print(f"ratio to the faster ceiling, median of the per-round ratios: "
-              f"--jobs 1 {median(ratios):.2f}, --jobs {args.jobs} {median(parallel_ratios):.2f}")
+        print(f"ratio to the faster ceiling measured around each replay, median of "
+              f"{args.rounds}: --jobs 1 {median(ratios):.2f} "
+              f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)}), --jobs {args.jobs} "
+              f"{median(parallel_ratios):.2f} "
+              f"(rounds: {', '.join(f'{r:.2f}' for r in parallel_ratios)})")
     finally:
         await redis.aclose()
         await pool.close()
