@@ -156,7 +156,7 @@ async def run(
 
 
 @contextlib.contextmanager
-def _collect_per_batch() -> Iterator[None]:
+def collect_per_batch() -> Iterator[None]:
     """Keep the cyclic garbage collector out of a build's way. Each batch allocates
     thousands of containers (events' lists, the batch's dicts and tuples) and frees them
     all when done, none in a cycle. At the default threshold (700) the collector ran
@@ -182,7 +182,7 @@ async def fill(
     """Stream the log into the namespaces under construction and swap each in once it
     has caught up with its live namespace. Returns the builds still under way (only when
     ``deadline``, a ``time.monotonic()`` value, passed)."""
-    with _collect_per_batch():
+    with collect_per_batch():
         return await _fill(store, redis, keys, builds, on_batch=on_batch, batch=batch,
                            deadline=deadline)
 

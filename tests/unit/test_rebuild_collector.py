@@ -11,7 +11,7 @@ from workers import rebuild
 
 def test_a_build_raises_the_collector_threshold_and_restores_it() -> None:
     before = gc.get_threshold()
-    with rebuild._collect_per_batch():
+    with rebuild.collect_per_batch():
         assert gc.get_threshold()[0] >= rebuild._BUILD_GC_THRESHOLD
         assert gc.get_threshold()[1:] == before[1:]
         assert gc.get_freeze_count() > 0
@@ -21,7 +21,7 @@ def test_a_build_raises_the_collector_threshold_and_restores_it() -> None:
 
 def test_a_failed_build_restores_the_collector_too() -> None:
     before = gc.get_threshold()
-    with pytest.raises(RuntimeError), rebuild._collect_per_batch():
+    with pytest.raises(RuntimeError), rebuild.collect_per_batch():
         raise RuntimeError("redis went away")
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
@@ -31,7 +31,7 @@ def test_cycles_made_during_a_build_are_still_collected_after_it() -> None:
     class Node:
         other: object = None
 
-    with rebuild._collect_per_batch():
+    with rebuild.collect_per_batch():
         a, b = Node(), Node()
         a.other, b.other = b, a
         del a, b
