@@ -15,7 +15,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from events.postgres import PostgresEventStore, create_pool
-from workers import rebuild, rebuild_jobs
+from workers import native, rebuild, rebuild_jobs
 from workers.checkpoints import positions
 from workers.locks import Lease
 from workers.projections import PROJECTIONS
@@ -141,6 +141,10 @@ async def replay(settings: Settings, names: list[str], jobs: int | None = None) 
             builds[name] = await rebuild.start(redis, keys, name, fresh=True)
         if jobs is None:
             jobs = default_jobs(total)
+        if not native.compiled():  # a third slower: say why, and what to do
+            sys.stderr.write("projection code runs as plain Python, about a third slower "
+                             "(FORUM_NATIVE=0, or no build of these sources: python -m "
+                             "workers.compile)\n")
         renewing = asyncio.ensure_future(_keep(lease))
         try:
             await rebuild_jobs.fill(settings, store, redis, keys, builds, jobs=jobs,
