@@ -193,7 +193,7 @@ async def main() -> None:
         def around(before: tuple[float, float], after: tuple[float, float]) -> float:
             return max((before[0] + after[0]) / 2, (before[1] + after[1]) / 2)
 
-        rows, feeds, replays, parallel, ratios, parallel_ratios = [], [], [], [], [], []
+        replays, parallel, ratios, parallel_ratios = [], [], [], []
         measured = [await ceilings()]
         for round_ in range(args.rounds):
             replays.append(total / await replay_all(store, redis, url, 1))

@@ -153,11 +153,9 @@ class Batch:
 
     def zadd(self, key: str, mapping: Mapping[str, float | datetime], nx: bool = False
              ) -> None:
-        """``nx``: add only members not there yet (a member keeps its first score). A key
-        takes ZADD NX or the other changes, never both: the two would need ordering."""
+        """``nx``: add only members not there yet (a member keeps its first score)."""
         if nx:
-            if key in self._zsets:
-                raise ValueError(f"{key}: ZADD NX and ZADD/ZREM on one key")
+            _one_kind(key, self._zsets)
             firsts = self._firsts.get(key)
             if firsts is None:
                 self._firsts[key] = dict(mapping)
@@ -166,8 +164,7 @@ class Batch:
                     if member not in firsts:
                         firsts[member] = value
             return
-        if key in self._firsts:
-            raise ValueError(f"{key}: ZADD NX and ZADD/ZREM on one key")
+        _one_kind(key, self._firsts)
         members = self._zsets.get(key)
         if members is None:
             self._zsets[key] = dict(mapping)
@@ -175,8 +172,7 @@ class Batch:
             members.update(mapping)
 
     def zrem(self, key: str, *members: Any) -> None:
-        if key in self._firsts:
-            raise ValueError(f"{key}: ZADD NX and ZADD/ZREM on one key")
+        _one_kind(key, self._firsts)
         pending = self._zsets.setdefault(key, {})
         for member in members:
             pending[_arg(member)] = None
@@ -209,6 +205,13 @@ class Batch:
         for key, value in self._strings.items():
             out.append(("SET", key, _arg(value)))
         return out
+
+
+def _one_kind(key: str, other: Mapping[str, object]) -> None:
+    """A sorted set takes ZADD NX or ZADD/ZREM in one batch, never both: coalesced apart,
+    the two would lose their order."""
+    if key in other:
+        raise ValueError(f"{key}: ZADD NX and ZADD/ZREM on one key")
 
 
 def _emit(out: list[tuple[str, ...]], command: str, key: str, args: list[str],

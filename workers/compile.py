@@ -16,13 +16,13 @@ from pathlib import Path
 
 from workers.native import (
     GROUP,
-    MANIFEST,
     MODULES,
     ROOT,
     compiled,
     digest,
     extension,
     fresh,
+    manifest,
     source,
 )
 
@@ -34,7 +34,7 @@ def build() -> None:
     from setuptools import Distribution
 
     digests = {module: digest(source(module)) for module in MODULES}  # before compiling:
-    MANIFEST.unlink(missing_ok=True)  # an edit meanwhile makes the build stale, not fresh
+    manifest().unlink(missing_ok=True)  # an edit meanwhile makes the build stale, not fresh
     # Unlinked, not overwritten: a running process keeps the file it has mapped, where
     # writing over it in place would crash that process.
     for old in [*ROOT.glob(f"{GROUP}__mypyc.*"), *filter(None, map(extension, MODULES))]:
@@ -67,14 +67,15 @@ def build() -> None:
                                                                for m in MODULES))]
         for path in built:
             shutil.copy2(path, ROOT / path.relative_to(src))
-    MANIFEST.write_text(json.dumps(digests, indent=1) + "\n")
+    manifest().write_text(json.dumps(digests, indent=1) + "\n")
 
 
 def main(argv: Sequence[str] = sys.argv[1:]) -> int:
     if list(argv) == ["--check"]:
-        state = "fresh" if fresh() else "missing or stale"
+        is_fresh = fresh()
+        state = "fresh" if is_fresh else "missing or stale"
         print(f"compiled projection modules: {state}; in use: {compiled()}")
-        return 0 if fresh() else 1
+        return 0 if is_fresh else 1
     if argv:
         print("usage: python -m workers.compile [--check]", file=sys.stderr)
         return 2

@@ -43,11 +43,15 @@ MODULES = (
 )
 GROUP = "forum_native"  # the shared library: forum_native__mypyc.*.so beside workers/
 ROOT = Path(__file__).resolve().parent.parent  # where the package ``workers`` lives
-MANIFEST = ROOT / "workers" / ".native.json"  # module -> digest of the source compiled
 
 
 def source(module: str, root: Path = ROOT) -> Path:
     return root.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def manifest(root: Path = ROOT) -> Path:
+    """Where the build records, per module, the digest of the source it compiled."""
+    return root / "workers" / ".native.json"
 
 
 def digest(path: Path) -> str:
@@ -58,15 +62,16 @@ def extension(module: str, root: Path = ROOT) -> Path | None:
     """The module's compiled file, if there is one."""
     base = root.joinpath(*module.split("."))
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        if base.with_name(base.name + suffix).exists():
-            return base.with_name(base.name + suffix)
+        candidate = base.with_name(base.name + suffix)
+        if candidate.exists():
+            return candidate
     return None
 
 
 def fresh(root: Path = ROOT) -> bool:
     """Whether a build of every module is there, made from the sources as they are now."""
     try:
-        digests = json.loads((root / MANIFEST.relative_to(ROOT)).read_text())
+        digests = json.loads(manifest(root).read_text())
     except (OSError, ValueError):
         return False
     return all(

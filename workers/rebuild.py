@@ -182,27 +182,20 @@ async def fill(
     """Stream the log into the namespaces under construction and swap each in once it
     has caught up with its live namespace. Returns the builds still under way (only when
     ``deadline``, a ``time.monotonic()`` value, passed)."""
-    with collect_per_batch():
-        return await _fill(store, redis, keys, builds, on_batch=on_batch, batch=batch,
-                           deadline=deadline)
-
-
-async def _fill(
-    store: EventStore, redis: Redis, keys: Keys, builds: dict[str, str], *,
-    on_batch: Callable[[int], None] | None, batch: int, deadline: float | None,
-) -> dict[str, str]:
     builds = dict(builds)
-    while builds and (deadline is None or time.monotonic() < deadline):
-        targets = [Target(PROJECTIONS[n], keys.namespace(n, ns)) for n, ns in builds.items()]
-        expect = {keys.building(n): ns.encode() for n, ns in builds.items()}
-        progress = await stream(store, redis, targets, batch=batch, expect=expect,
-                                on_batch=on_batch)
-        if progress.conflicted:
-            current = await building(redis, keys, builds)
-            if current != builds:
-                raise RuntimeError("another rebuild took over these projections")
-            continue
-        for name, ns in list(builds.items()):
-            if await try_swap(redis, keys, name, ns):
-                del builds[name]
+    with collect_per_batch():
+        while builds and (deadline is None or time.monotonic() < deadline):
+            targets = [Target(PROJECTIONS[n], keys.namespace(n, ns))
+                       for n, ns in builds.items()]
+            expect = {keys.building(n): ns.encode() for n, ns in builds.items()}
+            progress = await stream(store, redis, targets, batch=batch, expect=expect,
+                                    on_batch=on_batch)
+            if progress.conflicted:
+                current = await building(redis, keys, builds)
+                if current != builds:
+                    raise RuntimeError("another rebuild took over these projections")
+                continue
+            for name, ns in list(builds.items()):
+                if await try_swap(redis, keys, name, ns):
+                    del builds[name]
     return builds

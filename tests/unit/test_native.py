@@ -94,7 +94,7 @@ def _tree(tmp_path: Path) -> Path:
         shutil.copy(native.source(module), target)
         target.with_name(target.stem + EXTENSION_SUFFIXES[0]).write_bytes(b"")
     digests = {m: native.digest(native.source(m, tmp_path)) for m in native.MODULES}
-    (tmp_path / native.MANIFEST.relative_to(native.ROOT)).write_text(json.dumps(digests))
+    native.manifest(tmp_path).write_text(json.dumps(digests))
     return tmp_path
 
 
@@ -119,7 +119,7 @@ def test_a_missing_extension_is_no_build(tmp_path: Path) -> None:
 
 def test_a_missing_or_broken_manifest_is_no_build(tmp_path: Path) -> None:
     root = _tree(tmp_path)
-    manifest = root / native.MANIFEST.relative_to(native.ROOT)
+    manifest = native.manifest(root)
     manifest.write_text("{not json")
     assert not native.fresh(root)
     manifest.unlink()
