@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from workers.readmodels import rfc3339, score
+from workers.readmodels import rfc3339, score_text
 
 _encode = msgspec.msgpack.Encoder().encode
 
@@ -48,7 +48,7 @@ def _arg(value: Any) -> str:
 
 
 def _score(value: float | datetime) -> str:
-    return repr(score(value) if isinstance(value, datetime) else value)
+    return score_text(value) if isinstance(value, datetime) else repr(value)
 
 
 # Redis's Lua unpacks at most ~8000 values into one call: longer commands go in pieces.
@@ -170,6 +170,16 @@ class Batch:
             self._zsets[key] = dict(mapping)
         else:
             members.update(mapping)
+
+    def zadd_first(self, key: str, member: str, value: float | datetime) -> None:
+        """``zadd(key, {member: value}, nx=True)`` for one member, without the mapping:
+        a guest's first post, on every post, is worth its own method."""
+        _one_kind(key, self._zsets)
+        firsts = self._firsts.get(key)
+        if firsts is None:
+            self._firsts[key] = {member: value}
+        elif member not in firsts:
+            firsts[member] = value
 
     def zrem(self, key: str, *members: Any) -> None:
         _one_kind(key, self._firsts)

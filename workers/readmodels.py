@@ -59,23 +59,30 @@ _REMEMBERED = 4096
 class Namespace:
     """The keys of one projection's generation.
 
-    A thread's and an author's keys are remembered: a batch of the log names the same
-    few threads and authors over and over, and building the strings was a tenth of the
-    cost of projecting a post."""
+    The fixed keys are built once, and a thread's, a section's and an author's keys are
+    remembered: a batch of the log names the same few threads, sections and authors over
+    and over, and building the strings was a tenth of the cost of projecting a post."""
 
-    __slots__ = ("_members", "_threads", "base")
+    __slots__ = ("_members", "_sections", "_threads", "base", "checkpoint", "guest_firsts",
+                 "guest_names", "sections", "unanswered")
 
     def __init__(self, base: str) -> None:
         self.base = base
+        self.checkpoint = f"{base}:checkpoint"
+        # thread_list: sorted set of the sections' slugs
+        self.sections = f"{base}:sections"
+        # unanswered: sorted set of thread ids
+        self.unanswered = f"{base}:unanswered"
+        # member_stats: hash of a guest's folded name -> the name as last written
+        self.guest_names = f"{base}:guests:names"
+        # member_stats: sorted set of guests' folded names, scored by their first post
+        self.guest_firsts = f"{base}:guests:first"
         self._threads: dict[int, tuple[str, str, str]] = {}
+        self._sections: dict[str, tuple[str, str]] = {}
         self._members: tuple[dict[str, str], dict[str, str]] = ({}, {})
 
     def pattern(self) -> str:
         return f"{self.base}:*"
-
-    @property
-    def checkpoint(self) -> str:
-        return f"{self.base}:checkpoint"
 
     # thread_page
     def thread_keys(self, thread_id: int) -> tuple[str, str, str]:
@@ -102,20 +109,21 @@ class Namespace:
         return f"{self.base}:t:{thread_id}:likes"
 
     # thread_list
-    @property
-    def sections(self) -> str:
-        return f"{self.base}:sections"
+    def section_keys(self, slug: str) -> tuple[str, str]:
+        """The section's summary and its threads by last bump."""
+        keys = self._sections.get(slug)
+        if keys is None:
+            if len(self._sections) >= _REMEMBERED:
+                self._sections.clear()
+            summary = f"{self.base}:s:{slug}"
+            keys = self._sections[slug] = (summary, f"{summary}:threads")
+        return keys
 
     def section(self, slug: str) -> str:
-        return f"{self.base}:s:{slug}"
+        return self.section_keys(slug)[0]
 
     def section_threads(self, slug: str) -> str:
-        return f"{self.base}:s:{slug}:threads"
-
-    # unanswered
-    @property
-    def unanswered(self) -> str:
-        return f"{self.base}:unanswered"
+        return self.section_keys(slug)[1]
 
     # archives
     def archive(self, slug: str, year: int) -> str:
@@ -125,16 +133,6 @@ class Namespace:
         return f"{self.base}:a:{slug}:years"
 
     # member_stats
-    @property
-    def guest_names(self) -> str:
-        """Hash: a guest's folded name -> the name as last written."""
-        return f"{self.base}:guests:names"
-
-    @property
-    def guest_firsts(self) -> str:
-        """Sorted set: a guest's folded name, scored by the time of their first post."""
-        return f"{self.base}:guests:first"
-
     def member(self, counter_key: str) -> str:
         return f"{self.base}:u:{counter_key}"
 
@@ -161,11 +159,30 @@ _encode_json = msgspec.json.Encoder().encode
 
 
 def score(moment: datetime) -> float:
-    """Sorted-set score of a time: milliseconds since the epoch, to the microsecond (exact
-    integer microseconds divided once, so the float is the nearest to the true value)."""
-    if moment.tzinfo is None:  # stored times are UTC; never the machine's zone
-        moment = moment.replace(tzinfo=UTC)
-    return ((moment - _EPOCH) // _MICROSECOND) / 1000
+    """Sorted-set score of a time: milliseconds since the epoch, to the microsecond (the
+    float nearest the exact value: read from its decimal, as Redis reads ``score_text``;
+    compiled, ``micros / 1000`` would round twice past 2**53 microseconds)."""
+    return float(score_text(moment))
+
+
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+
+
+def score_text(moment: datetime) -> str:
+    """A time's score as Redis is sent it: the exact decimal ``milliseconds.micro``, which
+    Redis (strtod) reads as the float nearest to it. Several times cheaper than timedelta
+    arithmetic and ``repr`` of a float, which cost more than the rest of a ZADD."""
+    if moment.tzinfo is not UTC:
+        moment = (moment.replace(tzinfo=UTC) if moment.tzinfo is None
+                  else moment.astimezone(UTC))
+    seconds = ((moment.toordinal() - _EPOCH_ORDINAL) * 86400 + moment.hour * 3600
+               + moment.minute * 60 + moment.second)
+    micros = seconds * 1_000_000 + moment.microsecond
+    sign = ""
+    if micros < 0:
+        sign, micros = "-", -micros
+    fraction = str(micros % 1000)
+    return f"{sign}{micros // 1000}.{'000'[len(fraction):]}{fraction}"
 
 
 def moment_of(score_text: bytes | str) -> datetime:

@@ -9,6 +9,7 @@ command at a time and once through ``Batch`` + ``commit`` (split into a few batc
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from redis.asyncio import Redis
 
 from workers.batch import Batch
 from workers.commit import commit
+from workers.readmodels import score
 
 pytestmark = pytest.mark.asyncio
 
@@ -45,6 +47,11 @@ operations = st.one_of(
     st.tuples(st.just("zadd_nx"), st.sampled_from(FIRSTS),
               st.dictionaries(st.sampled_from(MEMBERS), st.floats(-1e6, 1e6), min_size=1,
                               max_size=2)),
+    st.tuples(st.just("zadd_first"), st.sampled_from(FIRSTS), st.sampled_from(MEMBERS),
+              st.floats(-1e6, 1e6)),
+    # Times as scores: the batch writes them as text, redis-py sends score()'s float.
+    st.tuples(st.just("zadd_time"), st.sampled_from(ZSETS), st.sampled_from(MEMBERS),
+              st.datetimes(timezones=st.just(UTC))),
     st.tuples(st.just("set"), st.just("s0"), values),
 )
 
@@ -80,6 +87,14 @@ def queue(target: Any, base: str, op: tuple[Any, ...]) -> Any:
             return target.zrem(key, args[0])
         case "zadd_nx":
             return target.zadd(key, args[0], nx=True)
+        case "zadd_first":
+            if isinstance(target, Batch):
+                return target.zadd_first(key, args[0], args[1])
+            return target.zadd(key, {args[0]: args[1]}, nx=True)
+        case "zadd_time":
+            moment: datetime = args[1]
+            return target.zadd(key, {args[0]: moment if isinstance(target, Batch)
+                                     else score(moment)})
         case "set":
             return target.set(key, args[0])
     raise AssertionError(kind)

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workers.batch import Batch
-from workers.readmodels import _REMEMBERED, Namespace, counter_key, moment_of, rfc3339, score
+from workers.readmodels import (_REMEMBERED, Namespace, counter_key, moment_of, rfc3339, score,
+                                 score_text)
 
 moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
                        timezones=st.just(UTC))
@@ -30,11 +31,23 @@ def test_rfc3339_agrees_with_isoformat(moment: datetime):
     assert rfc3339(moment) == moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-@given(moments)
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7))]))
+       | st.datetimes())
 def test_score_is_milliseconds_to_the_microsecond(moment: datetime):
-    micros = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    # Any time a datetime holds: before the epoch, and past 2**53 microseconds (2255),
+    # where a float division of the microseconds would round twice.
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    micros = (utc - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     assert score(moment) == float(Fraction(micros, 1000))
-    assert score(moment.astimezone(timezone(timedelta(hours=-7)))) == score(moment)
+    assert float(score_text(moment)) == score(moment)  # what Redis reads, it is
+
+
+def test_score_text_examples():
+    assert score_text(datetime(1970, 1, 1, tzinfo=UTC)) == "0.000"
+    assert score_text(datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=UTC)) == "1000.005"
+    assert score_text(datetime(1969, 12, 31, 23, 59, 59, 999500)) == "-0.500"
+    assert score_text(datetime(2011, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)) == \
+        "1299215167123.456"
 
 
 @given(moments)
@@ -54,7 +67,7 @@ def test_a_batch_writes_times_in_these_formats_once_coalesced():
     assert sorted(batch.commands()) == sorted([
         ("HSET", "t:1", "bumped_at", rfc3339(last)),
         ("HSETNX", "u:g:x", "joined", rfc3339(first)),
-        ("ZADD", "s:f:threads", repr(score(last)), "1"),
+        ("ZADD", "s:f:threads", score_text(last), "1"),
     ])
 
 

@@ -43,6 +43,6 @@ class MemberStats(Projection):
                ) -> None:
         if event.guest:  # a guest's profile begins with their first post
             folded = event.author.casefold()
-            batch.zadd(ns.guest_firsts, {folded: event.occurred_at}, nx=True)
+            batch.zadd_first(ns.guest_firsts, folded, event.occurred_at)
             batch.hset(ns.guest_names, folded, event.author)
         batch.hincrby(ns.member_of(event.author, event.guest), counter, 1)
