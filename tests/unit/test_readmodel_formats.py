@@ -9,8 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workers.batch import Batch
-from workers.readmodels import (_REMEMBERED, Namespace, counter_key, moment_of, rfc3339, score,
-                                 score_text)
+from workers.readmodels import (
+    _REMEMBERED,
+    Namespace,
+    counter_key,
+    moment_of,
+    rfc3339,
+    score,
+    score_text,
+)
 
 moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
                        timezones=st.just(UTC))
