@@ -30,6 +30,8 @@ from typing import Any
 import bbcode as _bbcode
 import msgspec
 
+from workers.html_text import clean, escape, plain, tagless_html
+
 __all__ = ["QuoteRef", "quote_refs", "render"]
 
 
@@ -57,11 +59,6 @@ _MAX_TAGS = 5000
 # Post ids are PostgreSQL bigints.
 _MAX_POST_ID = 2**63 - 1
 
-# \r\n and \r become \n; all other C0/C1 controls except \t and \n, and lone surrogates
-# (which cannot be encoded as UTF-8), are removed.
-_NEWLINES_RE = re.compile(r"\r\n?")
-_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-
 _TAG_RE = re.compile(rf"\[[^\[\]\n]{{1,{_MAX_TAG_LEN}}}\]")
 _TAG_NAME_RE = re.compile(r"[^\s=\]]*")
 _POST_OPT_RE = re.compile(r"(?:^|\s)post\s*=\s*(\S*)\s*\Z", re.IGNORECASE)
@@ -69,28 +66,6 @@ _SAFE_URL_RE = re.compile(r"(?:https?://|mailto:)\S+", re.IGNORECASE)
 _WHITESPACE_RE = re.compile(r"\s")
 
 _FLAT_TAGS = frozenset({"url"})  # tags whose contents are not parsed for nested tags
-
-
-def _escape(text: str) -> str:
-    # A replace per character, skipped when absent: several times faster than
-    # str.translate with multi-character replacements, which goes character by character.
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    if '"' in text:
-        text = text.replace('"', "&quot;")
-    if "'" in text:
-        text = text.replace("'", "&#39;")
-    return text
-
-
-def _clean(body: str) -> str:
-    if _CONTROL_RE.search(body) is None:  # the usual case; \r is a control too
-        return body
-    return _CONTROL_RE.sub("", _NEWLINES_RE.sub("\n", body))
 
 
 def _unquote(value: str) -> str:
@@ -159,15 +134,15 @@ def _render_url(_name: str, value: str, opts: dict[str, str], _parent: Any, _ctx
         href = _safe_href(value)
         text = value
     if href is None:
-        return _escape(text)
-    return f'<a href="{_escape(href)}" rel="nofollow ugc">{_escape(text)}</a>'
+        return escape(text)
+    return f'<a href="{escape(href)}" rel="nofollow ugc">{escape(text)}</a>'
 
 
 def _render_quote(_name: str, value: str, opts: dict[str, str], _parent: Any, _ctx: Any) -> str:
     post = opts.get("post")
-    data_post = f' data-post="{_escape(post)}"' if post else ""
+    data_post = f' data-post="{escape(post)}"' if post else ""
     name = opts.get("name", "")
-    author = f'<div class="quote-author">{_escape(name)} wrote:</div>' if name else ""
+    author = f'<div class="quote-author">{escape(name)} wrote:</div>' if name else ""
     return (
         f'<blockquote class="quote"{data_post}>{author}'
         f'<div class="quote-body">{value}</div></blockquote>'
@@ -319,29 +294,16 @@ class _Parser(_bbcode.Parser):  # type: ignore[misc]
         return end - offset, True
 
 
-def _plain(text: str) -> str:
-    """Escaped text with line breaks: byte for byte what the parser makes of a body
-    without tags, at a fraction of the cost (most posts carry no markup)."""
-    return _escape(text).replace("\n", "<br>")
-
-
 def _render_markup(body: str) -> str:
-    if "[" not in body:
-        html = _plain(body)
-        # The escaped text is printable bar tabs exactly when the body holds nothing for
-        # _clean to remove (every such character is unprintable; escaping adds none and
-        # _plain took the newlines out): then _clean(body) is body, and this its HTML.
-        if html.isprintable() or html.replace("\t", "").isprintable():
-            return html
-    cleaned = _clean(body)
-    if "[" not in cleaned:
-        return _plain(cleaned)
-    html_out: str = _Parser().format(cleaned)
+    html = tagless_html(body)
+    if html is not None:
+        return html
+    html_out: str = _Parser().format(clean(body))
     return html_out
 
 
 def _render_fallback(body: str) -> str:
-    return _plain(_clean(body))
+    return plain(clean(body))
 
 
 def render(body: str) -> str:
@@ -357,7 +319,7 @@ def _quote_refs(body: str) -> list[QuoteRef]:
     seen: set[int] = set()
     if "[" not in body:
         return refs
-    for kind, tag_name, opts, _text in _Parser().tokenize(_clean(body)):
+    for kind, tag_name, opts, _text in _Parser().tokenize(clean(body)):
         if kind != _TOKEN_TAG_START or tag_name != "quote" or not opts:
             continue
         name, post = opts.get("name"), opts.get("post")

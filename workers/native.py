@@ -33,6 +33,7 @@ from types import ModuleType
 MODULES = (
     "workers.readmodels",
     "workers.batch",
+    "workers.html_text",
     "workers.projecting",
     "workers.projections.base",
     "workers.projections.archives",

@@ -28,6 +28,7 @@ from events.threads import (
 )
 from workers.batch import Batch
 from workers.bbcode import render
+from workers.html_text import tagless_html
 from workers.projections.base import Projection
 from workers.readmodels import Namespace, StoredQuote, counter_key, rfc3339
 
@@ -65,7 +66,8 @@ def post_prefix(
     if deleted:
         body, html, stored = "", "", []
     else:
-        html = render(body)
+        tagless = tagless_html(body)  # most posts: no call into the parser's module
+        html = render(body) if tagless is None else tagless
         stored = [StoredQuote(q.post_id, q.number, q.author) for q in quotes] if quotes else []
     encoded = _encoder.encode(PostHead(
         post_id, thread_id, number, rfc3339(created_at),
