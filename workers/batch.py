@@ -171,15 +171,24 @@ class Batch:
         else:
             members.update(mapping)
 
-    def zadd_first(self, key: str, member: str, value: float | datetime) -> None:
-        """``zadd(key, {member: value}, nx=True)`` for one member, without the mapping:
-        a guest's first post, on every post, is worth its own method."""
-        _one_kind(key, self._zsets)
-        firsts = self._firsts.get(key)
-        if firsts is None:
-            self._firsts[key] = {member: value}
-        elif member not in firsts:
-            firsts[member] = value
+    def zadd_one(self, key: str, member: str, value: float | datetime, nx: bool = False
+                 ) -> None:
+        """``zadd(key, {member: value}, nx)`` without the mapping: a bump, a thread
+        started, a guest's first post happen on most events."""
+        if nx:
+            _one_kind(key, self._zsets)
+            firsts = self._firsts.get(key)
+            if firsts is None:
+                self._firsts[key] = {member: value}
+            elif member not in firsts:
+                firsts[member] = value
+            return
+        _one_kind(key, self._firsts)
+        members = self._zsets.get(key)
+        if members is None:
+            self._zsets[key] = {member: value}
+        else:
+            members[member] = value
 
     def zrem(self, key: str, *members: Any) -> None:
         _one_kind(key, self._firsts)

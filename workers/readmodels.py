@@ -52,8 +52,10 @@ class Keys:
         return f"{self.prefix}:*"
 
 
-# How many threads' and authors' keys a Namespace remembers (then it starts afresh).
-_REMEMBERED = 4096
+# How many threads', sections' and authors' keys a Namespace remembers (then it starts
+# afresh): a rebuild meets every author of the log, and below the number active in a
+# stretch of it (5,000 in the replay benchmark's log) the memory was cleared before use.
+_REMEMBERED = 65536
 
 
 class Namespace:
@@ -63,8 +65,9 @@ class Namespace:
     remembered: a batch of the log names the same few threads, sections and authors over
     and over, and building the strings was a tenth of the cost of projecting a post."""
 
-    __slots__ = ("_members", "_sections", "_threads", "base", "checkpoint", "guest_firsts",
-                 "guest_names", "sections", "unanswered")
+    __slots__ = ("_folded", "_guest_counters", "_guest_members", "_member_counters",
+                 "_member_members", "_sections", "_threads", "base", "checkpoint",
+                 "guest_firsts", "guest_names", "sections", "unanswered")
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -79,7 +82,13 @@ class Namespace:
         self.guest_firsts = f"{base}:guests:first"
         self._threads: dict[int, tuple[str, str, str]] = {}
         self._sections: dict[str, tuple[str, str]] = {}
-        self._members: tuple[dict[str, str], dict[str, str]] = ({}, {})
+        # Apart, not a tuple indexed by ``guest``: compiled, a tuple attribute is boxed
+        # anew on every read.
+        self._member_members: dict[str, str] = {}
+        self._guest_members: dict[str, str] = {}
+        self._member_counters: dict[str, str] = {}
+        self._guest_counters: dict[str, str] = {}
+        self._folded: dict[str, str] = {}
 
     def pattern(self) -> str:
         return f"{self.base}:*"
@@ -138,13 +147,32 @@ class Namespace:
 
     def member_of(self, name: str, guest: bool) -> str:
         """``member(counter_key(name, guest))``."""
-        remembered = self._members[guest]
+        remembered = self._guest_members if guest else self._member_members
         key = remembered.get(name)
         if key is None:
             if len(remembered) >= _REMEMBERED:
                 remembered.clear()
-            key = remembered[name] = self.member(counter_key(name, guest))
+            key = remembered[name] = self.member(self.counter_key(name, guest))
         return key
+
+    def counter_key(self, name: str, guest: bool) -> str:
+        """``counter_key(name, guest)``, remembered."""
+        remembered = self._guest_counters if guest else self._member_counters
+        key = remembered.get(name)
+        if key is None:
+            if len(remembered) >= _REMEMBERED:
+                remembered.clear()
+            key = remembered[name] = counter_key(name, guest)
+        return key
+
+    def folded(self, name: str) -> str:
+        """``name.casefold()``, remembered."""
+        folded = self._folded.get(name)
+        if folded is None:
+            if len(self._folded) >= _REMEMBERED:
+                self._folded.clear()
+            folded = self._folded[name] = name.casefold()
+        return folded
 
 
 def counter_key(name: str, guest: bool) -> str:

@@ -47,7 +47,9 @@ operations = st.one_of(
     st.tuples(st.just("zadd_nx"), st.sampled_from(FIRSTS),
               st.dictionaries(st.sampled_from(MEMBERS), st.floats(-1e6, 1e6), min_size=1,
                               max_size=2)),
-    st.tuples(st.just("zadd_first"), st.sampled_from(FIRSTS), st.sampled_from(MEMBERS),
+    st.tuples(st.just("zadd_one"), st.sampled_from(ZSETS), st.sampled_from(MEMBERS),
+              st.floats(-1e6, 1e6)),
+    st.tuples(st.just("zadd_one_nx"), st.sampled_from(FIRSTS), st.sampled_from(MEMBERS),
               st.floats(-1e6, 1e6)),
     # Times as scores: the batch writes them as text, redis-py sends score()'s float.
     st.tuples(st.just("zadd_time"), st.sampled_from(ZSETS), st.sampled_from(MEMBERS),
@@ -87,10 +89,11 @@ def queue(target: Any, base: str, op: tuple[Any, ...]) -> Any:
             return target.zrem(key, args[0])
         case "zadd_nx":
             return target.zadd(key, args[0], nx=True)
-        case "zadd_first":
+        case "zadd_one" | "zadd_one_nx":
+            nx = kind == "zadd_one_nx"
             if isinstance(target, Batch):
-                return target.zadd_first(key, args[0], args[1])
-            return target.zadd(key, {args[0]: args[1]}, nx=True)
+                return target.zadd_one(key, args[0], args[1], nx=nx)
+            return target.zadd(key, {args[0]: args[1]}, nx=nx)
         case "zadd_time":
             moment: datetime = args[1]
             return target.zadd(key, {args[0]: moment if isinstance(target, Batch)

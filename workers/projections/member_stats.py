@@ -41,8 +41,9 @@ class MemberStats(Projection):
     @staticmethod
     def _count(event: ThreadStarted | PostAdded, ns: Namespace, batch: Batch, counter: str
                ) -> None:
-        if event.guest:  # a guest's profile begins with their first post
-            folded = event.author.casefold()
-            batch.zadd_first(ns.guest_firsts, folded, event.occurred_at)
-            batch.hset(ns.guest_names, folded, event.author)
-        batch.hincrby(ns.member_of(event.author, event.guest), counter, 1)
+        author, guest = event.author, event.guest
+        if guest:  # a guest's profile begins with their first post
+            folded = ns.folded(author)
+            batch.zadd_one(ns.guest_firsts, folded, event.occurred_at, nx=True)
+            batch.hset(ns.guest_names, folded, author)
+        batch.hincrby(ns.member_of(author, guest), counter, 1)

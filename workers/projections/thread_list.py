@@ -21,16 +21,16 @@ class ThreadList(Projection):
         })
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
-        batch.zadd(ns.section_threads(event.forum),
-                   {str(event.thread_id): event.occurred_at})
+        batch.zadd_one(ns.section_threads(event.forum), str(event.thread_id),
+                       event.occurred_at)
         batch.hincrby(ns.section(event.forum), "threads", 1)
 
     def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
         batch.hincrby(ns.section(event.forum), "posts", 1)
 
     def on_thread_bumped(self, event: ThreadBumped, ns: Namespace, batch: Batch) -> None:
-        batch.zadd(ns.section_threads(event.forum),
-                   {str(event.thread_id): event.occurred_at})
+        batch.zadd_one(ns.section_threads(event.forum), str(event.thread_id),
+                       event.occurred_at)
 
     def on_thread_moved(self, event: ThreadMoved, ns: Namespace, batch: Batch) -> None:
         tid = str(event.thread_id)

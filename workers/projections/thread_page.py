@@ -30,7 +30,7 @@ from workers.batch import Batch
 from workers.bbcode import render
 from workers.html_text import tagless_html
 from workers.projections.base import Projection
-from workers.readmodels import Namespace, StoredQuote, counter_key, rfc3339
+from workers.readmodels import Namespace, StoredQuote, rfc3339
 
 
 class AuthorHead(msgspec.Struct):
@@ -91,13 +91,13 @@ class ThreadPage(Projection):
         })
 
     def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
-        tid, number = event.thread_id, event.number
+        tid, number, author, guest = event.thread_id, event.number, event.author, event.guest
         thread, posts, authors = ns.thread_keys(tid)
         batch.rpush(posts, post_prefix(
             event.post_id, tid, number, event.occurred_at, None, False, event.body,
-            event.quotes, event.author, event.guest, event.op,
+            event.quotes, author, guest, event.op,
         ))
-        batch.rpush(authors, counter_key(event.author, event.guest))
+        batch.rpush(authors, ns.counter_key(author, guest))
         batch.hset(thread, "posts", number)
         batch.hset(thread, "replies", number - 1)
 

@@ -14,7 +14,7 @@ class Unanswered(Projection):
     cost = 0.5
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
-        batch.zadd(ns.unanswered, {str(event.thread_id): event.occurred_at})
+        batch.zadd_one(ns.unanswered, str(event.thread_id), event.occurred_at)
 
     def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
         if event.first_reply:
