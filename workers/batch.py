@@ -1,5 +1,4 @@
-"""A batch of projected changes, coalesced per key, and its encoding for the atomic write
-(workers/commit.py).
+"""A batch of projected changes, coalesced per key, for the atomic write (workers/commit.py).
 
 Projections queue commands on a ``Batch`` (hset, rpush, zadd… with redis-py's argument
 order). The batch coalesces them per key as they come: a thread's twenty replies in one
@@ -8,36 +7,28 @@ set twice one HSET. Redis spends its time per element, not per event, so this is
 keeps a rebuild from being bound by Redis. Commands on different keys commute, so only
 the order per key is kept, and only where it matters (lists, and a hash field whose
 ``HSETNX`` is followed by ``HINCRBY``).
-
-Commands travel to Redis as one msgpack array (``encode``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from workers.readmodels import rfc3339, score_text
+from workers.resp import Command
 
-_encode = msgspec.msgpack.Encoder().encode
 
-
-def _arg(value: Any) -> str:
-    """Values travel as msgpack strings: a Lua number would come out as %.14g, losing
-    digits, and the cmsgpack of Redis knows no bin type (so bytes, always UTF-8 JSON or
-    text here, are sent as str). A time is written as the read contract's text."""
-    kind = type(value)  # the usual two first, without isinstance's walk of the classes
-    if kind is str:
+def wire(value: Any) -> str | bytes:
+    """A value as Redis is sent it: text and bytes as they are (bytes: UTF-8 JSON or text
+    here), numbers as their text, a time as the read contract's text."""
+    kind = type(value)  # the usual ones first, without isinstance's walk of the classes
+    if kind is str or kind is bytes:
         return value  # type: ignore[no-any-return]
     if kind is int:
         return repr(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode()
+    if isinstance(value, str | bytes):
+        return value  # type: ignore[no-any-return]
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float):
@@ -51,7 +42,7 @@ def _score(value: float | datetime) -> str:
     return score_text(value) if isinstance(value, datetime) else repr(value)
 
 
-# Redis's Lua unpacks at most ~8000 values into one call: longer commands go in pieces.
+# Longer commands go in pieces, so that no one command holds Redis for long.
 _MAX_ARGS = 1000
 
 class _Incr:
@@ -190,16 +181,16 @@ class Batch:
         else:
             members[member] = value
 
-    def zrem(self, key: str, *members: Any) -> None:
+    def zrem(self, key: str, *members: str) -> None:
         _one_kind(key, self._firsts)
         pending = self._zsets.setdefault(key, {})
         for member in members:
-            pending[_arg(member)] = None
+            pending[member] = None
 
-    def commands(self) -> list[tuple[str, ...]]:
+    def commands(self) -> list[Command]:
         """The coalesced commands. Per key in the order the changes came; across keys in
         any order (every command touches one key)."""
-        out: list[tuple[str, ...]] = []
+        out: list[Command] = []
         for key, fields in self._hashes.items():
             for sealed in self._sealed.get(key, ()):
                 _emit_hash(out, key, sealed)
@@ -207,10 +198,10 @@ class Batch:
         for key, ops in self._lists.items():
             for op in ops:
                 if op[0] is _RPUSH:
-                    _emit(out, _RPUSH, key, [v if type(v) is str else _arg(v)
+                    _emit(out, _RPUSH, key, [v if type(v) is str else wire(v)
                                              for v in op[1:]], 1)
                 else:
-                    out.append((_LSET, key, str(op[1]), _arg(op[2])))
+                    out.append((_LSET, key, str(op[1]), wire(op[2])))
         for key, members in self._zsets.items():
             removed = [m for m, s in members.items() if s is None]
             if removed:
@@ -222,7 +213,7 @@ class Batch:
             _emit(out, "ZADD", key, [x for m, s in firsts.items() for x in (_score(s), m)], 2,
                   "NX")
         for key, value in self._strings.items():
-            out.append(("SET", key, _arg(value)))
+            out.append(("SET", key, wire(value)))
         return out
 
 
@@ -233,7 +224,7 @@ def _one_kind(key: str, other: Mapping[str, object]) -> None:
         raise ValueError(f"{key}: ZADD NX and ZADD/ZREM on one key")
 
 
-def _emit(out: list[tuple[str, ...]], command: str, key: str, args: list[str],
+def _emit(out: list[Command], command: str, key: str, args: Sequence[str | bytes],
           group: int, option: str | None = None) -> None:
     """``command key [option] *args`` as one command, or several in order when long;
     ``group``: how many args go together (2 for field/value pairs)."""
@@ -246,17 +237,17 @@ def _emit(out: list[tuple[str, ...]], command: str, key: str, args: list[str],
         out.append((*head, *args[start:start + step]))
 
 
-def _emit_hash(out: list[tuple[str, ...]], key: str, fields: dict[str, Any]) -> None:
+def _emit_hash(out: list[Command], key: str, fields: dict[str, Any]) -> None:
     """In the order fields were first changed, adjacent sets joined, so fields are created
     in Redis in the same order as applying the changes one by one would."""
-    run: list[str] = []
+    run: list[str | bytes] = []
     for field, value in fields.items():
         kind = type(value)
         if kind is str:
             run += (field, value)
             continue
         if kind is not _Incr and kind is not _SetNx:
-            run += (field, _arg(value))
+            run += (field, wire(value))
             continue
         if run:
             _emit(out, "HSET", key, run, 2)
@@ -264,19 +255,6 @@ def _emit_hash(out: list[tuple[str, ...]], key: str, fields: dict[str, Any]) -> 
         if kind is _Incr:
             out.append(("HINCRBY", key, field, str(value.amount)))
         else:
-            out.append(("HSETNX", key, field, _arg(value.value)))
+            out.append(("HSETNX", key, field, wire(value.value)))
     if run:
         _emit(out, "HSET", key, run, 2)
-
-
-def encode(batch: Batch) -> bytes:
-    """The batch's coalesced commands as one msgpack array."""
-    return _encode(batch.commands())
-
-
-def pack_pairs(pairs: Mapping[str, Any]) -> bytes:
-    """Keys and values, flat, as one msgpack array (``None`` as the empty string)."""
-    out: list[str] = []
-    for key, value in pairs.items():
-        out += [key, "" if value is None else _arg(value)]
-    return _encode(out)

@@ -41,6 +41,7 @@ MODULES = (
     "workers.projections.thread_list",
     "workers.projections.thread_page",
     "workers.projections.unanswered",
+    "workers.resp",
 )
 GROUP = "forum_native"  # the shared library: forum_native__mypyc.*.so beside workers/
 ROOT = Path(__file__).resolve().parent.parent  # where the package ``workers`` lives

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from events import EventStore
-from workers.commit import commit
+from workers.commit import Committer, as_bytes, commit
 from workers.projecting import Feed, Target, project
 
 
@@ -40,17 +40,13 @@ async def checkpoints(redis: Redis, targets: list[Target],
     keys = [t.ns.checkpoint for t in targets]
     values = await redis.mget(*keys, *expect)
     current = values[: len(keys)]
-    if list(values[len(keys):]) != [_bytes(v) for v in expect.values()]:
+    if list(values[len(keys):]) != [as_bytes(v) for v in expect.values()]:
         return None
     if require and None in current:
         return None
     guards: dict[str, bytes | str | None] = dict(zip(keys, current, strict=True))
     guards.update(expect)
     return [int(v or 0) for v in current], guards
-
-
-def _bytes(value: bytes | str | None) -> bytes | None:
-    return value.encode() if isinstance(value, str) else value
 
 
 async def catch_up(
@@ -94,6 +90,15 @@ async def stream(
     if state is None:
         return Progress(0, 0, conflicted=True)
     positions, guards = state
+    async with Committer(redis) as committer:
+        return await _stream(store, committer, targets, positions, guards, batch, on_batch)
+
+
+async def _stream(
+    store: EventStore, committer: Committer, targets: list[Target], positions: list[int],
+    guards: dict[str, bytes | str | None], batch: int,
+    on_batch: Callable[[int], None] | None,
+) -> Progress:
     applied = committed = 0
     reading: asyncio.Future[Feed] | None = asyncio.ensure_future(
         store.read_feed(min(positions), batch)
@@ -117,7 +122,7 @@ async def stream(
             if writing is not None and not await writing:
                 return Progress(committed, min(positions), conflicted=True)
             committed = applied
-            writing = asyncio.ensure_future(commit(redis, changes, dict(guards), sets))
+            writing = asyncio.ensure_future(committer.commit(changes, dict(guards), sets))
             await asyncio.sleep(0)  # the same: send the batch before projecting the next
             for key in sets:
                 guards[key] = str(last).encode()

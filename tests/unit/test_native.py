@@ -22,12 +22,12 @@ from workers import native
 ROOT = Path(__file__).resolve().parents[2]
 
 # Projects the events given as JSON lines on stdin with every projection, from a few sets
-# of checkpoints, and prints the encoded batches: what a replay and live projection send.
+# of checkpoints, and prints the batches' commands: what a replay and live projection send.
 _PROJECT = """
 import sys
 from events.codec import decode
 from workers import native
-from workers.batch import encode
+import msgspec
 from workers.projecting import Target, project
 from workers.projections import PROJECTIONS
 from workers.readmodels import Namespace
@@ -35,7 +35,8 @@ from workers.readmodels import Namespace
 feed = [(n, decode(line)) for n, line in enumerate(sys.stdin.read().split("\\n")[:-1], 1)]
 targets = [Target(p, Namespace(f"f:{name}")) for name, p in PROJECTIONS.items()]
 for checkpoints in ([0] * len(targets), list(range(0, 3 * len(targets), 3))):
-    sys.stdout.write(encode(project(feed, targets, checkpoints)).hex() + "\\n")
+    commands = project(feed, targets, checkpoints).commands()
+    sys.stdout.write(msgspec.msgpack.encode(commands).hex() + "\\n")
 sys.stdout.write(f"compiled={native.compiled()}\\n")
 """
 

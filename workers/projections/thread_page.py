@@ -61,7 +61,7 @@ def post_prefix(
     post_id: int, thread_id: int, number: int, created_at: datetime,
     edited_at: datetime | None, deleted: bool, body: str, quotes: list[QuoteInfo],
     author: str, guest: bool, op: bool,
-) -> str:
+) -> bytes:
     """The post's JSON without its closing ``}}``, the read splices in the rest."""
     if deleted:
         body, html, stored = "", "", []
@@ -74,7 +74,7 @@ def post_prefix(
         rfc3339(edited_at) if edited_at else None, deleted, body, html, stored,
         AuthorHead(author, guest, op),
     ))
-    return encoded[:-2].decode()
+    return encoded[:-2]
 
 
 class ThreadPage(Projection):

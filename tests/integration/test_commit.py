@@ -1,0 +1,120 @@
+"""The commit's compare-and-set (workers/commit.py) against a real Redis: a batch applies
+whole, with its checkpoints, only while every guard key holds what it was computed from;
+anything else applies nothing and says so."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from workers.batch import Batch
+from workers.commit import Committer, commit
+
+pytestmark = pytest.mark.asyncio
+
+
+def a_batch(key: str, value: str) -> Batch:
+    batch = Batch()
+    batch.rpush(f"{key}:list", value)
+    batch.hincrby(f"{key}:hash", "n", 1)
+    return batch
+
+
+async def test_a_batch_applies_with_its_checkpoint_when_the_guards_hold(
+    redis: Redis, key_prefix: str,
+) -> None:
+    cp = f"{key_prefix}:cp"
+    assert await commit(redis, a_batch(key_prefix, "a"), {cp: None}, {cp: 7})
+    assert await redis.get(cp) == b"7"
+    assert await redis.lrange(f"{key_prefix}:list", 0, -1) == [b"a"]
+    assert await redis.hget(f"{key_prefix}:hash", "n") == b"1"
+
+
+async def test_a_guard_that_moved_applies_nothing(redis: Redis, key_prefix: str) -> None:
+    cp = f"{key_prefix}:cp"
+    await redis.set(cp, 5)
+    assert not await commit(redis, a_batch(key_prefix, "a"), {cp: b"4"}, {cp: 9})
+    assert not await commit(redis, a_batch(key_prefix, "a"), {cp: None}, {cp: 9})
+    assert await redis.get(cp) == b"5"
+    assert not await redis.exists(f"{key_prefix}:list", f"{key_prefix}:hash")
+
+
+async def test_a_write_between_two_commits_stops_the_second(
+    redis: Redis, key_prefix: str,
+) -> None:
+    cp, pointer = f"{key_prefix}:cp", f"{key_prefix}:pointer"
+    await redis.set(pointer, "v1")
+    async with Committer(redis) as committer:
+        assert await committer.commit(a_batch(key_prefix, "a"), {cp: None, pointer: "v1"},
+                                      {cp: 1})
+        await redis.set(pointer, "v2")  # a swap, by another client
+        assert not await committer.commit(a_batch(key_prefix, "b"),
+                                          {cp: b"1", pointer: "v1"}, {cp: 2})
+    assert await redis.get(cp) == b"1"
+    assert await redis.lrange(f"{key_prefix}:list", 0, -1) == [b"a"]
+
+
+async def test_a_stream_of_commits_each_guarded_by_the_last(
+    redis: Redis, key_prefix: str,
+) -> None:
+    cp = f"{key_prefix}:cp"
+    async with Committer(redis) as committer:
+        previous: bytes | None = None
+        for n in range(1, 6):
+            assert await committer.commit(a_batch(key_prefix, str(n)), {cp: previous},
+                                          {cp: n})
+            previous = str(n).encode()
+    assert await redis.lrange(f"{key_prefix}:list", 0, -1) == [
+        str(n).encode() for n in range(1, 6)]
+    assert await redis.hget(f"{key_prefix}:hash", "n") == b"5"
+
+
+async def test_a_command_redis_refuses_is_an_error_not_a_conflict(
+    redis: Redis, key_prefix: str,
+) -> None:
+    await redis.set(f"{key_prefix}:list", "not a list")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await commit(redis, a_batch(key_prefix, "a"), {}, {})
+
+
+async def test_the_connection_goes_back_unwatched(redis: Redis, key_prefix: str) -> None:
+    cp = f"{key_prefix}:cp"
+    pool = redis.connection_pool
+    async with Committer(redis) as committer:
+        assert await committer.commit(a_batch(key_prefix, "a"), {cp: None}, {cp: 1})
+        used = committer._connection
+    # The pooled connection must not still watch cp: a later transaction on it would
+    # fail for a change that has nothing to do with it.
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    assert connection is used
+    try:
+        await redis.set(cp, 2)
+        await connection.send_command("MULTI")
+        assert await connection.read_response() == b"OK"
+        await connection.send_command("SET", f"{key_prefix}:other", 1)
+        assert await connection.read_response() == b"QUEUED"
+        await connection.send_command("EXEC")
+        assert await connection.read_response() == [b"OK"]  # not None: not aborted
+    finally:
+        await pool.release(connection)
+
+
+async def test_an_interrupted_commit_drops_its_connection(
+    redis: Redis, key_prefix: str,
+) -> None:
+    batch = Batch()
+    for n in range(20_000):
+        batch.rpush(f"{key_prefix}:list", "x" * 100 + str(n))
+    async with Committer(redis) as committer:
+        task = asyncio.ensure_future(committer.commit(batch, {}, {}))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        connection = committer._connection
+    assert connection is not None and not connection.is_connected
+    # Whatever reached Redis, it was the whole transaction or nothing of it.
+    assert await redis.llen(f"{key_prefix}:list") in (0, 20_000)
