@@ -74,9 +74,11 @@ class Committer:
             await self._pool.release(connection)
 
     async def commit(self, batch: Batch, guards: Mapping[str, bytes | str | None],
-                     sets: Mapping[str, Any]) -> bool:
+                     sets: Mapping[str, Any], *, more: bool = True) -> bool:
         """Apply ``batch`` and ``sets`` atomically if every guard key still holds its value
-        (``None``: the key must be missing). False, with nothing applied, if any moved."""
+        (``None``: the key must be missing). False, with nothing applied, if any moved.
+        ``more``: another commit is to follow, guarded by what this one sets: the guard
+        keys are watched and read again in the same exchange."""
         connection = self._connection
         if connection is None:
             raise RuntimeError("Committer used outside its async with")
@@ -93,10 +95,12 @@ class Committer:
         commands: list[Command] = [("MULTI",), *batch.commands()]
         commands += [("SET", key, wire(value)) for key, value in sets.items()]
         commands.append(("EXEC",))
-        if keys:
+        again = more and bool(keys)
+        if again:
             commands += [("WATCH", *keys), ("MGET", *keys)]
         replies = await self._exchange(connection, commands)
-        if keys:
+        self._watched = None  # EXEC unwatches everything
+        if again:
             self._watched = dict(zip(keys, replies.pop(), strict=True))
             replies.pop()  # WATCH's OK
         done = replies.pop()  # EXEC's: the commands' replies, or None
@@ -149,4 +153,4 @@ async def commit(redis: Redis, batch: Batch, guards: Mapping[str, bytes | str | 
                  sets: Mapping[str, Any]) -> bool:
     """One batch on a connection of its own (see ``Committer.commit``)."""
     async with Committer(redis) as committer:
-        return await committer.commit(batch, guards, sets)
+        return await committer.commit(batch, guards, sets, more=False)

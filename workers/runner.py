@@ -122,7 +122,8 @@ async def _stream(
             if writing is not None and not await writing:
                 return Progress(committed, min(positions), conflicted=True)
             committed = applied
-            writing = asyncio.ensure_future(committer.commit(changes, dict(guards), sets))
+            writing = asyncio.ensure_future(committer.commit(
+                changes, dict(guards), sets, more=reading is not None))
             await asyncio.sleep(0)  # the same: send the batch before projecting the next
             for key in sets:
                 guards[key] = str(last).encode()
