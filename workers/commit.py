@@ -27,7 +27,9 @@ from typing import Any
 import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from workers.batch import Batch, wire
 from workers.resp import Command, pack
@@ -82,6 +84,8 @@ class Committer:
         connection = self._connection
         if connection is None:
             raise RuntimeError("Committer used outside its async with")
+        if self._broken:
+            raise RuntimeError("an earlier commit on this connection was interrupted")
         expected = {key: as_bytes(value) for key, value in guards.items()}
         keys = list(expected)
         self._broken = True  # until the exchange completes
@@ -130,22 +134,26 @@ class Committer:
         writer: asyncio.StreamWriter | None = connection._writer  # type: ignore[attr-defined]
         stream: asyncio.StreamReader | None = connection._reader  # type: ignore[attr-defined]
         if writer is None or stream is None:
-            raise ConnectionError("the Redis connection is closed")
-        writer.write(pack(commands))
-        timeout = connection.socket_timeout
-        async with asyncio.timeout(timeout):
-            await writer.drain()
-            replies: list[Any] = []
-            reader = self._reader
-            while len(replies) < len(commands):
-                reply = reader.gets()
-                if reply is _NOT_YET:
-                    data = await stream.read(1 << 16)
-                    if not data:
-                        raise ConnectionError("Redis closed the connection")
-                    reader.feed(data)
-                    continue
-                replies.append(reply)
+            raise RedisConnectionError("the Redis connection is closed")
+        try:
+            writer.write(pack(commands))
+            async with asyncio.timeout(connection.socket_timeout):
+                await writer.drain()
+                replies: list[Any] = []
+                reader = self._reader
+                while len(replies) < len(commands):
+                    reply = reader.gets()
+                    if reply is _NOT_YET:
+                        data = await stream.read(1 << 16)
+                        if not data:
+                            raise ConnectionError("Redis closed the connection")
+                        reader.feed(data)
+                        continue
+                    replies.append(reply)
+        except TimeoutError as error:  # as redis-py reports them, for its callers' sake
+            raise RedisTimeoutError("Timeout exchanging with Redis") from error
+        except OSError as error:
+            raise RedisConnectionError(f"Error exchanging with Redis: {error}") from error
         return replies
 
 

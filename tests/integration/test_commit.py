@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from workers.batch import Batch
@@ -118,3 +119,19 @@ async def test_an_interrupted_commit_drops_its_connection(
     assert connection is not None and not connection.is_connected
     # Whatever reached Redis, it was the whole transaction or nothing of it.
     assert await redis.llen(f"{key_prefix}:list") in (0, 20_000)
+
+
+async def test_a_connection_redis_drops_is_a_redis_connection_error(
+    redis: Redis, key_prefix: str,
+) -> None:
+    cp = f"{key_prefix}:cp"
+    async with Committer(redis) as committer:
+        assert await committer.commit(a_batch(key_prefix, "a"), {cp: None}, {cp: 1})
+        connection = committer._connection
+        assert connection is not None
+        await connection.send_command("CLIENT", "ID")
+        await redis.client_kill_filter(_id=await connection.read_response())
+        with pytest.raises(RedisConnectionError):
+            await committer.commit(a_batch(key_prefix, "b"), {cp: b"1"}, {cp: 2})
+    assert await redis.get(cp) == b"1"
+    assert await redis.lrange(f"{key_prefix}:list", 0, -1) == [b"a"]
