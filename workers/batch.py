@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from workers.readmodels import rfc3339, score_text
 from workers.resp import Command
@@ -43,7 +43,7 @@ def _score(value: float | datetime) -> str:
 
 
 # Longer commands go in pieces, so that no one command holds Redis for long.
-_MAX_ARGS = 1000
+_MAX_ARGS: Final = 1000
 
 class _Incr:
     """A hash field's pending HINCRBY (a plain value is a pending HSET)."""
@@ -64,7 +64,8 @@ class _SetNx:
 
 
 # A list key's pending changes, in order: ["RPUSH", v, v, ...] or ["LSET", index, v].
-_RPUSH, _LSET = "RPUSH", "LSET"
+_RPUSH: Final = "RPUSH"
+_LSET: Final = "LSET"
 
 
 class Batch:

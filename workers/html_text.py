@@ -6,12 +6,13 @@ without it. Pure and compiled (workers/native.py); the parser is in workers/bbco
 from __future__ import annotations
 
 import re
+from typing import Final
 
 # \r\n and \r become \n; all other C0/C1 controls except \t and \n, and lone surrogates
 # (which cannot be encoded as UTF-8), are removed. The pattern is raw because a compiled
 # module cannot hold surrogates in a string literal: the regex spells them out.
-_NEWLINES_RE = re.compile(r"\r\n?")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_NEWLINES_RE: Final = re.compile(r"\r\n?")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def escape(text: str) -> str:

@@ -55,7 +55,7 @@ class Keys:
 # How many threads', sections' and authors' keys a Namespace remembers (then it starts
 # afresh): a rebuild meets every author of the log, and below the number active in a
 # stretch of it (5,000 in the replay benchmark's log) the memory was cleared before use.
-_REMEMBERED = 65536
+_REMEMBERED: Final = 65536
 
 
 class Namespace:
@@ -181,9 +181,9 @@ def counter_key(name: str, guest: bool) -> str:
     return ("g:" if guest else "m:") + name.casefold()
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_encode_json = msgspec.json.Encoder().encode
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_encode_json: Final = msgspec.json.Encoder().encode
 
 
 def score(moment: datetime) -> float:
@@ -193,7 +193,7 @@ def score(moment: datetime) -> float:
     return float(score_text(moment))
 
 
-_EPOCH_ORDINAL = _EPOCH.toordinal()
+_EPOCH_ORDINAL: Final = _EPOCH.toordinal()
 
 
 def score_text(moment: datetime) -> str:

@@ -1,20 +1,22 @@
 """Commands in the Redis protocol (RESP), for workers/commit.py: one ``bytes`` for a whole
-transaction. Pure and compiled (workers/native.py): a rebuild packs several arguments per
-event, and hiredis's packer, general-purpose, cost four times what projecting an event
-costs.
+transaction. Pure and compiled (workers/native.py): a rebuild packs about five arguments
+per event, and hiredis's general-purpose packer cost 5,200 instructions per event, this
+one 2,300 (a projected event costs about 15,000).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 # A command: its name, key and arguments, text (sent as UTF-8) or bytes.
 Command = tuple[str | bytes, ...]
 
-_CRLF = b"\r\n"
-# Headers for the usual sizes, made once.
-_COUNTS = [f"*{n}\r\n".encode() for n in range(1024)]
-_SIZES = [f"${n}\r\n".encode() for n in range(1024)]
+_CRLF: Final = b"\r\n"
+# Headers for the usual sizes, made once. Final: compiled, each read is then a C
+# variable, not a lookup in the module's dict.
+_COUNTS: Final = [f"*{n}\r\n".encode() for n in range(1024)]
+_SIZES: Final = [f"${n}\r\n".encode() for n in range(1024)]
 
 
 def pack(commands: Iterable[Command]) -> bytes:

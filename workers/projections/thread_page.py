@@ -10,6 +10,7 @@ re-encodes nothing, and counters beside every post are the author's current ones
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 import msgspec
 
@@ -54,7 +55,7 @@ class PostHead(msgspec.Struct):
     author: AuthorHead
 
 
-_encoder = msgspec.json.Encoder()
+_encoder: Final = msgspec.json.Encoder()
 
 
 def post_prefix(
