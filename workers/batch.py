@@ -146,22 +146,8 @@ class Batch:
     def zadd(self, key: str, mapping: Mapping[str, float | datetime], nx: bool = False
              ) -> None:
         """``nx``: add only members not there yet (a member keeps its first score)."""
-        if nx:
-            _one_kind(key, self._zsets)
-            firsts = self._firsts.get(key)
-            if firsts is None:
-                self._firsts[key] = dict(mapping)
-            else:
-                for member, value in mapping.items():
-                    if member not in firsts:
-                        firsts[member] = value
-            return
-        _one_kind(key, self._firsts)
-        members = self._zsets.get(key)
-        if members is None:
-            self._zsets[key] = dict(mapping)
-        else:
-            members.update(mapping)
+        for member, value in mapping.items():
+            self.zadd_one(key, member, value, nx)
 
     def zadd_one(self, key: str, member: str, value: float | datetime, nx: bool = False
                  ) -> None:

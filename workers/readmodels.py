@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -56,6 +56,8 @@ class Keys:
 # afresh): a rebuild meets every author of the log, and below the number active in a
 # stretch of it (5,000 in the replay benchmark's log) the memory was cleared before use.
 _REMEMBERED: Final = 65536
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class Namespace:
@@ -98,11 +100,9 @@ class Namespace:
         """The thread's summary, posts and authors keys."""
         keys = self._threads.get(thread_id)
         if keys is None:
-            if len(self._threads) >= _REMEMBERED:
-                self._threads.clear()
             summary = f"{self.base}:t:{thread_id}"
-            keys = self._threads[thread_id] = (summary, f"{summary}:posts",
-                                               f"{summary}:authors")
+            keys = _keep(self._threads, thread_id,
+                         (summary, f"{summary}:posts", f"{summary}:authors"))
         return keys
 
     def thread(self, thread_id: int) -> str:
@@ -122,10 +122,8 @@ class Namespace:
         """The section's summary and its threads by last bump."""
         keys = self._sections.get(slug)
         if keys is None:
-            if len(self._sections) >= _REMEMBERED:
-                self._sections.clear()
             summary = f"{self.base}:s:{slug}"
-            keys = self._sections[slug] = (summary, f"{summary}:threads")
+            keys = _keep(self._sections, slug, (summary, f"{summary}:threads"))
         return keys
 
     def section(self, slug: str) -> str:
@@ -150,9 +148,7 @@ class Namespace:
         remembered = self._guest_members if guest else self._member_members
         key = remembered.get(name)
         if key is None:
-            if len(remembered) >= _REMEMBERED:
-                remembered.clear()
-            key = remembered[name] = self.member(self.counter_key(name, guest))
+            key = _keep(remembered, name, self.member(self.counter_key(name, guest)))
         return key
 
     def counter_key(self, name: str, guest: bool) -> str:
@@ -160,19 +156,23 @@ class Namespace:
         remembered = self._guest_counters if guest else self._member_counters
         key = remembered.get(name)
         if key is None:
-            if len(remembered) >= _REMEMBERED:
-                remembered.clear()
-            key = remembered[name] = counter_key(name, guest)
+            key = _keep(remembered, name, counter_key(name, guest))
         return key
 
     def folded(self, name: str) -> str:
         """``name.casefold()``, remembered."""
         folded = self._folded.get(name)
         if folded is None:
-            if len(self._folded) >= _REMEMBERED:
-                self._folded.clear()
-            folded = self._folded[name] = name.casefold()
+            folded = _keep(self._folded, name, name.casefold())
         return folded
+
+
+def _keep(memory: dict[K, V], key: K, value: V) -> V:
+    """Remember ``value`` for ``key`` (a memory that is full starts afresh)."""
+    if len(memory) >= _REMEMBERED:
+        memory.clear()
+    memory[key] = value
+    return value
 
 
 def counter_key(name: str, guest: bool) -> str:
