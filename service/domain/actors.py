@@ -12,6 +12,10 @@ Role = Literal["guest", "member", "moderator", "operator"]
 class Actor(msgspec.Struct, frozen=True):
     name: str
     role: Role
+    # A guest's identity: a one-way digest of the guest token it holds (never the token),
+    # so OP marks and a starter's rights follow the person, not a typed name. None for
+    # members, the operator, and guests of events written before identities existed.
+    guest_id: str | None = None
 
     @property
     def guest(self) -> bool:
@@ -20,6 +24,18 @@ class Actor(msgspec.Struct, frozen=True):
     @property
     def moderates(self) -> bool:
         return self.role in ("moderator", "operator")
+
+    @property
+    def key(self) -> str:
+        """One stable string per person, for limits and ownership: ``member:<folded
+        name>``, ``guest:<guest_id>`` (``guest-name:<folded name>`` without an identity)
+        or ``operator``."""
+        if self.role == "operator":
+            return "operator"
+        if self.guest:
+            return f"guest:{self.guest_id}" if self.guest_id else (
+                f"guest-name:{self.name.casefold()}")
+        return f"member:{self.name.casefold()}"
 
     def same_person(self, name: str, guest: bool) -> bool:
         """Guests are told apart by name only; a guest is never a member of the same name."""
