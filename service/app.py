@@ -14,6 +14,7 @@ from service.api.sections import SectionController
 from service.api.threads import ThreadController, UnansweredController
 from service.deps import provide_actor, provide_meta, provide_services
 from service.errors import EXCEPTION_HANDLERS
+from service.guests import provide_guest_pass
 from service.lifespan import lifespan
 from service.logs import configure_logging
 from service.metrics import Metrics
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "services": Provide(provide_services, sync_to_thread=False),
             "actor": Provide(provide_actor),
             "meta": Provide(provide_meta),
+            "guest_pass": Provide(provide_guest_pass),
             "metrics": Provide(lambda: metrics, sync_to_thread=False),
         },
         lifespan=[lifespan(settings)],

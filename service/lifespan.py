@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 from litestar import Litestar
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 from events.postgres import PostgresEventStore, create_pool
 from service.auth import Authenticator, hash_password, verify_password
 from service.handlers import Handlers
+from service.namestore import PostgresNameStore
 from service.notify import CoalescingNotifier, Notifier, NullNotifier
 from service.views import Views
 from workers.readmodels import Keys
@@ -50,7 +52,9 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         key = await store.secret("tokens")
         handlers = Handlers(store, notifier, hash_password=hash_password,
                             verify_password=verify_password,
-                            per_page=settings.per_page)
+                            per_page=settings.per_page, names=PostgresNameStore(pool),
+                            guest_name_hold=timedelta(days=settings.guest_name_days),
+                            guest_key=(await store.secret("guest_tokens")).encode())
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
             handlers=handlers, auth=Authenticator(key.encode(), settings.operator_token),

@@ -36,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # An idle Redis-broker consumer sleeps at most this long between polls (Dramatiq's
     # default is a second): it bounds how late a nudge is seen.
     idle_poll_ms: int = 25
+    # A guest name stays with the guest identity that used it this long after its last use.
+    guest_name_days: float = 30.0
 
     @property
     def broker(self) -> str:

@@ -6,7 +6,7 @@ from litestar import Controller, Response, get, post, put
 from litestar.params import Parameter
 
 from service import commands as c
-from service.api.common import json_response, written
+from service.api.common import json_response, name_path, written
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
 from service.handlers import RequestMeta
@@ -20,7 +20,7 @@ class MemberController(Controller):
     async def register(self, data: c.Register, services: Services, meta: RequestMeta
                        ) -> Response[bytes]:
         result = await services.handlers.register(data, meta)
-        return written(result, 201, {"Location": f"/api/users/{result.name}"})
+        return written(result, 201, {"Location": name_path("/api/users/", result.name)})
 
     @post("/api/sessions", operation_id="signIn", status_code=200)
     async def sign_in(self, data: c.SignIn, services: Services) -> Response[bytes]:

@@ -9,6 +9,7 @@ from service import commands as c
 from service.api.common import writer, written
 from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError
+from service.guests import GuestPass
 from service.handlers import RequestMeta
 from service.lifespan import Services
 
@@ -35,10 +36,14 @@ class SectionController(Controller):
 
     @post("/{slug:str}/threads", operation_id="startThread", status_code=201)
     async def start_thread(self, slug: str, data: c.StartThread, services: Services,
-                           actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
-        who = await writer(services, actor, data.guest_name)
+                           actor: Actor | None, meta: RequestMeta, guest_pass: GuestPass
+                           ) -> Response[bytes]:
+        """A guest's first write answers a ``guest_token``; sent back as ``X-Guest-Token``
+        it makes the guest the same one (the OP mark and the starter's bump are its)."""
+        who = await writer(services, actor, data.guest_name, guest_pass)
         result = await services.handlers.start_thread(slug, data, who, meta)
-        return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"})
+        return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"},
+                       guest_pass)
 
     @get("/{slug:str}/threads", operation_id="listThreads")
     async def threads(self, slug: str, services: Services,

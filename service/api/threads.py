@@ -9,6 +9,7 @@ from service import commands as c
 from service.api.common import checked_id, writer, written
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
+from service.guests import GuestPass
 from service.handlers import RequestMeta
 from service.lifespan import Services
 
@@ -37,18 +38,22 @@ class ThreadController(Controller):
 
     @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201)
     async def reply(self, thread_id: int, data: c.PostReply, services: Services,
-                    actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
+                    actor: Actor | None, meta: RequestMeta, guest_pass: GuestPass
+                    ) -> Response[bytes]:
         checked_id(thread_id, "thread")
-        who = await writer(services, actor, data.guest_name)
+        who = await writer(services, actor, data.guest_name, guest_pass)
         result = await services.handlers.post_reply(thread_id, data, who, meta)
-        return written(result, 201, {"Location": f"/api/posts/{result.post_id}"})
+        return written(result, 201, {"Location": f"/api/posts/{result.post_id}"}, guest_pass)
 
     @post("/{thread_id:int}/bump", operation_id="bumpThread", status_code=200)
     async def bump(self, thread_id: int, services: Services, actor: Actor | None,
-                   meta: RequestMeta, data: c.BumpThread | None = None) -> Response[bytes]:
+                   meta: RequestMeta, guest_pass: GuestPass, data: c.BumpThread | None = None
+                   ) -> Response[bytes]:
+        """A guest bumps as the guest identity of its ``X-Guest-Token``: only the one that
+        started the thread may (a guest without it, or with another, is refused)."""
         checked_id(thread_id, "thread")
-        who = await writer(services, actor, data.guest_name if data else None)
-        return written(await services.handlers.bump(thread_id, who, meta))
+        who = await writer(services, actor, data.guest_name if data else None, guest_pass)
+        return written(await services.handlers.bump(thread_id, who, meta), guest=guest_pass)
 
     @post("/{thread_id:int}/lock", operation_id="lockThread", status_code=200)
     async def lock(self, thread_id: int, services: Services, actor: Actor | None,

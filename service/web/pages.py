@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.datastructures import CacheControlHeader
+from litestar.datastructures import CacheControlHeader, Cookie
 from litestar.params import Parameter
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -24,6 +24,7 @@ from litestar.types import ControllerRouterHandler
 from service import commands as c
 from service.api.common import checked_id, writer
 from service.domain import errors as d
+from service.guests import GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GuestPass, cookie_pass
 from service.lifespan import Services
 from service.web.accounts import MemberPages
 from service.web.rendering import (
@@ -57,6 +58,16 @@ def quoted(name: str, post_id: int, body: str) -> str:
             break
         body = stripped
     return f"[quote={name} post={post_id}]{body.strip()}[/quote]\n"
+
+
+def _guest_cookies(request: AnyRequest, guest: GuestPass, guest_wrote: bool) -> list[Cookie]:
+    """A guest's form post keeps its identity in the ``forum_guest`` cookie (a new one on
+    its first write), so its next posts are the same guest's: OP mark, starter's bump."""
+    if not guest_wrote:
+        return []
+    return [Cookie(key=GUEST_COOKIE, value=guest.sent or guest.issued or "", httponly=True,
+                   samesite="lax", path="/", max_age=GUEST_COOKIE_MAX_AGE,
+                   secure=request.url.scheme == "https")]
 
 
 class BoardPages(Controller):
@@ -100,8 +111,9 @@ class BoardPages(Controller):
         form = await _form(request)
         actor = page_actor(request)
         guest_name = None if actor else (form.get("guest_name", "").strip() or None)
+        guest = cookie_pass(request.cookies.get(GUEST_COOKIE))
         try:
-            who = await writer(services, actor, guest_name)
+            who = await writer(services, actor, guest_name, guest)
             result = await services.handlers.start_thread(
                 slug, c.StartThread(title=form.get("title", ""), body=form.get("body", "")),
                 who, _meta(request),
@@ -112,7 +124,8 @@ class BoardPages(Controller):
             return await self._section(request, services, slug, 1, None, form, _reason(refused),
                                        _refusal_status(refused))
         return Redirect(f"/threads/{result.thread_id}?after={result.position}"
-                        f"#p{result.post_id}", status_code=303)
+                        f"#p{result.post_id}", status_code=303,
+                        cookies=_guest_cookies(request, guest, who.guest))
 
     @get("/forums/{slug:str}/archive")
     async def archive(self, request: AnyRequest, services: Services, slug: str,
@@ -173,8 +186,9 @@ class BoardPages(Controller):
         form = await _form(request)
         actor = page_actor(request)
         guest_name = None if actor else (form.get("guest_name", "").strip() or None)
+        guest = cookie_pass(request.cookies.get(GUEST_COOKIE))
         try:
-            who = await writer(services, actor, guest_name)
+            who = await writer(services, actor, guest_name, guest)
             result = await services.handlers.post_reply(
                 thread_id, c.PostReply(body=form.get("body", "")), who, _meta(request)
             )
@@ -189,7 +203,8 @@ class BoardPages(Controller):
                 return await self._thread(request, services, thread_id, 1, None, form,
                                           _reason(refused), _refusal_status(refused))
         return Redirect(f"/threads/{thread_id}?page={result.page}&after={result.position}"
-                        f"#p{result.post_id}", status_code=303)
+                        f"#p{result.post_id}", status_code=303,
+                        cookies=_guest_cookies(request, guest, who.guest))
 
 
 PAGE_CONTROLLERS: list[ControllerRouterHandler] = [

@@ -258,7 +258,7 @@ BAD_STARTS = [
     ({"title": "T", "body": "b", "guest_name": 5}, None),
     ({"title": "T", "body": "b", "author": "admin"}, None),
     ({"title": "T", "body": "b", "guest_name": ""}, 422),
-    ({"title": "T", "body": "b", "guest_name": "operator"}, 422),
+    ({"title": "T", "body": "b", "guest_name": "operator"}, 409),  # reserved: in use
     ({"title": "T", "body": "b", "guest_name": "x" * 33}, 422),
     ({"title": "T", "body": "b", "guest_name": "<script>"}, 422),
     ({"title": "T", "body": "b", "guest_name": "nul\x00name"}, 422),
