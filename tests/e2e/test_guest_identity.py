@@ -242,7 +242,7 @@ async def register(client: Client, name: str) -> httpx.Response:
 
 
 async def test_look_alikes_of_members_and_reserved_names_are_refused(client, pool, forum):
-    for member in ("alice", "bob", "llse"):
+    for member in ("alice", "bob", "llse", "cop"):
         assert (await register(client, member)).status_code == 201
     before = await log_size(pool)
     cases = {
@@ -253,6 +253,7 @@ async def test_look_alikes_of_members_and_reserved_names_are_refused(client, poo
         "Ilse": (409,),  # capital I beside member llse
         "ALICE": (409,),
         "0perator": (409,),
+        "\u0441\u043e\u0440": (409,),  # all Cyrillic, reads as member cop
     }
     for name, statuses in cases.items():
         r = await register(client, name)

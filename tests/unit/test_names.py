@@ -25,6 +25,7 @@ from service.errors import _STATUS
     ("b0b", "bob"),
     ("\uff41lice", "alice"),  # fullwidth a (NFKC)
     ("\u043eperator", "operator"),
+    ("\u0441\u043e\u0440", "cop"),  # whole-script: every letter Cyrillic
 ])
 def test_look_alikes_share_a_form(a, b):
     assert same_name(a, b) and same_name(b, a)
