@@ -37,7 +37,7 @@ from service.domain.errors import (
     NotAuthenticatedError,
     NotFoundError,
 )
-from service.domain.text import clean_name
+from service.domain.text import clean_name, normal_name
 from service.namestore import InMemoryNameStore, NameStore
 from service.notify import Notifier
 
@@ -372,11 +372,10 @@ class Handlers:
         """The member these credentials belong to; one refusal for every kind of miss."""
         found = None
         if 0 < len(name) <= 64 and len(password) <= members.PASSWORD_MAX:
-            try:
-                stream = member_stream(clean_name(name))
-            except InvalidInputError:
-                stream = None
-            if stream is not None:
+            # Not clean_name: a member registered before a name rule still signs in.
+            normal = normal_name(name)
+            if normal:
+                stream = member_stream(normal)
                 found = members.member([r.event for r in await self.store.read_stream(stream)])
         if not self.verify_password(found.password_hash if found else None, password[:1024]):
             raise NotAuthenticatedError("wrong name or password")

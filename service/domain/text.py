@@ -62,12 +62,18 @@ def clean_title(title: str) -> str:
     return title
 
 
+def normal_name(name: str) -> str:
+    """A name as it is kept (NFKC, spaces collapsed), without judging it: for finding a
+    member registered before today's name rules (sign-in must still find them)."""
+    return " ".join(unicodedata.normalize("NFKC", name).split())
+
+
 def clean_name(name: str, what: str = "name") -> str:
     """A name as it is kept and shown, or a refusal: letters and digits of one script
     (or an everyday mix such as Latin with Han and Kana), spaces, '.', '-', '_'; no
     invisible characters; nothing that looks like a reserved name (service/domain/names.py)."""
     # NFKC folds look-alikes (fullwidth letters, ligatures) so nobody poses as a member.
-    name = " ".join(unicodedata.normalize("NFKC", name).split())
+    name = normal_name(name)
     if not has_visible(name):
         raise InvalidInputError(f"{what} must not be empty (invisible characters do not count)")
     if len(name) > NAME_MAX:
