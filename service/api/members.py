@@ -19,6 +19,11 @@ class MemberController(Controller):
     @post("/api/users", operation_id="register", status_code=201)
     async def register(self, data: c.Register, services: Services, meta: RequestMeta
                        ) -> Response[bytes]:
+        """Register a member. 409 when the name is taken or looks like a member's or a
+        reserved name (compared by Unicode confusable skeleton, not only case); 422 when
+        it mixes scripts in a confusing way or is empty once invisible characters are
+        left out. A name a guest holds may be registered: it is the member's from then on.
+        ``Location`` is the profile's URL, the name percent-encoded."""
         result = await services.handlers.register(data, meta)
         return written(result, 201, {"Location": name_path("/api/users/", result.name)})
 

@@ -38,8 +38,15 @@ class SectionController(Controller):
     async def start_thread(self, slug: str, data: c.StartThread, services: Services,
                            actor: Actor | None, meta: RequestMeta, guest_pass: GuestPass
                            ) -> Response[bytes]:
-        """A guest's first write answers a ``guest_token``; sent back as ``X-Guest-Token``
-        it makes the guest the same one (the OP mark and the starter's bump are its)."""
+        """Start a thread as a member, or as a guest with ``guest_name``.
+
+        A guest's first write answers a ``guest_token``; sent back as ``X-Guest-Token`` it
+        makes the guest the same one: the OP mark and the starter's bump are that
+        identity's, never a typed name's. A guest that writes with its token sent back
+        holds its name for FORUM_GUEST_NAME_DAYS after its last use: another guest typing
+        a look-alike of it gets 409, as does a name that looks like a member's or a
+        reserved one (names are compared by confusable skeleton); a name mixing scripts
+        confusingly is 422. A malformed ``X-Guest-Token`` is 422."""
         who = await writer(services, actor, data.guest_name, guest_pass)
         result = await services.handlers.start_thread(slug, data, who, meta)
         return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"},
