@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from events.postgres import PostgresEventStore, create_pool
 from service.auth import Authenticator, hash_password, verify_password
 from service.handlers import Handlers
-from service.namestore import PostgresNameStore
+from service.namestore import PostgresNameStore, guest_token_key
 from service.notify import CoalescingNotifier, Notifier, NullNotifier
 from service.views import Views
 from workers.readmodels import Keys
@@ -54,7 +54,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
                             verify_password=verify_password,
                             per_page=settings.per_page, names=PostgresNameStore(pool),
                             guest_name_hold=timedelta(days=settings.guest_name_days),
-                            guest_key=(await store.secret("guest_tokens")).encode())
+                            guest_key=await guest_token_key(pool))
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
             handlers=handlers, auth=Authenticator(key.encode(), settings.operator_token),

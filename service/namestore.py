@@ -102,6 +102,7 @@ class _RefusedError(Exception):
 class PostgresNameStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        forms("")  # builds the confusables map now, not in the first request that names
 
     async def claim_member(self, name: str) -> str | None:
         keys = sorted(forms(name))  # one order for everyone: no deadlock between claims
@@ -137,6 +138,13 @@ class PostgresNameStore:
         except _RefusedError:
             return False
         return True
+
+
+async def guest_token_key(pool: asyncpg.Pool) -> bytes | None:
+    """The server's key for deriving replayed guest tokens (migration 0004); None before
+    that migration (each process then uses a random key of its own)."""
+    secret = await pool.fetchval("SELECT secret FROM service_keys WHERE name = 'guest_tokens'")
+    return None if secret is None else str(secret).encode()
 
 
 async def backfill_member_names(url: str) -> int:
