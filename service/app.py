@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from service.api.health import HealthController
 from service.api.log import EventLogController
@@ -14,10 +15,12 @@ from service.api.sections import SectionController
 from service.api.threads import ThreadController, UnansweredController
 from service.deps import provide_actor, provide_meta, provide_services
 from service.errors import EXCEPTION_HANDLERS
+from service.headers import security_headers
 from service.lifespan import lifespan
 from service.logs import configure_logging
 from service.metrics import Metrics
 from service.requestlog import correlation_middleware
+from service.web.csrf import FormGuard, load_secret
 from service.web.pages import PAGE_CONTROLLERS
 from service.web.rendering import template_config
 from workers.settings import Settings
@@ -41,11 +44,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "meta": Provide(provide_meta),
             "metrics": Provide(lambda: metrics, sync_to_thread=False),
         },
-        lifespan=[lifespan(settings)],
+        lifespan=[lifespan(settings), load_secret],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[correlation_middleware, metrics.middleware],
+        middleware=[correlation_middleware, metrics.middleware, FormGuard],
+        before_send=[security_headers],
         request_max_body_size=MAX_REQUEST_BYTES,
         template_config=template_config(),
-        openapi_config=OpenAPIConfig(title="forum", version="0.1.0", path="/api/schema"),
+        # The schema as JSON only: Litestar's UI pages load their scripts from CDNs, and
+        # nothing on this site loads from another origin.
+        openapi_config=OpenAPIConfig(
+            title="forum", version="0.1.0", path="/api/schema",
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        ),
         debug=False,
     )
