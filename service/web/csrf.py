@@ -8,6 +8,8 @@ outside the pages answers problem+json):
    that, ``Referer``). When either is present it must be this site (the request's own
    ``Host``); ``Origin: null`` (a sandboxed or privacy-stripped context) is refused too.
    Neither header at all is allowed through to the token check: some clients send none.
+   A reverse proxy in front must pass the browser's ``Host`` on (nginx:
+   ``proxy_set_header Host $host;``), or every form is refused as foreign.
 2. **Token.** Litestar's double-submit token (``litestar.middleware.csrf``): a GET of a
    page sets the ``forum_csrf`` cookie (HttpOnly, SameSite=Lax) to a random value signed
    with an HMAC, and every form carries the same value in the hidden ``_csrf_token``
