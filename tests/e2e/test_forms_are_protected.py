@@ -245,6 +245,11 @@ async def test_nothing_on_the_site_loads_from_another_origin(client, project):
                 assert not re.match(r"\s*(?:[a-z][a-z0-9+.-]*:)?//", url, re.I), (path, tag)
                 checked += 1
     assert checked > 2 * len(pages)  # the stylesheet, the script, the forms: all looked at
+    # Nor do the static files pull anything in from elsewhere.
+    for static in ("/static/forum.css", "/static/forum.js"):
+        body = (await client.get(static)).text
+        assert not re.search(r"url\(\s*['\"]?\s*(?:[a-z]+:)?//|@import|https?://", body,
+                             re.I), static
 
 
 async def test_the_api_schema_is_json_and_no_documentation_ui_loads_from_a_cdn(client):
