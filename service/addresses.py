@@ -41,9 +41,13 @@ def parse_address(text: str) -> IPAddress | None:
     if not text or len(text) > 64:
         return None
     if text.startswith("["):
-        text = text[1:].partition("]")[0]
+        text, closed, port = text[1:].partition("]")
+        if not closed or (port and not (port[0] == ":" and port[1:].isdigit())):
+            return None
     elif text.count(":") == 1:  # IPv4 with a port; IPv6 has at least two colons
-        text = text.partition(":")[0]
+        text, _, port = text.partition(":")
+        if not port.isdigit():
+            return None
     text = text.partition("%")[0]  # a zone index names an interface of the sender
     try:
         address = ipaddress.ip_address(text)
