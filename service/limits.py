@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import math
 import time
 from collections.abc import Sequence
@@ -99,6 +100,18 @@ def _id(kind: str, value: str) -> str:
     """Names and addresses are hashed: keys stay short and nothing a client typed can
     change a key's shape."""
     return kind + "-" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def counted_address(address: str) -> str:
+    """What the limits count per address: an IPv6 client by its /64, since one subscriber
+    is usually handed a whole /64 and could otherwise take a fresh address per request."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
 
 
 def _seconds(reset_time: float) -> int:
@@ -206,7 +219,7 @@ class Throttle:
 
     def __init__(self, limiter: Limiter, address: str) -> None:
         self.limiter = limiter
-        self.address = address
+        self.address = counted_address(address)
 
     async def __call__(self, action: ActionName, actor: Actor | None) -> None:
         await self.limiter.check(action, actor, self.address)

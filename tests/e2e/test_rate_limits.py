@@ -318,3 +318,32 @@ async def test_a_served_api_counts_the_forwarded_address_of_a_trusted_proxy(
             assert answer.status_code == 201, answer.text
     finally:
         stack.stop()
+
+
+async def test_ipv6_clients_are_counted_by_their_64_prefix(settings):
+    async with board(settings, **limits(limit_reply_guest="2/minute")) as app:
+        first = await app.peer("2001:db8:1:2::1")
+        thread = await thread_in_new_section(first)
+        assert (await reply(first, thread, "v6a")).status_code == 201
+        assert (await reply(await app.peer("2001:db8:1:2::ffff"), thread, "v6b")
+                ).status_code == 201
+        retry_after(await reply(await app.peer("2001:db8:1:2:abcd::9"), thread, "v6c"))
+        assert (await reply(await app.peer("2001:db8:1:3::1"), thread, "v6d")).status_code == 201
+
+
+async def test_writes_go_through_when_the_counters_cannot_be_reached(settings, pool):
+    """Redis down: the limits let writes through (they go to PostgreSQL) instead of
+    failing them; reads degrade as they always do."""
+    from tests.conftest import free_port
+
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    async with board(settings, **limits(limit_thread_guest="1/minute"), redis_url=down) as app:
+        client = await app.peer("198.51.100.12")
+        slug = unique_slug()
+        r = await client.post("/api/forums", json={"slug": slug, "title": "Down"},
+                              headers=OPERATOR)
+        assert r.status_code == 201, r.text
+        for i in range(3):
+            r = await client.post(f"/api/forums/{slug}/threads",
+                                  json={"title": "t", "body": "b", "guest_name": f"d{i}"})
+            assert r.status_code == 201, r.text
