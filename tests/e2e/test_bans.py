@@ -12,6 +12,7 @@ import httpx
 from tests.builders import unique_name, unique_slug
 from tests.conftest import OPERATOR
 from tests.e2e.peers import board, problem
+from tests.forms import submit
 
 PROXY = "10.9.9.9"
 
@@ -75,8 +76,8 @@ async def test_a_ban_refuses_writes_sign_in_and_registration_until_it_is_lifted(
         assert (await reply(await app.peer("198.51.100.1"), thread)).status_code == 201
 
         # The HTML reply form: a 403 page with the reason.
-        page = await banned.post(f"/threads/{thread}/reply",
-                                 data={"body": "hi", "guest_name": "formguest"})
+        page = await submit(banned, f"/threads/{thread}", f"/threads/{thread}/reply",
+                            {"body": "hi", "guest_name": "formguest"})
         assert page.status_code == 403 and "text/html" in page.headers["content-type"]
         assert "spam run" in page.text
 

@@ -17,6 +17,7 @@ import pytest
 from tests.builders import unique_name, unique_slug
 from tests.conftest import OPERATOR, Stack
 from tests.e2e.peers import board, problem, retry_after
+from tests.forms import submit
 
 PROXY = "10.9.9.9"  # the trusted reverse proxy in these tests
 NO_OTHER_LIMITS = {  # the one limit a test looks at is set by the test itself
@@ -231,7 +232,8 @@ async def test_registrations_are_limited_per_address(settings):
         assert "too many registrations" in refused.json()["detail"]
         # The HTML form says the same and keeps the name.
         name = unique_name("form")
-        page = await client.post("/register", data={"name": name, "password": "correct horse"})
+        page = await submit(client, "/register", "/register",
+                            {"name": name, "password": "correct horse"})
         assert page.status_code == 429 and "too many registrations" in page.text.lower()
         assert f'value="{name}"' in page.text
         other = await app.peer("198.51.100.8")
@@ -248,29 +250,30 @@ async def test_html_forms_refused_with_429_show_the_message_and_keep_the_draft(s
         client = await app.peer("198.51.100.10")
         thread = await thread_in_new_section(client)
         await project()  # a refused form shows its page again: the read models must be there
-        r = await client.post(f"/threads/{thread}/reply",
-                              data={"body": "first words", "guest_name": "writer"})
+        r = await submit(client, f"/threads/{thread}", f"/threads/{thread}/reply",
+                         {"body": "first words", "guest_name": "writer"})
         assert r.status_code == 303, r.text
         draft = "My second <long> reply, typed with care"
-        r = await client.post(f"/threads/{thread}/reply",
-                              data={"body": draft, "guest_name": "writer"})
+        r = await submit(client, f"/threads/{thread}", f"/threads/{thread}/reply",
+                         {"body": draft, "guest_name": "writer"})
         assert r.status_code == 429
         assert "too many posts in a short time" in html.unescape(r.text)
         assert html.escape(draft, quote=False) in r.text and 'value="writer"' in r.text
 
         slug = (await client.get(f"/api/threads/{thread}")).json()["thread"]["forum"]
         for expected in (303, 429):
-            r = await client.post(f"/forums/{slug}/threads",
-                                  data={"title": "Kept title", "body": "kept body",
-                                        "guest_name": "writer2"})
+            r = await submit(client, f"/forums/{slug}", f"/forums/{slug}/threads",
+                             {"title": "Kept title", "body": "kept body",
+                              "guest_name": "writer2"})
             assert r.status_code == expected, r.text
         assert "kept body</textarea>" in r.text and "Kept title" in r.text
 
         name = unique_name("ann")
         await member(client, name)
-        r = await client.post("/login", data={"name": name, "password": "wrong"})
+        r = await submit(client, "/login", "/login", {"name": name, "password": "wrong"})
         assert r.status_code == 400
-        r = await client.post("/login", data={"name": name, "password": "correct horse"})
+        r = await submit(client, "/login", "/login",
+                         {"name": name, "password": "correct horse"})
         assert r.status_code == 429 and r.headers["retry-after"].isdigit()
         assert "failed sign-ins" in html.unescape(r.text) and f'value="{name}"' in r.text
 
