@@ -11,6 +11,7 @@ from service.api.log import EventLogController
 from service.api.members import MemberController
 from service.api.posts import PostController
 from service.api.sections import SectionController
+from service.api.suspensions import SuspensionController
 from service.api.threads import ThreadController, UnansweredController
 from service.deps import provide_actor, provide_meta, provide_services
 from service.errors import EXCEPTION_HANDLERS
@@ -33,7 +34,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             SectionController, ThreadController, UnansweredController, PostController,
-            MemberController, EventLogController, HealthController, *PAGE_CONTROLLERS,
+            MemberController, SuspensionController, EventLogController, HealthController,
+            *PAGE_CONTROLLERS,
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
