@@ -107,7 +107,3 @@ class Authenticator:
         standing = session.standing
         role = standing.role if standing.role in members.ROLES else "member"
         return Identity(Actor(standing.name, role), session)  # type: ignore[arg-type]
-
-    async def actor(self, authorization: str | None) -> Actor | None:
-        identity = await self.identify(authorization)
-        return None if identity is None else identity.actor

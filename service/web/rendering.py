@@ -123,7 +123,10 @@ def _page_identity(request: AnyRequest) -> Identity | None:
 
 def page_actor(request: AnyRequest) -> Actor | None:
     """The member the cookie names; None (a guest) without one or with a bad one. A
-    suspended member's form posts are refused here (403), as the API refuses them."""
+    suspended member's form posts are refused here (403), as the API refuses them.
+    Page controllers set ``before_request = staticmethod(resolve_page_actor)``."""
+    if _IDENTITY not in request.state:  # never a member silently taken for a guest
+        raise RuntimeError("this page's controller does not resolve the cookie")
     identity = _page_identity(request)
     if identity is None:
         return None
