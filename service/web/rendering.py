@@ -21,9 +21,10 @@ from litestar.params import Parameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from events import StoreUnavailableError
 from service.api.common import MAX_ID
 from service.auth import Identity
-from service.deps import check_may_write, correlation_id
+from service.deps import SAFE_METHODS, check_may_write, correlation_id
 from service.domain import errors as d
 from service.domain.actors import Actor
 from service.errors import ReadModelUnavailableError, handle
@@ -112,6 +113,12 @@ async def resolve_page_actor(request: AnyRequest) -> None:
         try:
             identity = await services.auth.identify(f"Bearer {token}")
         except d.NotAuthenticatedError:
+            identity = None
+        except StoreUnavailableError:
+            # PostgreSQL away: pages still read from Redis, as a guest sees them; a form
+            # post cannot be authorised (nor written) and fails as any write does (503).
+            if request.method not in SAFE_METHODS:
+                raise
             identity = None
     request.state[_IDENTITY] = identity
 

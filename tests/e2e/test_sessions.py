@@ -276,3 +276,28 @@ async def test_sign_ins_hash_off_the_loop_a_few_at_a_time_while_health_answers(
     assert took < 0.3, f"/health took {took:.2f} s while passwords were hashed"
     assert sorted(a.status_code for a in answers) == [200] * 3 + [401] * 3
     assert 1 <= most <= 2  # bounded: the rest wait their turn
+
+
+async def test_pages_with_a_cookie_still_read_while_postgresql_is_away(
+        client, thread_id, project, monkeypatch):
+    from events import StoreUnavailableError
+
+    name = await register(client)
+    await project()
+    r = await client.post("/login", follow_redirects=False,
+                          data={"name": name, "password": PASSWORD})
+    assert r.status_code == 303
+    sessions = client.app.state.services.auth.sessions
+
+    async def away(token: str) -> None:
+        raise StoreUnavailableError("connection refused")
+
+    monkeypatch.setattr(sessions, "resolve", away)
+    r = await client.get("/")
+    assert r.status_code == 200 and "Account: Guest" in r.text
+    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
+                          data={"body": "now"})
+    assert r.status_code == 503
+    r = await reply(client, thread_id, bearer(client.cookies["forum_token"]))
+    assert r.status_code == 503 and r.headers["content-type"].startswith(
+        "application/problem+json")
