@@ -158,7 +158,9 @@ def suspend(existing: Sequence[ForumEvent], name: str, *, until: datetime | None
     another moderator. Suspending a suspended member replaces the suspension (to extend
     or shorten it)."""
     target = _may_judge(standing(existing), name, actor)
-    reason = " ".join(reason.split())
+    # Printable text on one line: no control or format characters (PostgreSQL's jsonb
+    # cannot even hold NUL), runs of spaces and line breaks as one space.
+    reason = " ".join("".join(ch if ch.isprintable() else " " for ch in reason).split())
     if not reason:
         raise InvalidInputError("give a reason for the suspension")
     if len(reason) > REASON_MAX:

@@ -126,6 +126,8 @@ async def test_who_may_suspend_whom(client, pool, moderator):
         (moderator, "nobody-here", {}, 404),
         (moderator, member, {"reason": "   "}, 422),
         (moderator, member, {"reason": "x" * 501}, 422),
+        (moderator, member, {"reason": "\u0000\u200b\ufeff\n"}, 422),
+        (moderator, member, {"reason": 5}, 400),
         (moderator, member, {"until": "2001-01-01T00:00:00Z"}, 422),
         (moderator, member, {"until": "2999-01-01T00:00:00"}, 422),
         (moderator, member, {"until": "tomorrow"}, 400),
