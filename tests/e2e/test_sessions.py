@@ -252,12 +252,12 @@ async def test_sign_ins_hash_off_the_loop_a_few_at_a_time_while_health_answers(
     guard = threading.Lock()
 
     def slow_verify(stored: str | None, given: str) -> bool:
-        """Blocks its thread for 0.4 s: on the event loop it would stall every request."""
+        """Blocks its thread for 1 s: on the event loop it would stall every request."""
         nonlocal running, most
         with guard:
             running += 1
             most = max(most, running)
-        time.sleep(0.4)
+        time.sleep(1.0)
         with guard:
             running -= 1
         result: bool = real(stored, given)
@@ -273,7 +273,7 @@ async def test_sign_ins_hash_off_the_loop_a_few_at_a_time_while_health_answers(
     took = time.monotonic() - started - 0.1
     answers = await asyncio.gather(*sign_ins)
     assert health.status_code == 200
-    assert took < 0.3, f"/health took {took:.2f} s while passwords were hashed"
+    assert took < 0.6, f"/health took {took:.2f} s while passwords were hashed"
     assert sorted(a.status_code for a in answers) == [200] * 3 + [401] * 3
     assert 1 <= most <= 2  # bounded: the rest wait their turn
 
