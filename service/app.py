@@ -14,6 +14,7 @@ from service.api.log import EventLogController
 from service.api.members import MemberController
 from service.api.posts import PostController
 from service.api.sections import SectionController
+from service.api.suspensions import SuspensionController
 from service.api.threads import ThreadController, UnansweredController
 from service.bans import refuse_banned
 from service.deps import provide_actor, provide_meta, provide_services
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             SectionController, ThreadController, UnansweredController, PostController,
-            MemberController, EventLogController, HealthController, BanController,
+            MemberController, SuspensionController, EventLogController, HealthController,
+            BanController,
             *PAGE_CONTROLLERS,
         ],
         dependencies={

@@ -16,6 +16,7 @@ from service.auth import Authenticator, hash_password, verify_password
 from service.handlers import Handlers
 from service.limits import Limiter
 from service.notify import CoalescingNotifier, Notifier, NullNotifier
+from service.sessions import Sessions
 from service.views import Views
 from workers.readmodels import Keys
 from workers.settings import Settings
@@ -49,13 +50,13 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     notifier = _notifier(settings)
     try:
         store = PostgresEventStore(pool)
-        key = await store.secret("tokens")
         handlers = Handlers(store, notifier, hash_password=hash_password,
                             verify_password=verify_password,
                             per_page=settings.per_page)
+        sessions = Sessions(pool, store, settings.session_ttl)
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
-            handlers=handlers, auth=Authenticator(key.encode(), settings.operator_token),
+            handlers=handlers, auth=Authenticator(sessions, settings.operator_token),
             views=Views(redis, Keys(settings.key_prefix), settings, store),
             limiter=Limiter(settings, redis),
         )

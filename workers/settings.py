@@ -33,6 +33,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     log_json: bool = False
     db_pool_size: int = 20
+    # How long a member's session (bearer token, page cookie) lasts, in seconds.
+    session_ttl: int = 30 * 24 * 3600
     # An idle Redis-broker consumer sleeps at most this long between polls (Dramatiq's
     # default is a second): it bounds how late a nudge is seen.
     idle_poll_ms: int = 25

@@ -19,11 +19,13 @@ from service.web.rendering import (
     _form,
     _login_cookie,
     _meta,
+    _page_identity,
     _reason,
     _refusal_status,
     _safe_next,
     page_error,
     render,
+    resolve_page_actor,
 )
 
 # -- members ------------------------------------------------------------------------------
@@ -31,6 +33,7 @@ from service.web.rendering import (
 class MemberPages(Controller):
     include_in_schema = False
     exception_handlers = {Exception: page_error}
+    before_request = staticmethod(resolve_page_actor)
 
     @get("/login")
     async def login_form(self, request: AnyRequest,
@@ -54,19 +57,26 @@ class MemberPages(Controller):
                 "page_title": "Login", "error": _reason(refused),
                 "form": {"name": name, "next": _safe_next(form.get("next"))},
             }, 429, {"Retry-After": str(refused.retry_after)})
-        except d.NotAuthenticatedError:
-            await throttle.sign_in_failed(name)
+        except (d.NotAuthenticatedError, d.ForbiddenError) as refused:
+            wrong = isinstance(refused, d.NotAuthenticatedError)
+            if wrong:
+                await throttle.sign_in_failed(name)
             return render(request, "login.html.j2", {
-                "page_title": "Login", "error": "Wrong name or password.",
+                "page_title": "Login",
+                "error": "Wrong name or password." if wrong else _reason(refused),
                 "form": {"name": name, "next": _safe_next(form.get("next"))},
-            }, 400)
+            }, 400 if wrong else 403)
         await throttle.signed_in(name)
-        token = services.auth.issue(found.name, found.role)
+        token = await services.auth.open_session(found.name)
         return Redirect(_safe_next(form.get("next")), status_code=303,
                         cookies=[_login_cookie(request, token)])
 
     @post("/logout", status_code=303, opt={"ban_exempt": True})
-    async def logout(self) -> Response[Any]:
+    async def logout(self, request: AnyRequest, services: Services) -> Response[Any]:
+        """Revokes the page's session (not merely forgets the cookie) and clears it."""
+        identity = _page_identity(request)
+        if identity is not None and identity.session is not None:
+            await services.auth.sessions.revoke_hash(identity.session.token_hash)
         return Redirect("/", status_code=303,
                         cookies=[Cookie(key=COOKIE, value="", path="/", max_age=0,
                                         httponly=True, samesite="lax")])
@@ -91,7 +101,7 @@ class MemberPages(Controller):
             return render(request, "register.html.j2", {
                 "page_title": "Register", "form": {"name": name}, "error": _reason(refused),
             }, _refusal_status(refused))
-        token = services.auth.issue(result.name, "member")
+        token = await services.auth.open_session(result.name)
         return Redirect("/", status_code=303,
                         cookies=[_login_cookie(request, token)])
 

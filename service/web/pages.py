@@ -42,6 +42,7 @@ from service.web.rendering import (
     page_actor,
     page_error,
     render,
+    resolve_page_actor,
 )
 
 # -- the board ----------------------------------------------------------------------------
@@ -63,6 +64,7 @@ def quoted(name: str, post_id: int, body: str) -> str:
 class BoardPages(Controller):
     include_in_schema = False
     exception_handlers = {Exception: page_error}
+    before_request = staticmethod(resolve_page_actor)
 
     @get("/")
     async def index(self, request: AnyRequest, services: Services, after: After = None

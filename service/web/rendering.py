@@ -24,9 +24,10 @@ from litestar.params import Parameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from events import StoreUnavailableError
 from service.api.common import MAX_ID
-from service.auth import TOKEN_TTL
-from service.deps import correlation_id
+from service.auth import Identity
+from service.deps import SAFE_METHODS, check_may_write, correlation_id
 from service.domain import errors as d
 from service.domain.actors import Actor
 from service.errors import ReadModelUnavailableError, handle
@@ -104,21 +105,51 @@ def _services(request: AnyRequest) -> Services | None:
     return getattr(request.app.state, "services", None)
 
 
-def page_actor(request: AnyRequest) -> Actor | None:
-    """The member the cookie names; None (a guest) without one or with a bad one."""
+_IDENTITY = "forum_page_identity"
+
+
+async def resolve_page_actor(request: AnyRequest) -> None:
+    """Before every page: who the cookie names, as they stand now (one round trip; see
+    service/sessions.py). A missing, expired or revoked cookie means a guest."""
     token = request.cookies.get(COOKIE)
     services = _services(request)
-    if not token or services is None:
+    identity = None
+    if token and services is not None:
+        try:
+            identity = await services.auth.identify(f"Bearer {token}")
+        except d.NotAuthenticatedError:
+            identity = None
+        except StoreUnavailableError:
+            # PostgreSQL away: pages still read from Redis, as a guest sees them; a form
+            # post cannot be authorised (nor written) and fails as any write does (503).
+            if request.method not in SAFE_METHODS:
+                raise
+            identity = None
+    request.state[_IDENTITY] = identity
+
+
+def _page_identity(request: AnyRequest) -> Identity | None:
+    identity: Identity | None = request.state.get(_IDENTITY)
+    return identity
+
+
+def page_actor(request: AnyRequest) -> Actor | None:
+    """The member the cookie names; None (a guest) without one or with a bad one. A
+    suspended member's form posts are refused here (403), as the API refuses them.
+    Page controllers set ``before_request = staticmethod(resolve_page_actor)``."""
+    if _IDENTITY not in request.state:  # never a member silently taken for a guest
+        raise RuntimeError("this page's controller does not resolve the cookie")
+    identity = _page_identity(request)
+    if identity is None:
         return None
-    try:
-        return services.auth.actor(f"Bearer {token}")
-    except d.NotAuthenticatedError:
-        return None
+    check_may_write(request.method, identity)
+    return identity.actor
 
 
 def render(request: AnyRequest, name: str, context: Mapping[str, Any], status: int = 200,
            headers: Mapping[str, str] | None = None) -> Response[str]:
-    actor = page_actor(request)
+    identity = _page_identity(request)
+    actor = identity.actor if identity else None
     services = _services(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     forum = context.get("forum_slug")
@@ -216,6 +247,8 @@ def page_error(request: AnyRequest, exc: Exception) -> Response[str]:
 
 
 def _login_cookie(request: AnyRequest, token: str) -> Cookie:
+    services = _services(request)
+    ttl = services.settings.session_ttl if services else 0
     return Cookie(key=COOKIE, value=token, httponly=True, samesite="lax", path="/",
-                  max_age=TOKEN_TTL, secure=request.url.scheme == "https")
+                  max_age=ttl, secure=request.url.scheme == "https")
 

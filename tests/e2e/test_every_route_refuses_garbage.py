@@ -38,7 +38,9 @@ async def _routes(client) -> list[tuple[str, str]]:
         ("POST", f"/api/threads/{thread}/unlock"), ("POST", f"/api/threads/{thread}/move"),
         ("PATCH", f"/api/posts/{post}"), ("DELETE", f"/api/posts/{post}"),
         ("POST", f"/api/posts/{post}/likes"), ("DELETE", f"/api/posts/{post}/likes"),
-        ("PUT", "/api/users/Ann/role"),
+        ("PUT", "/api/users/Ann/role"), ("POST", "/api/users/Ann/suspension"),
+        ("DELETE", "/api/users/Ann/suspension"), ("DELETE", "/api/sessions"),
+        ("DELETE", "/api/users/Ann/sessions"),
         ("POST", "/api/bans"), ("DELETE", "/api/bans/1"), ("DELETE", "/api/bans/0"),
     ]
 
@@ -72,6 +74,7 @@ async def test_every_write_route_refuses_garbage_without_appending(client, pool,
     "/api/forums/%3Cscript%3E/threads", "/api/forums/s/archive/0", "/api/forums/s/archive/x",
     "/api/unanswered?page=-5", "/api/events", "/api/events?after=-1",
     "/api/events?limit=100000", "/api/bans?page=0", "/api/bans?page=x", "/api/bans?page=2",
+    "/api/suspensions", "/api/suspensions?page=0",
 ])
 async def test_every_read_route_answers_bad_input_with_a_problem(client, project, path):
     await client.post("/api/forums", json={"slug": "s", "title": "S"}, headers=OPERATOR)
