@@ -6,7 +6,12 @@ from typing import Final
 
 import msgspec
 
-from events.members import MemberRegistered, MemberRoleChanged
+from events.members import (
+    MemberRegistered,
+    MemberRoleChanged,
+    MemberSuspended,
+    MemberSuspensionLifted,
+)
 from events.sections import ForumCreated
 from events.threads import (
     PostAdded,
@@ -37,6 +42,8 @@ ForumEvent = (
     | ThreadMoved
     | MemberRegistered
     | MemberRoleChanged
+    | MemberSuspended
+    | MemberSuspensionLifted
 )
 
 EVENT_TYPES: Final[dict[str, type[ForumEvent]]] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from events.base import Event
 
 
@@ -16,3 +18,18 @@ class MemberRoleChanged(Event, tag="member_role_changed", frozen=True):
 
     name: str
     role: str
+
+
+class MemberSuspended(Event, tag="member_suspended", frozen=True):
+    """A moderator or the operator (``actor``) suspended a member: no sign-in and no
+    writes until ``until`` (None: until lifted). A later suspension replaces this one."""
+
+    name: str
+    reason: str
+    until: datetime | None = None
+
+
+class MemberSuspensionLifted(Event, tag="member_suspension_lifted", frozen=True):
+    """The member's suspension ended early, by a moderator's or the operator's decision."""
+
+    name: str

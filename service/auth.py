@@ -1,24 +1,32 @@
-"""Who is asking: the operator's token, a member's signed bearer token, or a guest.
+"""Who is asking: the operator's token, a member's session token, or nobody (a guest).
 
-Member tokens are ``name.role.issued.signature`` signed with HMAC-SHA256 under a key kept
-in PostgreSQL (created by ``forum migrate``), so any number of API processes accept each
-other's tokens without shared session storage.
+Member tokens name server-side sessions (service/sessions.py): the role and suspension a
+request is judged by are the member's current ones, never what held at sign-in.
+
+Password hashing (argon2) costs tens of milliseconds of CPU: it runs in worker threads
+(argon2-cffi releases the GIL), a few at a time, so sign-ins never stall the event loop
+and a burst of them cannot take every thread of the process.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import asyncio
 import hmac
-import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from events.records import member_stream
+from service.domain import members
 from service.domain.actors import OPERATOR, Actor
 from service.domain.errors import NotAuthenticatedError
+from service.sessions import Session, SessionRefusedError, Sessions
 
-TOKEN_TTL = 30 * 24 * 3600
+T = TypeVar("T")
+HASHING_CONCURRENCY = 2  # argon2 runs at once per process (the box has 2 cores)
+
 # Cheap enough for a 2-core box under load; still memory-hard.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _DUMMY = _hasher.hash("not a password of anyone")
@@ -36,49 +44,66 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+class Offloader:
+    """Runs CPU-heavy calls in threads, at most ``limit`` at a time; the rest queue."""
+
+    def __init__(self, limit: int = HASHING_CONCURRENCY) -> None:
+        self._slots = asyncio.Semaphore(limit)
+
+    async def run(self, call: Callable[..., T], *args: object) -> T:
+        async with self._slots:
+            return await asyncio.to_thread(call, *args)
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+class Identity:
+    """The signed-in actor, with what the session layer knows of them."""
+
+    __slots__ = ("actor", "session")
+
+    def __init__(self, actor: Actor, session: Session | None = None) -> None:
+        self.actor = actor
+        self.session = session
+
+    def suspended_detail(self) -> str | None:
+        """Why this actor may not write now, or None if they may."""
+        if self.session is None:
+            return None
+        found = members.suspension(self.session.standing, self.session.now)
+        return None if found is None else members.suspended_detail(found)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header; None when none was sent."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthenticatedError("send credentials as 'Authorization: Bearer <token>'")
+    return token
 
 
 class Authenticator:
-    def __init__(self, key: bytes, operator_token: str | None) -> None:
-        self._key = key
+    def __init__(self, sessions: Sessions, operator_token: str | None) -> None:
+        self.sessions = sessions
         self._operator_token = operator_token
 
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+    async def open_session(self, name: str) -> str:
+        return await self.sessions.open(member_stream(name))
 
-    def issue(self, name: str, role: str, now: float | None = None) -> str:
-        issued = int(now if now is not None else time.time())
-        payload = f"{_b64(name.encode())}.{role}.{issued}"
-        return f"{payload}.{self._sign(payload)}"
-
-    def actor(self, authorization: str | None) -> Actor | None:
-        """The signed-in actor, None when no credentials were sent; refuses bad ones."""
-        if not authorization:
+    async def identify(self, authorization: str | None) -> Identity | None:
+        """Who the credentials name, None when none were sent; refuses bad ones (401)."""
+        token = bearer_token(authorization)
+        if token is None:
             return None
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise NotAuthenticatedError("send credentials as 'Authorization: Bearer <token>'")
         if self._operator_token and hmac.compare_digest(
             token.encode(), self._operator_token.encode()
         ):
-            return OPERATOR
-        parts = token.split(".")
-        if len(parts) == 4:
-            payload = ".".join(parts[:3])
-            if hmac.compare_digest(parts[3], self._sign(payload)):
-                try:
-                    name = _unb64(parts[0]).decode()
-                    issued = int(parts[2])
-                except ValueError:
-                    name, issued = "", 0
-                role = parts[1]
-                if name and role in ("member", "moderator") and time.time() - issued < TOKEN_TTL:
-                    return Actor(name, role)  # type: ignore[arg-type]
-        raise NotAuthenticatedError("the token is invalid or has expired; sign in again")
+            return Identity(OPERATOR)
+        try:
+            session = await self.sessions.resolve(token)
+        except SessionRefusedError as refused:
+            raise NotAuthenticatedError(refused.reason) from None
+        standing = session.standing
+        role = standing.role if standing.role in members.ROLES else "member"
+        return Identity(Actor(standing.name, role), session)  # type: ignore[arg-type]

@@ -6,6 +6,8 @@ refused before any handler runs.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 
@@ -55,6 +57,11 @@ class SignIn(Request, frozen=True):
     password: str
 
 
+class Suspend(Request, frozen=True):
+    reason: str
+    until: datetime | None = None  # None: until a moderator lifts it
+
+
 class Result(msgspec.Struct, kw_only=True, omit_defaults=True):
     position: int = 0
 
@@ -90,3 +97,10 @@ class PostChangedResult(Result):
 class MemberResult(Result):
     name: str
     role: str = "member"
+
+
+class SuspensionResult(Result, omit_defaults=False):
+    name: str
+    suspended: bool
+    until: datetime | None = None
+    reason: str | None = None

@@ -8,8 +8,9 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import State
 
+from service.auth import Identity
 from service.domain.actors import Actor
-from service.domain.errors import InvalidInputError
+from service.domain.errors import ForbiddenError, InvalidInputError
 from service.handlers import RequestMeta, fingerprint
 from service.lifespan import Services
 
@@ -19,10 +20,25 @@ def provide_services(state: State) -> Services:
     return services
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def check_may_write(method: str, identity: Identity) -> None:
+    """The one place a suspension stops writes, for the API and the pages: a suspended
+    member may read, but every unsafe request of theirs is 403 with the reason and end."""
+    if method not in SAFE_METHODS and (detail := identity.suspended_detail()) is not None:
+        raise ForbiddenError(detail)
+
+
 async def provide_actor(request: Request[Any, Any, Any], state: State) -> Actor | None:
-    """The signed-in actor, or None (a guest must then name themself in the body)."""
+    """The signed-in actor as they stand now, or None (a guest must then name themself in
+    the body). Bad, expired or revoked credentials are 401."""
     services: Services = state.services
-    return services.auth.actor(request.headers.get("authorization"))
+    identity = await services.auth.identify(request.headers.get("authorization"))
+    if identity is None:
+        return None
+    check_may_write(request.method, identity)
+    return identity.actor
 
 
 def correlation_id(request: Request[Any, Any, Any]) -> str:

@@ -25,9 +25,10 @@ from events import (
     IdempotentResult,
     Metadata,
 )
-from events.members import MemberRegistered
+from events.members import MemberRegistered, MemberSuspended
 from events.records import forum_stream, member_stream, thread_stream
 from service import commands as c
+from service.auth import Offloader
 from service.domain import members, sections, threads
 from service.domain.actors import Actor
 from service.domain.errors import (
@@ -96,6 +97,7 @@ class Handlers:
         self.verify_password = verify_password
         self.clock = clock
         self.per_page = per_page
+        self.offload = Offloader()  # password hashing: off the event loop, a few at once
         self._threads: OrderedDict[int, tuple[threads.Thread, int]] = OrderedDict()
 
     # -- plumbing ---------------------------------------------------------------------
@@ -368,18 +370,52 @@ class Handlers:
         return await self._retrying(
             lambda: self._append(stream, len(existing), new, result, meta))
 
+    async def suspend(self, name: str, cmd: c.Suspend, actor: Actor, meta: RequestMeta
+                      ) -> c.SuspensionResult:
+        return await self._judge(name, meta, lambda existing: members.suspend(
+            existing, name, until=cmd.until, reason=cmd.reason, actor=actor,
+            now=self.clock()))
+
+    async def lift_suspension(self, name: str, actor: Actor, meta: RequestMeta
+                              ) -> c.SuspensionResult:
+        return await self._judge(name, meta, lambda existing: members.lift_suspension(
+            existing, name, actor=actor, now=self.clock()))
+
+    async def _judge(self, name: str, meta: RequestMeta,
+                     decide: Callable[[list[ForumEvent]], list[ForumEvent]]
+                     ) -> c.SuspensionResult:
+        """Suspend or reinstate: decide on the member's stream and append, deciding again
+        after a lost race (a role change or another moderator's decision meanwhile)."""
+        if (first := await self._first_answer(meta, c.SuspensionResult)) is not None:
+            return first
+        stream = member_stream(name.strip())
+
+        async def attempt() -> c.SuspensionResult:
+            existing = [r.event for r in await self.store.read_stream(stream)]
+            (event,) = decide(existing)
+            suspended = event if isinstance(event, MemberSuspended) else None
+            result = c.SuspensionResult(
+                name=getattr(event, "name", name), suspended=suspended is not None,
+                until=suspended.until if suspended else None,
+                reason=suspended.reason if suspended else None)
+            return await self._append(stream, len(existing), [event], result, meta)
+        return await self._retrying(attempt)
+
     async def sign_in(self, name: str, password: str) -> MemberRegistered:
-        """The member these credentials belong to; one refusal for every kind of miss."""
-        found = None
+        """The member these credentials belong to; one refusal (NotAuthenticatedError) for
+        every kind of miss. A suspended member with the right password is 403."""
+        found, history = None, []
         if 0 < len(name) <= 64 and len(password) <= members.PASSWORD_MAX:
             # Not clean_name: a member registered before a name rule still signs in.
             normal = normal_name(name)
             if normal:
-                stream = member_stream(normal)
-                found = members.member([r.event for r in await self.store.read_stream(stream)])
-        if not self.verify_password(found.password_hash if found else None, password[:1024]):
+                history = [r.event for r in await self.store.read_stream(member_stream(normal))]
+                found = members.member(history)
+        if not await self.offload.run(self.verify_password,
+                                      found.password_hash if found else None, password[:1024]):
             raise NotAuthenticatedError("wrong name or password")
         assert found is not None
+        members.check_not_suspended(members.standing(history), self.clock())
         return found
 
     async def register(self, cmd: c.Register, meta: RequestMeta) -> c.MemberResult:
@@ -391,7 +427,8 @@ class Handlers:
         existing = await self.store.read_stream(stream)
         new = members.register(
             [r.event for r in existing], name=name, password=cmd.password,
-            password_hash=self.hash_password(cmd.password), now=self.clock(),
+            password_hash=await self.offload.run(self.hash_password, cmd.password),
+            now=self.clock(),
         )
         # Claimed before the append: of two look-alike names registering at once, one
         # claim fails. Claiming again for the same name is harmless (a retry, a replay).

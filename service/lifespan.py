@@ -15,8 +15,10 @@ from redis.asyncio import Redis
 from events.postgres import PostgresEventStore, create_pool
 from service.auth import Authenticator, hash_password, verify_password
 from service.handlers import Handlers
+from service.limits import Limiter
 from service.namestore import PostgresNameStore, guest_token_key
 from service.notify import CoalescingNotifier, Notifier, NullNotifier
+from service.sessions import Sessions
 from service.views import Views
 from workers.readmodels import Keys
 from workers.settings import Settings
@@ -32,6 +34,7 @@ class Services:
     handlers: Handlers
     auth: Authenticator
     views: Views
+    limiter: Limiter
 
 
 def _notifier(settings: Settings) -> Notifier:
@@ -49,16 +52,17 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     notifier = _notifier(settings)
     try:
         store = PostgresEventStore(pool)
-        key = await store.secret("tokens")
         handlers = Handlers(store, notifier, hash_password=hash_password,
                             verify_password=verify_password,
                             per_page=settings.per_page, names=PostgresNameStore(pool),
                             guest_name_hold=timedelta(days=settings.guest_name_days),
                             guest_key=await guest_token_key(pool))
+        sessions = Sessions(pool, store, settings.session_ttl)
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
-            handlers=handlers, auth=Authenticator(key.encode(), settings.operator_token),
+            handlers=handlers, auth=Authenticator(sessions, settings.operator_token),
             views=Views(redis, Keys(settings.key_prefix), settings, store),
+            limiter=Limiter(settings, redis),
         )
     finally:
         await notifier.close()

@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from events.catalog import ForumEvent
-from events.members import MemberRegistered, MemberRoleChanged
+from events.members import (
+    MemberRegistered,
+    MemberRoleChanged,
+    MemberSuspended,
+    MemberSuspensionLifted,
+)
 from events.sections import ForumCreated
 from events.threads import (
     PostAdded,
@@ -147,6 +152,8 @@ def one_of_each(at: datetime = NOW) -> list[ForumEvent]:
                     unanswered=False),
         MemberRegistered(**common, name="ann", password_hash="$argon2id$x", role="moderator"),
         MemberRoleChanged(**common, name="ann", role="member"),
+        MemberSuspended(**common, name="ann", reason="spam", until=NOW + timedelta(days=1)),
+        MemberSuspensionLifted(**common, name="ann"),
     ]
 
 

@@ -1,45 +1,103 @@
-"""JSON routes of members: register, sign in, profile."""
+"""JSON routes of members: register, sign in and out, roles, profile."""
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get, post, put
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import Parameter
 
+from events.records import member_stream
 from service import commands as c
-from service.api.common import json_response, name_path, written
+from service.api.common import json_response, name_path, spec, written
 from service.domain.actors import Actor
-from service.domain.errors import NotAuthenticatedError
+from service.domain.errors import ForbiddenError, NotAuthenticatedError, NotFoundError
 from service.handlers import RequestMeta
 from service.lifespan import Services
+from service.limits import Throttle
+
+
+class SignedIn(msgspec.Struct):
+    token: str
+    name: str
+    role: str
+
+
+class SessionsRevoked(msgspec.Struct):
+    name: str
+    revoked: int
 
 
 class MemberController(Controller):
     tags = ["members"]
 
     @post("/api/users", operation_id="register", status_code=201)
-    async def register(self, data: c.Register, services: Services, meta: RequestMeta
-                       ) -> Response[bytes]:
+    async def register(self, data: c.Register, services: Services, meta: RequestMeta,
+                       throttle: Throttle) -> Response[bytes]:
         """Register a member. 409 when the name is taken or looks like a member's or a
         reserved name (compared by Unicode confusable skeleton, not only case); 422 when
         it mixes scripts in a confusing way or is empty once invisible characters are
         left out. A name a guest holds may be registered: it is the member's from then on.
         ``Location`` is the profile's URL, the name percent-encoded."""
+        await throttle("register", None)
         result = await services.handlers.register(data, meta)
         return written(result, 201, {"Location": name_path("/api/users/", result.name)})
 
-    @post("/api/sessions", operation_id="signIn", status_code=200)
-    async def sign_in(self, data: c.SignIn, services: Services) -> Response[bytes]:
-        found = await services.handlers.sign_in(data.name.strip(), data.password)
-        token = services.auth.issue(found.name, found.role)
-        return json_response({"token": token, "name": found.name, "role": found.role})
+    @post("/api/sessions", operation_id="signIn", status_code=200,
+          responses=spec(200, SignedIn, 401, 403))
+    async def sign_in(self, data: c.SignIn, services: Services, throttle: Throttle
+                      ) -> Response[bytes]:
+        """A new session: its token is answered once and lasts the session TTL."""
+        await throttle.sign_in(data.name)
+        try:
+            found = await services.handlers.sign_in(data.name.strip(), data.password)
+        except NotAuthenticatedError:
+            await throttle.sign_in_failed(data.name)
+            raise
+        await throttle.signed_in(data.name)
+        token = await services.auth.open_session(found.name)
+        return json_response(SignedIn(token=token, name=found.name, role=found.role))
+
+    @delete("/api/sessions", operation_id="signOut", status_code=204,
+            responses=spec(204, None, 401, 403), opt={"ban_exempt": True})
+    async def sign_out(self, request: Request[Any, Any, Any], services: Services) -> None:
+        """Revokes the session whose token this request is sent with (a suspended member
+        may still sign out)."""
+        identity = await services.auth.identify(request.headers.get("authorization"))
+        if identity is None:
+            raise NotAuthenticatedError("send the token to sign out as 'Authorization: Bearer'")
+        if identity.session is None:
+            raise ForbiddenError("the operator's token is configuration, not a session")
+        await services.auth.sessions.revoke_hash(identity.session.token_hash)
+
+    @delete("/api/users/{name:str}/sessions", operation_id="revokeSessions", status_code=200,
+            responses=spec(200, SessionsRevoked, 401, 403, 404))
+    async def revoke_sessions(self, name: str, request: Request[Any, Any, Any],
+                              services: Services) -> Response[bytes]:
+        """Signs the member out everywhere: the member themself or the operator."""
+        identity = await services.auth.identify(request.headers.get("authorization"))
+        if identity is None:
+            raise NotAuthenticatedError("revoking sessions needs the member's or the "
+                                        "operator's token")
+        stream = member_stream(name.strip())
+        own = identity.session is not None and identity.session.member == stream
+        if not own and identity.actor.role != "operator":
+            raise ForbiddenError("only the member or the operator may revoke their sessions")
+        if not own and not await services.store.read_stream(stream):
+            raise NotFoundError("no such member")
+        revoked = await services.auth.sessions.revoke_all(stream)
+        return json_response(SessionsRevoked(name=name.strip(), revoked=revoked))
 
     @put("/api/users/{name:str}/role", operation_id="changeRole", status_code=200)
     async def change_role(self, name: str, data: c.ChangeRole, services: Services,
-                          actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
-        """The operator makes a member a moderator (or a member again). Tokens carry the
-        role they were issued with: the member signs in again to use the new one."""
+                          actor: Actor | None, meta: RequestMeta, throttle: Throttle
+                          ) -> Response[bytes]:
+        """The operator makes a member a moderator (or a member again). Authority is
+        current: the member's tokens carry the new role from their next request on."""
         if actor is None:
             raise NotAuthenticatedError("changing roles needs the operator's token")
+        await throttle("write", actor)
         return written(await services.handlers.change_role(name, data, actor, meta))
 
     @get("/api/users/{name:str}", operation_id="getUser")

@@ -12,6 +12,7 @@ from service.domain.errors import ForbiddenError, NotAuthenticatedError
 from service.guests import GuestPass
 from service.handlers import RequestMeta
 from service.lifespan import Services
+from service.limits import Throttle
 
 
 class SectionController(Controller):
@@ -20,12 +21,13 @@ class SectionController(Controller):
 
     @post("/", operation_id="createForum", status_code=201)
     async def create(self, data: c.CreateForum, services: Services, actor: Actor | None,
-                     meta: RequestMeta) -> Response[bytes]:
+                     meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         if actor is None:
             raise NotAuthenticatedError("creating a section needs the operator's or a "
                                         "moderator's token")
         if not actor.moderates:
             raise ForbiddenError("only the operator or a moderator may create sections")
+        await throttle("write", actor)
         result = await services.handlers.create_forum(data, actor, meta)
         return written(result, 201, {"Location": f"/api/forums/{result.slug}/threads"})
 
@@ -36,8 +38,8 @@ class SectionController(Controller):
 
     @post("/{slug:str}/threads", operation_id="startThread", status_code=201)
     async def start_thread(self, slug: str, data: c.StartThread, services: Services,
-                           actor: Actor | None, meta: RequestMeta, guest_pass: GuestPass
-                           ) -> Response[bytes]:
+                           actor: Actor | None, meta: RequestMeta, throttle: Throttle,
+                           guest_pass: GuestPass) -> Response[bytes]:
         """Start a thread as a member, or as a guest with ``guest_name``.
 
         A guest's first write answers a ``guest_token``; sent back as ``X-Guest-Token`` it
@@ -48,6 +50,7 @@ class SectionController(Controller):
         reserved one (names are compared by confusable skeleton); a name mixing scripts
         confusingly is 422. A malformed ``X-Guest-Token`` is 422."""
         who = await writer(services, actor, data.guest_name, guest_pass)
+        await throttle("thread", who)
         result = await services.handlers.start_thread(slug, data, who, meta)
         return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"},
                        guest_pass)

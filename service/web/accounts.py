@@ -12,17 +12,20 @@ from litestar.response import Redirect
 from service import commands as c
 from service.domain import errors as d
 from service.lifespan import Services
+from service.limits import Throttle
 from service.web.rendering import (
     COOKIE,
     AnyRequest,
     _form,
     _login_cookie,
     _meta,
+    _page_identity,
     _reason,
     _refusal_status,
     _safe_next,
     page_error,
     render,
+    resolve_page_actor,
 )
 
 # -- members ------------------------------------------------------------------------------
@@ -30,6 +33,7 @@ from service.web.rendering import (
 class MemberPages(Controller):
     include_in_schema = False
     exception_handlers = {Exception: page_error}
+    before_request = staticmethod(resolve_page_actor)
 
     @get("/login")
     async def login_form(self, request: AnyRequest,
@@ -41,22 +45,38 @@ class MemberPages(Controller):
         })
 
     @post("/login", status_code=303)
-    async def login(self, request: AnyRequest, services: Services) -> Response[Any]:
+    async def login(self, request: AnyRequest, services: Services, throttle: Throttle
+                    ) -> Response[Any]:
         form = await _form(request)
         name, password = form.get("name", "").strip(), form.get("password", "")
         try:
+            await throttle.sign_in(name)
             found = await services.handlers.sign_in(name, password)
-        except d.NotAuthenticatedError:
+        except d.TooSoonError as refused:
             return render(request, "login.html.j2", {
-                "page_title": "Login", "error": "Wrong name or password.",
+                "page_title": "Login", "error": _reason(refused),
                 "form": {"name": name, "next": _safe_next(form.get("next"))},
-            }, 400)
-        token = services.auth.issue(found.name, found.role)
+            }, 429, {"Retry-After": str(refused.retry_after)})
+        except (d.NotAuthenticatedError, d.ForbiddenError) as refused:
+            wrong = isinstance(refused, d.NotAuthenticatedError)
+            if wrong:
+                await throttle.sign_in_failed(name)
+            return render(request, "login.html.j2", {
+                "page_title": "Login",
+                "error": "Wrong name or password." if wrong else _reason(refused),
+                "form": {"name": name, "next": _safe_next(form.get("next"))},
+            }, 400 if wrong else 403)
+        await throttle.signed_in(name)
+        token = await services.auth.open_session(found.name)
         return Redirect(_safe_next(form.get("next")), status_code=303,
                         cookies=[_login_cookie(request, token)])
 
-    @post("/logout", status_code=303)
-    async def logout(self) -> Response[Any]:
+    @post("/logout", status_code=303, opt={"ban_exempt": True})
+    async def logout(self, request: AnyRequest, services: Services) -> Response[Any]:
+        """Revokes the page's session (not merely forgets the cookie) and clears it."""
+        identity = _page_identity(request)
+        if identity is not None and identity.session is not None:
+            await services.auth.sessions.revoke_hash(identity.session.token_hash)
         return Redirect("/", status_code=303,
                         cookies=[Cookie(key=COOKIE, value="", path="/", max_age=0,
                                         httponly=True, samesite="lax")])
@@ -68,10 +88,12 @@ class MemberPages(Controller):
         })
 
     @post("/register", status_code=303)
-    async def register(self, request: AnyRequest, services: Services) -> Response[Any]:
+    async def register(self, request: AnyRequest, services: Services, throttle: Throttle
+                       ) -> Response[Any]:
         form = await _form(request)
         name, password = form.get("name", ""), form.get("password", "")
         try:
+            await throttle("register", None)
             result = await services.handlers.register(
                 c.Register(name=name, password=password), _meta(request)
             )
@@ -79,7 +101,7 @@ class MemberPages(Controller):
             return render(request, "register.html.j2", {
                 "page_title": "Register", "form": {"name": name}, "error": _reason(refused),
             }, _refusal_status(refused))
-        token = services.auth.issue(result.name, "member")
+        token = await services.auth.open_session(result.name)
         return Redirect("/", status_code=303,
                         cookies=[_login_cookie(request, token)])
 

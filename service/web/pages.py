@@ -26,6 +26,7 @@ from service.api.common import checked_id, writer
 from service.domain import errors as d
 from service.guests import GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GuestPass, cookie_pass
 from service.lifespan import Services
+from service.limits import Throttle
 from service.web.accounts import MemberPages
 from service.web.rendering import (
     HERE,
@@ -42,6 +43,7 @@ from service.web.rendering import (
     page_actor,
     page_error,
     render,
+    resolve_page_actor,
 )
 
 # -- the board ----------------------------------------------------------------------------
@@ -73,6 +75,7 @@ def _guest_cookies(request: AnyRequest, guest: GuestPass, guest_wrote: bool) -> 
 class BoardPages(Controller):
     include_in_schema = False
     exception_handlers = {Exception: page_error}
+    before_request = staticmethod(resolve_page_actor)
 
     @get("/")
     async def index(self, request: AnyRequest, services: Services, after: After = None
@@ -106,14 +109,15 @@ class BoardPages(Controller):
         }, status)
 
     @post("/forums/{slug:str}/threads", status_code=303)
-    async def start_thread(self, request: AnyRequest, services: Services, slug: str
-                           ) -> Response[Any]:
+    async def start_thread(self, request: AnyRequest, services: Services, slug: str,
+                           throttle: Throttle) -> Response[Any]:
         form = await _form(request)
         actor = page_actor(request)
         guest_name = None if actor else (form.get("guest_name", "").strip() or None)
         guest = cookie_pass(request.cookies.get(GUEST_COOKIE))
         try:
             who = await writer(services, actor, guest_name, guest)
+            await throttle("thread", who)
             result = await services.handlers.start_thread(
                 slug, c.StartThread(title=form.get("title", ""), body=form.get("body", "")),
                 who, _meta(request),
@@ -180,8 +184,8 @@ class BoardPages(Controller):
         }, status)
 
     @post("/threads/{thread_id:int}/reply", status_code=303)
-    async def reply(self, request: AnyRequest, services: Services, thread_id: int
-                    ) -> Response[Any]:
+    async def reply(self, request: AnyRequest, services: Services, thread_id: int,
+                    throttle: Throttle) -> Response[Any]:
         checked_id(thread_id, "thread")
         form = await _form(request)
         actor = page_actor(request)
@@ -189,6 +193,7 @@ class BoardPages(Controller):
         guest = cookie_pass(request.cookies.get(GUEST_COOKIE))
         try:
             who = await writer(services, actor, guest_name, guest)
+            await throttle("reply", who)
             result = await services.handlers.post_reply(
                 thread_id, c.PostReply(body=form.get("body", "")), who, _meta(request)
             )

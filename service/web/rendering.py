@@ -1,5 +1,8 @@
 """What every HTML page shares: the Jinja environment and its filters, rendering, the
-signed-in actor from the ``forum_token`` cookie, form parsing, and the error pages."""
+signed-in actor from the ``forum_token`` cookie, form parsing, and the error pages.
+
+``render()`` gives every template ``csrf_token``, the token each state-changing form must
+carry: write ``{{ m.csrf() }}`` inside the form (see service/web/csrf.py)."""
 
 from __future__ import annotations
 
@@ -21,14 +24,16 @@ from litestar.params import Parameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from events import StoreUnavailableError
 from service.api.common import MAX_ID
-from service.auth import TOKEN_TTL
-from service.deps import correlation_id
+from service.auth import Identity
+from service.deps import SAFE_METHODS, check_may_write, correlation_id
 from service.domain import errors as d
 from service.domain.actors import Actor
 from service.errors import ReadModelUnavailableError, handle
 from service.handlers import RequestMeta
 from service.lifespan import Services
+from service.web.csrf import form_token
 
 HERE = Path(__file__).parent
 COOKIE = "forum_token"
@@ -80,9 +85,10 @@ def environment() -> Environment:
     env.filters["stamp"] = stamp
     env.filters["urlquote"] = lambda value: urlquote(str(value), safe="")
     env.globals["page_links"] = page_links
-    # The stylesheet is cached for an hour; its URL changes whenever its content does.
-    css = (HERE / "static" / "forum.css").read_bytes()
-    env.globals["css_version"] = hashlib.sha256(css).hexdigest()[:10]
+    # Static files are cached for an hour; their URLs change whenever their content does.
+    for name, static in (("css_version", "forum.css"), ("js_version", "forum.js")):
+        content = (HERE / "static" / static).read_bytes()
+        env.globals[name] = hashlib.sha256(content).hexdigest()[:10]
     return env
 
 
@@ -99,25 +105,58 @@ def _services(request: AnyRequest) -> Services | None:
     return getattr(request.app.state, "services", None)
 
 
-def page_actor(request: AnyRequest) -> Actor | None:
-    """The member the cookie names; None (a guest) without one or with a bad one."""
+_IDENTITY = "forum_page_identity"
+
+
+async def resolve_page_actor(request: AnyRequest) -> None:
+    """Before every page: who the cookie names, as they stand now (one round trip; see
+    service/sessions.py). A missing, expired or revoked cookie means a guest."""
     token = request.cookies.get(COOKIE)
     services = _services(request)
-    if not token or services is None:
+    identity = None
+    if token and services is not None:
+        try:
+            identity = await services.auth.identify(f"Bearer {token}")
+        except d.NotAuthenticatedError:
+            identity = None
+        except StoreUnavailableError:
+            # PostgreSQL away: pages still read from Redis, as a guest sees them; a form
+            # post cannot be authorised (nor written) and fails as any write does (503).
+            if request.method not in SAFE_METHODS:
+                raise
+            identity = None
+    request.state[_IDENTITY] = identity
+
+
+def _page_identity(request: AnyRequest) -> Identity | None:
+    identity: Identity | None = request.state.get(_IDENTITY)
+    return identity
+
+
+def page_actor(request: AnyRequest) -> Actor | None:
+    """The member the cookie names; None (a guest) without one or with a bad one. A
+    suspended member's form posts are refused here (403), as the API refuses them.
+    Page controllers set ``before_request = staticmethod(resolve_page_actor)``."""
+    if _IDENTITY not in request.state:  # never a member silently taken for a guest
+        raise RuntimeError("this page's controller does not resolve the cookie")
+    identity = _page_identity(request)
+    if identity is None:
         return None
-    try:
-        return services.auth.actor(f"Bearer {token}")
-    except d.NotAuthenticatedError:
-        return None
+    check_may_write(request.method, identity)
+    return identity.actor
 
 
 def render(request: AnyRequest, name: str, context: Mapping[str, Any], status: int = 200,
            headers: Mapping[str, str] | None = None) -> Response[str]:
-    actor = page_actor(request)
+    identity = _page_identity(request)
+    actor = identity.actor if identity else None
     services = _services(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     forum = context.get("forum_slug")
+    token, token_cookie = form_token(request.scope, request.cookies,
+                                     getattr(request.app.state, "csrf_secret", None))
     html = environment().get_template(name).render(
+        csrf_token=token,
         me=actor.name if actor else None,
         here=here if request.method == "GET" else request.url.path,
         archive_href=f"/forums/{urlquote(forum, safe='')}/archive" if forum else "/#archives",
@@ -125,7 +164,8 @@ def render(request: AnyRequest, name: str, context: Mapping[str, Any], status: i
         **context,
     )
     return Response(content=html, status_code=status, media_type=MediaType.HTML,
-                    headers={"Cache-Control": "private, no-cache", **(headers or {})})
+                    headers={"Cache-Control": "private, no-cache", **(headers or {})},
+                    cookies=[token_cookie] if token_cookie else None)
 
 
 _NUMBER = re.compile(r"[0-9]{1,19}")
@@ -207,6 +247,8 @@ def page_error(request: AnyRequest, exc: Exception) -> Response[str]:
 
 
 def _login_cookie(request: AnyRequest, token: str) -> Cookie:
+    services = _services(request)
+    ttl = services.settings.session_ttl if services else 0
     return Cookie(key=COOKIE, value=token, httponly=True, samesite="lax", path="/",
-                  max_age=TOKEN_TTL, secure=request.url.scheme == "https")
+                  max_age=ttl, secure=request.url.scheme == "https")
 

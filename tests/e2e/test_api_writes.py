@@ -108,9 +108,16 @@ async def sign_up(client: Client, name: str | None = None) -> dict[str, str]:
     return bearer(r.json()["token"])
 
 
-def moderator_headers(client: Client, name: str = "mod") -> dict[str, str]:
-    auth = client.app.state.services.auth  # type: ignore[attr-defined]
-    return bearer(auth.issue(name, "moderator"))
+async def moderator_headers(client: Client, name: str | None = None) -> dict[str, str]:
+    """A real moderator's token: registered, promoted by the operator, signed in."""
+    name = name or unique_name("mod")
+    await sign_up(client, name)
+    r = await client.put(f"/api/users/{name}/role", json={"role": "moderator"},
+                         headers=OPERATOR)
+    assert r.status_code == 200, r.text
+    r = await client.post("/api/sessions", json={"name": name, "password": "correct horse"})
+    assert r.status_code == 200, r.text
+    return bearer(r.json()["token"])
 
 
 # -- fixtures -------------------------------------------------------------------------
@@ -164,7 +171,8 @@ async def test_only_the_operator_and_moderators_create_sections(client, pool):
     await refused(pool, client.post("/api/forums", json=create(),
                                     headers={"Authorization": "Basic Zm9vOmJhcg=="}), 401,
                   "basic auth")
-    forged = bearer(moderator_headers(client)["Authorization"].split()[1][:-2] + "xx")
+    moderator = await moderator_headers(client)
+    forged = bearer(moderator["Authorization"].split()[1][:-2] + "xx")
     await refused(pool, client.post("/api/forums", json=create(), headers=forged), 401,
                   "forged signature")
     await refused(pool, client.post("/api/forums", json={**create(), "guest_name": "v"}),
@@ -172,7 +180,7 @@ async def test_only_the_operator_and_moderators_create_sections(client, pool):
     member = await sign_up(client)
     await refused(pool, client.post("/api/forums", json=create(), headers=member), 403,
                   "member")
-    r = await client.post("/api/forums", json=create(), headers=moderator_headers(client))
+    r = await client.post("/api/forums", json=create(), headers=moderator)
     assert r.status_code == 201, r.text
 
 
@@ -358,7 +366,7 @@ async def test_reply_to_a_locked_thread_is_409_but_moderators_may(client, pool, 
     await refused(pool, client.post(f"/api/threads/{tid}/posts",
                                     json={"body": "b", "guest_name": "y"}), 409)
     r = await client.post(f"/api/threads/{tid}/posts", json={"body": "closing"},
-                          headers=moderator_headers(client))
+                          headers=await moderator_headers(client))
     assert r.status_code == 201, r.text
 
 
@@ -513,8 +521,9 @@ async def test_refused_bumps(client, pool, thread):
 
 
 async def test_moderators_bump_any_time(client, pool, thread):
+    moderator = await moderator_headers(client)
     before = await log_size(pool)
-    for headers in (OPERATOR, OPERATOR, moderator_headers(client), moderator_headers(client)):
+    for headers in (OPERATOR, OPERATOR, moderator, moderator):
         r = await client.post(f"/api/threads/{thread['thread_id']}/bump", headers=headers)
         assert r.status_code == 200, r.text
     assert await log_size(pool) == before + 4
@@ -563,7 +572,7 @@ async def test_the_event_log_needs_the_operator_and_sane_queries(client, pool):
     await refused(pool, client.get("/api/events"), 401, "no token")
     await refused(pool, client.get("/api/events", headers=await sign_up(client)), 403,
                   "member")
-    await refused(pool, client.get("/api/events", headers=moderator_headers(client)), 403,
+    await refused(pool, client.get("/api/events", headers=await moderator_headers(client)), 403,
                   "moderator")
     for query in ["after=-1", "after=abc", "limit=0", "limit=-5", "limit=100000",
                   "after=99999999999999999999999999"]:

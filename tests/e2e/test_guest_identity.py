@@ -19,6 +19,7 @@ import pytest_asyncio
 from service.guests import GUEST_COOKIE, guest_id
 from tests.builders import unique_key, unique_name, unique_slug
 from tests.conftest import OPERATOR
+from tests.forms import any_token
 
 Client = httpx.AsyncClient
 
@@ -335,7 +336,8 @@ async def test_zero_width_joiners_inside_real_text_are_kept(client, pool, forum)
 async def test_the_form_keeps_the_guest_in_an_httponly_cookie(client, pool, project, forum):
     name = unique_name("ann")
     r = await client.post(f"/forums/{forum}/threads",
-                          data={"title": "T", "body": "b", "guest_name": name},
+                          data={"title": "T", "body": "b", "guest_name": name,
+                                "_csrf_token": await any_token(client)},
                           follow_redirects=False)
     assert r.status_code == 303, r.text
     cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith(GUEST_COOKIE))
@@ -344,15 +346,19 @@ async def test_the_form_keeps_the_guest_in_an_httponly_cookie(client, pool, proj
     started, _ = await last_events(pool, 2)
     assert started["guest_id"] == guest_id(token)
     tid = started["thread_id"]
-    client.cookies.set(GUEST_COOKIE, token)
-    r = await client.post(f"/threads/{tid}/reply", data={"body": "mine", "guest_name": name},
+    assert client.cookies.get(GUEST_COOKIE) == token  # the browser sends it back from now on
+    r = await client.post(f"/threads/{tid}/reply",
+                          data={"body": "mine", "guest_name": name,
+                                "_csrf_token": await any_token(client)},
                           follow_redirects=False)
     assert r.status_code == 303, r.text
     added, _ = await last_events(pool, 2)
     assert added["op"] is True
-    client.cookies.clear()
+    client.cookies.delete(GUEST_COOKIE)
     await project()  # a refused form re-renders the thread page
-    r = await client.post(f"/threads/{tid}/reply", data={"body": "not", "guest_name": name},
+    r = await client.post(f"/threads/{tid}/reply",
+                          data={"body": "not", "guest_name": name,
+                                "_csrf_token": await any_token(client)},
                           follow_redirects=False)
     assert r.status_code == 409  # the cookie's guest came back with it: the name is held
     assert "in use" in r.text

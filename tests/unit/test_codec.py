@@ -26,6 +26,8 @@ PINNED_TAGS = {
     "ThreadMoved": "thread_moved",
     "MemberRegistered": "member_registered",
     "MemberRoleChanged": "member_role_changed",
+    "MemberSuspended": "member_suspended",
+    "MemberSuspensionLifted": "member_suspension_lifted",
 }
 
 SAMPLES = one_of_each()

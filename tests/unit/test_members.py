@@ -142,3 +142,53 @@ def test_good_slugs_are_accepted():
 def test_section_titles_follow_the_title_rules(title):
     with pytest.raises(InvalidInputError, match="title"):
         sections.create_forum([], slug="history", title=title, actor=OPERATOR, now=NOW)
+
+
+# -- standing and suspensions -----------------------------------------------------------
+
+def test_standing_follows_role_changes_and_suspensions():
+    from datetime import timedelta
+
+    from events.members import MemberRoleChanged
+
+    history = [member_registered("Ann")]
+    assert members.standing(history) == members.Standing("Ann", "member")
+    history.append(MemberRoleChanged(occurred_at=NOW, actor="operator", name="Ann",
+                                     role="moderator"))
+    history += members.suspend(history, "ann", until=NOW + timedelta(hours=1),
+                               reason="  too   loud ", actor=OPERATOR, now=NOW)
+    standing = members.standing(history)
+    assert standing is not None and standing.role == "moderator"
+    assert standing.suspended is not None and standing.suspended.reason == "too loud"
+    assert members.suspension(standing, NOW) is standing.suspended
+    # Over when its end has passed, with no event.
+    assert members.suspension(standing, NOW + timedelta(hours=1)) is None
+    history += members.lift_suspension(history, "Ann", actor=OPERATOR,
+                                       now=NOW + timedelta(minutes=1))
+    assert members.suspension(members.standing(history), NOW) is None
+
+
+def test_suspension_rules():
+    from datetime import timedelta
+
+    ann = [member_registered("Ann")]
+    mod = [member_registered("Mo", role="moderator")]
+    with pytest.raises(ForbiddenError):
+        members.suspend(ann, "Ann", until=None, reason="r", actor=member(), now=NOW)
+    with pytest.raises(ForbiddenError):
+        members.suspend(mod, "Mo", until=None, reason="r", actor=moderator(), now=NOW)
+    with pytest.raises(ForbiddenError):
+        members.suspend([], "operator", until=None, reason="r", actor=moderator(), now=NOW)
+    with pytest.raises(InvalidInputError):
+        members.suspend(ann, "Ann", until=NOW, reason="r", actor=moderator(), now=NOW)
+    with pytest.raises(InvalidInputError):
+        members.suspend(ann, "Ann", until=None, reason=" ", actor=moderator(), now=NOW)
+    with pytest.raises(ConflictError):
+        members.lift_suspension(ann, "Ann", actor=moderator(), now=NOW)
+    (event,) = members.suspend(mod, "Mo", until=NOW + timedelta(days=1), reason="r",
+                               actor=OPERATOR, now=NOW)
+    with pytest.raises(ConflictError):  # its end has passed: nothing to lift
+        members.lift_suspension([*mod, event], "Mo", actor=OPERATOR,
+                                now=NOW + timedelta(days=2))
+    with pytest.raises(ForbiddenError):
+        members.check_not_suspended(members.standing([*mod, event]), NOW)
