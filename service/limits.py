@@ -172,6 +172,11 @@ class Limiter:
         if actor is not None and actor.guest:
             checks += self._checks(rule.guest, action, "person", actor.key)
             checks += self._checks(rule.guest, action, "guests-at", address)
+            if actor.guest_id is not None:
+                # A guest that never sends its token back is a new identity every time:
+                # its typed name is counted too, from every address.
+                name_key = Actor(actor.name, "guest").key
+                checks += self._checks(rule.guest, action, "person", name_key)
         elif actor is not None:
             checks += self._checks(rule.member, action, "person", actor.key)
         await self._take(checks, [], f"too many {rule.noun} in a short time")
