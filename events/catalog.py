@@ -6,6 +6,7 @@ from typing import Final
 
 import msgspec
 
+from events.held import HeldPostApproved, HeldPostRejected, PostHeld, ThreadHeld
 from events.members import MemberRegistered, MemberRoleChanged
 from events.sections import ForumCreated
 from events.threads import (
@@ -37,6 +38,10 @@ ForumEvent = (
     | ThreadMoved
     | MemberRegistered
     | MemberRoleChanged
+    | PostHeld
+    | ThreadHeld
+    | HeldPostApproved
+    | HeldPostRejected
 )
 
 EVENT_TYPES: Final[dict[str, type[ForumEvent]]] = {

@@ -7,6 +7,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from service.api.health import HealthController
+from service.api.held import HeldController
 from service.api.log import EventLogController
 from service.api.members import MemberController
 from service.api.posts import PostController
@@ -33,7 +34,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             SectionController, ThreadController, UnansweredController, PostController,
-            MemberController, EventLogController, HealthController, *PAGE_CONTROLLERS,
+            MemberController, EventLogController, HealthController, HeldController,
+            *PAGE_CONTROLLERS,
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),

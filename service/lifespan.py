@@ -50,7 +50,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         key = await store.secret("tokens")
         handlers = Handlers(store, notifier, hash_password=hash_password,
                             verify_password=verify_password,
-                            per_page=settings.per_page)
+                            per_page=settings.per_page, hold=settings.hold)
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
             handlers=handlers, auth=Authenticator(key.encode(), settings.operator_token),

@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # An idle Redis-broker consumer sleeps at most this long between polls (Dramatiq's
     # default is a second): it bounds how late a nudge is seen.
     idle_poll_ms: int = 25
+    # Which posts are held for a moderator's review (service/domain/review.py):
+    # guest-links | guests | links | off.
+    hold: str = "guest-links"
 
     @property
     def broker(self) -> str:

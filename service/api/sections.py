@@ -38,6 +38,8 @@ class SectionController(Controller):
                            actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
         who = await writer(services, actor, data.guest_name)
         result = await services.handlers.start_thread(slug, data, who, meta)
+        if isinstance(result, c.HeldResult):  # waiting for a moderator: nothing to locate
+            return written(result, 202)
         return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"})
 
     @get("/{slug:str}/threads", operation_id="listThreads")

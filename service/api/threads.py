@@ -41,6 +41,8 @@ class ThreadController(Controller):
         checked_id(thread_id, "thread")
         who = await writer(services, actor, data.guest_name)
         result = await services.handlers.post_reply(thread_id, data, who, meta)
+        if isinstance(result, c.HeldResult):  # waiting for a moderator: nothing to locate
+            return written(result, 202)
         return written(result, 201, {"Location": f"/api/posts/{result.post_id}"})
 
     @post("/{thread_id:int}/bump", operation_id="bumpThread", status_code=200)
