@@ -26,6 +26,10 @@ PINNED_TAGS = {
     "ThreadMoved": "thread_moved",
     "MemberRegistered": "member_registered",
     "MemberRoleChanged": "member_role_changed",
+    "PostHeld": "post_held",
+    "ThreadHeld": "thread_held",
+    "HeldPostApproved": "held_post_approved",
+    "HeldPostRejected": "held_post_rejected",
 }
 
 SAMPLES = one_of_each()
