@@ -27,11 +27,11 @@ from events import (
 from events.members import MemberRegistered
 from events.records import forum_stream, member_stream, thread_stream
 from service import commands as c
+from service import held_handlers
 from service.domain import members, review, sections, threads
 from service.domain.actors import Actor
 from service.domain.errors import (
     ConflictError,
-    ForbiddenError,
     InvalidInputError,
     NotAuthenticatedError,
     NotFoundError,
@@ -340,37 +340,10 @@ class Handlers:
             lambda t: c.PostChangedResult(post_id=post_id, thread_id=t.thread_id),
         )
 
-    # -- hold for review ------------------------------------------------------------
-
     async def decide_held(self, held_id: int, actor: Actor, meta: RequestMeta, *,
                           approve: bool) -> c.ApprovedResult | c.RejectedResult:
-        """Approve or reject a held post (service/domain/review.py)."""
-        kind: type[c.ApprovedResult] | type[c.RejectedResult] = (
-            c.ApprovedResult if approve else c.RejectedResult)
-        if (first := await self._first_answer(meta, kind)) is not None:
-            return first
-        if not actor.moderates:  # before the lookup: others learn nothing of held ids
-            raise ForbiddenError("only moderators and the operator decide about held posts")
-        thread_id = await self.store.locate_held(held_id)
-        if thread_id is None:
-            raise NotFoundError("no such held post")
-        found = thread_id
-
-        async def attempt() -> c.ApprovedResult | c.RejectedResult:
-            thread, version = await self._load_thread(found)
-            result: c.ApprovedResult | c.RejectedResult
-            if approve:
-                new = review.approve(thread, held_id=held_id, actor=actor, now=self.clock())
-                assert thread is not None
-                number = 1 if not thread.published else thread.count + 1
-                result = c.ApprovedResult(post_id=held_id, number=number, thread_id=found,
-                                          page=page_of(number, self.per_page))
-            else:
-                new = review.reject(thread, held_id=held_id, actor=actor, now=self.clock())
-                result = c.RejectedResult(id=held_id, thread_id=found)
-            return await self._append(thread_stream(found), version, new, result, meta)
-
-        return await self._retrying(attempt)
+        """Approve or reject a held post (service/held_handlers.py)."""
+        return await held_handlers.decide_held(self, held_id, actor, meta, approve=approve)
 
     # -- members ----------------------------------------------------------------------
 
