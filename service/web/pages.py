@@ -25,6 +25,7 @@ from service import commands as c
 from service.api.common import checked_id, writer
 from service.domain import errors as d
 from service.domain.text import clean_body
+from service.errors import ReadModelUnavailableError
 from service.lifespan import Services
 from service.web.accounts import MemberPages
 from service.web.moderation import ModerationPages
@@ -67,6 +68,22 @@ def held_preview(held_id: int, body: str, title: str = "") -> dict[str, Any]:
     else sees it until a moderator approves it (the page answers 202, not a redirect: the
     page the redirect led to would not show it)."""
     return {"id": held_id, "title": title.strip(), "html": render_bbcode(clean_body(body))}
+
+
+async def _my_held(request: AnyRequest, services: Services, thread_id: int,
+                   shown: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The viewer's own replies to this thread still waiting for review (a viewer with an
+    identity only; their author is the only one who sees them until approved)."""
+    actor = page_actor(request)
+    if actor is None or actor.moderates:  # moderators have the moderation page
+        return []
+    try:
+        mine = _decode(await services.views.held(actor.key, 1, None, 100))["held"]
+    except (ReadModelUnavailableError, d.NotFoundError):
+        return []
+    skip = shown["id"] if shown else None
+    return [{**item, "html": render_bbcode(item["body"])} for item in mine
+            if item["thread_id"] == thread_id and item["id"] != skip]
 
 
 class BoardPages(Controller):
@@ -179,6 +196,7 @@ class BoardPages(Controller):
             "page_title": view["thread"]["title"], "forum_slug": slug,
             "section_title": titles.get(slug, slug), "view": view,
             "form": {"body": "", "guest_name": "", **form}, "error": error, "held": held,
+            "my_held": await _my_held(request, services, thread_id, held),
         }, status)
 
     @post("/threads/{thread_id:int}/reply", status_code=303)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import re
 
+import msgspec
+import pytest_asyncio
+
 from tests.e2e import test_pages
 from tests.e2e.test_pages import make_section, text
 
@@ -99,3 +102,42 @@ async def test_a_moderator_approves_and_rejects_from_the_moderation_page(client,
     page = (await client.get(f"/threads/{thread_id}")).text
     assert "www.one.example" in page and "www.two.example" not in page
     assert "posts: 2" in text(page) and "#2" in text(page)
+
+
+@pytest_asyncio.fixture
+async def links_client(settings):
+    """FORUM_HOLD=links: members' posts with links are held too (members have an identity
+    the pages know, so they can be shown their own pending posts later)."""
+    from litestar.testing import AsyncTestClient
+
+    from service.app import create_app
+
+    app = create_app(msgspec.structs.replace(settings, hold="links"))
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+async def test_a_members_held_reply_stays_visible_to_them_on_the_thread_page(
+        links_client, settle):
+    client = links_client
+    slug = await make_section(client)
+    r = await client.post(f"/api/forums/{slug}/threads",
+                          json={"title": "Rome", "body": "first", "guest_name": "ann"})
+    thread_id = r.json()["thread_id"]
+    await settle()
+    sign_in_as(client, "mem", "member")
+    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
+                          data={"body": "my site www.mine.example", "page": "1"})
+    assert r.status_code == 202 and NOTICE in text(r.text)
+    assert r.text.count("www.mine.example") == 1
+    await settle()
+    page = (await client.get(f"/threads/{thread_id}")).text
+    assert NOTICE in text(page) and "www.mine.example" in page
+    assert "posts: 1" in text(page)
+    for other in ("someone", None):
+        if other:
+            sign_in_as(client, other, "member")
+        else:
+            client.cookies.clear()
+        page = (await client.get(f"/threads/{thread_id}")).text
+        assert NOTICE not in text(page) and "www.mine.example" not in page
