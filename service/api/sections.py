@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from service import commands as c
@@ -33,7 +34,8 @@ class SectionController(Controller):
             header="X-Min-Position", default=None, required=False)) -> Response[bytes]:
         return await services.views.forums(min_position)
 
-    @post("/{slug:str}/threads", operation_id="startThread", status_code=201)
+    @post("/{slug:str}/threads", operation_id="startThread", status_code=201,
+          responses={202: ResponseSpec(c.HeldResult, description="held for review")})
     async def start_thread(self, slug: str, data: c.StartThread, services: Services,
                            actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
         who = await writer(services, actor, data.guest_name)

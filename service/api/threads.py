@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from service import commands as c
@@ -35,7 +36,8 @@ class ThreadController(Controller):
             checked_id(thread_id, "thread"), page, per_page, min_position
         )
 
-    @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201)
+    @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201,
+          responses={202: ResponseSpec(c.HeldResult, description="held for review")})
     async def reply(self, thread_id: int, data: c.PostReply, services: Services,
                     actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
         checked_id(thread_id, "thread")
