@@ -5,7 +5,10 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 
+from service.addresses import forwarded_middleware, trusted_networks
+from service.api.bans import BanController
 from service.api.health import HealthController
 from service.api.held import HeldController
 from service.api.log import EventLogController
@@ -13,12 +16,16 @@ from service.api.members import MemberController
 from service.api.posts import PostController
 from service.api.sections import SectionController
 from service.api.threads import ThreadController, UnansweredController
+from service.bans import refuse_banned
 from service.deps import provide_actor, provide_meta, provide_services
 from service.errors import EXCEPTION_HANDLERS
+from service.headers import security_headers
 from service.lifespan import lifespan
+from service.limits import provide_throttle
 from service.logs import configure_logging
 from service.metrics import Metrics
 from service.requestlog import correlation_middleware
+from service.web.csrf import FormGuard, load_secret
 from service.web.pages import PAGE_CONTROLLERS
 from service.web.rendering import template_config
 from workers.settings import Settings
@@ -34,20 +41,30 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             SectionController, ThreadController, UnansweredController, PostController,
-            MemberController, EventLogController, HealthController, HeldController,
+            MemberController, EventLogController, HealthController, BanController,
+            HeldController,
             *PAGE_CONTROLLERS,
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "actor": Provide(provide_actor),
             "meta": Provide(provide_meta),
+            "throttle": Provide(provide_throttle),
             "metrics": Provide(lambda: metrics, sync_to_thread=False),
         },
-        lifespan=[lifespan(settings)],
+        lifespan=[lifespan(settings), load_secret],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[correlation_middleware, metrics.middleware],
+        middleware=[forwarded_middleware(trusted_networks(settings.trusted_proxies)),
+                    correlation_middleware, metrics.middleware, FormGuard],
+        guards=[refuse_banned],
+        before_send=[security_headers],
         request_max_body_size=MAX_REQUEST_BYTES,
         template_config=template_config(),
-        openapi_config=OpenAPIConfig(title="forum", version="0.1.0", path="/api/schema"),
+        # The schema as JSON only: Litestar's UI pages load their scripts from CDNs, and
+        # nothing on this site loads from another origin.
+        openapi_config=OpenAPIConfig(
+            title="forum", version="0.1.0", path="/api/schema",
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        ),
         debug=False,
     )

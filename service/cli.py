@@ -66,7 +66,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         "service.app:create_app", factory=True, host=host or settings.host,
         port=port or settings.port, workers=workers, loop="auto", http="auto",
         log_level=settings.log_level.lower(), access_log=False,
-        timeout_graceful_shutdown=25, proxy_headers=True,
+        # X-Forwarded-For is read by the app, from FORUM_TRUSTED_PROXIES only
+        # (service/addresses.py); uvicorn would trust 127.0.0.1 by default.
+        timeout_graceful_shutdown=25, proxy_headers=False,
     )
 
 

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from events.postgres import PostgresEventStore, create_pool
 from service.auth import Authenticator, hash_password, verify_password
 from service.handlers import Handlers
+from service.limits import Limiter
 from service.notify import CoalescingNotifier, Notifier, NullNotifier
 from service.views import Views
 from workers.readmodels import Keys
@@ -30,6 +31,7 @@ class Services:
     handlers: Handlers
     auth: Authenticator
     views: Views
+    limiter: Limiter
 
 
 def _notifier(settings: Settings) -> Notifier:
@@ -55,6 +57,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
             handlers=handlers, auth=Authenticator(key.encode(), settings.operator_token),
             views=Views(redis, Keys(settings.key_prefix), settings, store),
+            limiter=Limiter(settings, redis),
         )
     finally:
         await notifier.close()

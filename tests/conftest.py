@@ -119,6 +119,7 @@ def settings(database_url: str, key_prefix: str) -> Settings:
         database_url=database_url, redis_url=REDIS_URL, broker_url="none",
         operator_token=OPERATOR_TOKEN, key_prefix=key_prefix, min_position_wait=2.0,
         page_cache_ms=0,  # tests read right after projecting; the cache has its own test
+        rate_limits="off",  # tests write in bursts; tests of the limits turn them on
     )
 
 
@@ -208,8 +209,12 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "FORUM_KEY_PREFIX": settings.key_prefix,
         "FORUM_PORT": str(settings.port),
         "FORUM_PAGE_CACHE_MS": str(settings.page_cache_ms),
+        "FORUM_RATE_LIMITS": settings.rate_limits,
+        "FORUM_TRUSTED_PROXIES": settings.trusted_proxies,
         "PYTHONUNBUFFERED": "1",
     })
+    env.update({f"FORUM_{name.upper()}": getattr(settings, name)
+                for name in settings.__struct_fields__ if name.startswith("limit_")})
     env.update(extra)
     return env
 
@@ -282,7 +287,7 @@ def stack_settings(database_url: str, key_prefix: str) -> Settings:
     return Settings(
         database_url=database_url, redis_url=REDIS_URL, broker_url="",
         operator_token=OPERATOR_TOKEN, key_prefix=key_prefix, port=free_port(),
-        page_cache_ms=0,
+        page_cache_ms=0, rate_limits="off",
     )
 
 

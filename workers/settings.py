@@ -36,6 +36,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # An idle Redis-broker consumer sleeps at most this long between polls (Dramatiq's
     # default is a second): it bounds how late a nudge is seen.
     idle_poll_ms: int = 25
+    # Abuse limits (service/limits.py): "off" turns every limit off (benchmarks, load tests).
+    # Each limit is "N/period" rules joined by ";" (the `limits` library's notation, e.g.
+    # "6/minute;60/hour"); an empty value means no limit of that kind.
+    rate_limits: str = "on"
+    # Peers whose X-Forwarded-For is believed: comma-separated addresses or CIDRs.
+    trusted_proxies: str = ""
+    limit_thread_guest: str = "1/minute;6/hour"  # per guest identity, and per address
+    limit_thread: str = "2/minute;20/hour"  # per member
+    limit_reply_guest: str = "2/minute;20/hour"  # per guest identity, and per address
+    limit_reply: str = "6/minute;60/hour"  # per member
+    limit_bump: str = "2/minute;10/hour"
+    limit_edit: str = "10/minute;100/hour"  # edits and deletions
+    limit_like: str = "30/minute;300/hour"  # likes and unlikes
+    limit_write: str = "10/minute;100/hour"  # any other write
+    limit_address: str = "60/minute;600/hour"  # every limited write from one address
+    limit_register: str = "3/hour;10/day"  # registration attempts per address
+    limit_signin: str = "20/minute;100/hour"  # sign-in attempts per address
+    # Failed sign-ins: each tier refuses until its window slides, so the wait grows with
+    # the failures (back-off) and ends in a refusal for a while.
+    limit_signin_failures_name: str = "3/10 seconds;5/minute;7/5 minutes;10/15 minutes"
+    limit_signin_failures_address: str = "10/minute;20/5 minutes;40/15 minutes;100/day"
     # Which posts are held for a moderator's review (service/domain/review.py):
     # guest-links | guests | links | off.
     hold: str = "guest-links"

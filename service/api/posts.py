@@ -11,6 +11,7 @@ from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError, NotFoundError
 from service.handlers import RequestMeta
 from service.lifespan import Services
+from service.limits import Throttle
 
 
 def _member(actor: Actor | None) -> Actor:
@@ -38,29 +39,33 @@ class PostController(Controller):
 
     @patch("/{post_id:int}", operation_id="editPost")
     async def edit(self, post_id: int, data: c.EditPost, services: Services,
-                   actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
+                   actor: Actor | None, meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         who = _member(actor)
+        await throttle("edit", who)
         thread_id = await _thread_of(services, post_id)
         return written(await services.handlers.edit_post(thread_id, post_id, data, who, meta))
 
     @delete("/{post_id:int}", operation_id="deletePost", status_code=200)
     async def remove(self, post_id: int, services: Services, actor: Actor | None,
-                     meta: RequestMeta) -> Response[bytes]:
+                     meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         who = _member(actor)
+        await throttle("edit", who)
         thread_id = await _thread_of(services, post_id)
         return written(await services.handlers.delete_post(thread_id, post_id, who, meta))
 
     @post("/{post_id:int}/likes", operation_id="likePost", status_code=201)
     async def like(self, post_id: int, services: Services, actor: Actor | None,
-                   meta: RequestMeta) -> Response[bytes]:
+                   meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         who = _member(actor)
+        await throttle("like", who)
         thread_id = await _thread_of(services, post_id)
         result = await services.handlers.like(thread_id, post_id, who, meta, liked=True)
         return written(result, 201)
 
     @delete("/{post_id:int}/likes", operation_id="unlikePost", status_code=200)
     async def unlike(self, post_id: int, services: Services, actor: Actor | None,
-                     meta: RequestMeta) -> Response[bytes]:
+                     meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         who = _member(actor)
+        await throttle("like", who)
         thread_id = await _thread_of(services, post_id)
         return written(await services.handlers.like(thread_id, post_id, who, meta, liked=False))

@@ -12,6 +12,7 @@ from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError
 from service.handlers import RequestMeta
 from service.lifespan import Services
+from service.limits import Throttle
 
 
 class SectionController(Controller):
@@ -20,12 +21,13 @@ class SectionController(Controller):
 
     @post("/", operation_id="createForum", status_code=201)
     async def create(self, data: c.CreateForum, services: Services, actor: Actor | None,
-                     meta: RequestMeta) -> Response[bytes]:
+                     meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         if actor is None:
             raise NotAuthenticatedError("creating a section needs the operator's or a "
                                         "moderator's token")
         if not actor.moderates:
             raise ForbiddenError("only the operator or a moderator may create sections")
+        await throttle("write", actor)
         result = await services.handlers.create_forum(data, actor, meta)
         return written(result, 201, {"Location": f"/api/forums/{result.slug}/threads"})
 
@@ -37,8 +39,10 @@ class SectionController(Controller):
     @post("/{slug:str}/threads", operation_id="startThread", status_code=201,
           responses={202: ResponseSpec(c.HeldResult, description="held for review")})
     async def start_thread(self, slug: str, data: c.StartThread, services: Services,
-                           actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
+                           actor: Actor | None, meta: RequestMeta, throttle: Throttle
+                           ) -> Response[bytes]:
         who = await writer(services, actor, data.guest_name)
+        await throttle("thread", who)
         result = await services.handlers.start_thread(slug, data, who, meta)
         if isinstance(result, c.HeldResult):  # waiting for a moderator: nothing to locate
             return written(result, 202)

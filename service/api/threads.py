@@ -12,6 +12,7 @@ from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
 from service.handlers import RequestMeta
 from service.lifespan import Services
+from service.limits import Throttle
 
 MinPosition = Parameter(header="X-Min-Position", default=None, required=False)
 Page = Parameter(query="page", default=1, ge=1, le=1_000_000)
@@ -39,9 +40,10 @@ class ThreadController(Controller):
     @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201,
           responses={202: ResponseSpec(c.HeldResult, description="held for review")})
     async def reply(self, thread_id: int, data: c.PostReply, services: Services,
-                    actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
+                    actor: Actor | None, meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         checked_id(thread_id, "thread")
         who = await writer(services, actor, data.guest_name)
+        await throttle("reply", who)
         result = await services.handlers.post_reply(thread_id, data, who, meta)
         if isinstance(result, c.HeldResult):  # waiting for a moderator: nothing to locate
             return written(result, 202)
@@ -49,29 +51,34 @@ class ThreadController(Controller):
 
     @post("/{thread_id:int}/bump", operation_id="bumpThread", status_code=200)
     async def bump(self, thread_id: int, services: Services, actor: Actor | None,
-                   meta: RequestMeta, data: c.BumpThread | None = None) -> Response[bytes]:
+                   meta: RequestMeta, throttle: Throttle, data: c.BumpThread | None = None
+                   ) -> Response[bytes]:
         checked_id(thread_id, "thread")
         who = await writer(services, actor, data.guest_name if data else None)
+        await throttle("bump", who)
         return written(await services.handlers.bump(thread_id, who, meta))
 
     @post("/{thread_id:int}/lock", operation_id="lockThread", status_code=200)
     async def lock(self, thread_id: int, services: Services, actor: Actor | None,
-                   meta: RequestMeta) -> Response[bytes]:
+                   meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         checked_id(thread_id, "thread")
+        await throttle("write", _moderator(actor))
         return written(await services.handlers.set_locked(
             thread_id, _moderator(actor), meta, locked=True))
 
     @post("/{thread_id:int}/unlock", operation_id="unlockThread", status_code=200)
     async def unlock(self, thread_id: int, services: Services, actor: Actor | None,
-                     meta: RequestMeta) -> Response[bytes]:
+                     meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         checked_id(thread_id, "thread")
+        await throttle("write", _moderator(actor))
         return written(await services.handlers.set_locked(
             thread_id, _moderator(actor), meta, locked=False))
 
     @post("/{thread_id:int}/move", operation_id="moveThread", status_code=200)
     async def move(self, thread_id: int, data: c.MoveThread, services: Services,
-                   actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
+                   actor: Actor | None, meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         checked_id(thread_id, "thread")
+        await throttle("write", _moderator(actor))
         return written(await services.handlers.move(thread_id, data, _moderator(actor), meta))
 
 

@@ -12,6 +12,7 @@ from litestar.response import Redirect
 from service import commands as c
 from service.domain import errors as d
 from service.lifespan import Services
+from service.limits import Throttle
 from service.web.rendering import (
     COOKIE,
     AnyRequest,
@@ -41,21 +42,30 @@ class MemberPages(Controller):
         })
 
     @post("/login", status_code=303)
-    async def login(self, request: AnyRequest, services: Services) -> Response[Any]:
+    async def login(self, request: AnyRequest, services: Services, throttle: Throttle
+                    ) -> Response[Any]:
         form = await _form(request)
         name, password = form.get("name", "").strip(), form.get("password", "")
         try:
+            await throttle.sign_in(name)
             found = await services.handlers.sign_in(name, password)
+        except d.TooSoonError as refused:
+            return render(request, "login.html.j2", {
+                "page_title": "Login", "error": _reason(refused),
+                "form": {"name": name, "next": _safe_next(form.get("next"))},
+            }, 429, {"Retry-After": str(refused.retry_after)})
         except d.NotAuthenticatedError:
+            await throttle.sign_in_failed(name)
             return render(request, "login.html.j2", {
                 "page_title": "Login", "error": "Wrong name or password.",
                 "form": {"name": name, "next": _safe_next(form.get("next"))},
             }, 400)
+        await throttle.signed_in(name)
         token = services.auth.issue(found.name, found.role)
         return Redirect(_safe_next(form.get("next")), status_code=303,
                         cookies=[_login_cookie(request, token)])
 
-    @post("/logout", status_code=303)
+    @post("/logout", status_code=303, opt={"ban_exempt": True})
     async def logout(self) -> Response[Any]:
         return Redirect("/", status_code=303,
                         cookies=[Cookie(key=COOKIE, value="", path="/", max_age=0,
@@ -68,10 +78,12 @@ class MemberPages(Controller):
         })
 
     @post("/register", status_code=303)
-    async def register(self, request: AnyRequest, services: Services) -> Response[Any]:
+    async def register(self, request: AnyRequest, services: Services, throttle: Throttle
+                       ) -> Response[Any]:
         form = await _form(request)
         name, password = form.get("name", ""), form.get("password", "")
         try:
+            await throttle("register", None)
             result = await services.handlers.register(
                 c.Register(name=name, password=password), _meta(request)
             )

@@ -27,6 +27,7 @@ from service.domain import errors as d
 from service.domain.text import clean_body
 from service.errors import ReadModelUnavailableError
 from service.lifespan import Services
+from service.limits import Throttle
 from service.web.accounts import MemberPages
 from service.web.moderation import ModerationPages
 from service.web.rendering import (
@@ -123,13 +124,14 @@ class BoardPages(Controller):
         }, status)
 
     @post("/forums/{slug:str}/threads", status_code=303)
-    async def start_thread(self, request: AnyRequest, services: Services, slug: str
-                           ) -> Response[Any]:
+    async def start_thread(self, request: AnyRequest, services: Services, slug: str,
+                           throttle: Throttle) -> Response[Any]:
         form = await _form(request)
         actor = page_actor(request)
         guest_name = None if actor else (form.get("guest_name", "").strip() or None)
         try:
             who = await writer(services, actor, guest_name)
+            await throttle("thread", who)
             result = await services.handlers.start_thread(
                 slug, c.StartThread(title=form.get("title", ""), body=form.get("body", "")),
                 who, _meta(request),
@@ -200,14 +202,15 @@ class BoardPages(Controller):
         }, status)
 
     @post("/threads/{thread_id:int}/reply", status_code=303)
-    async def reply(self, request: AnyRequest, services: Services, thread_id: int
-                    ) -> Response[Any]:
+    async def reply(self, request: AnyRequest, services: Services, thread_id: int,
+                    throttle: Throttle) -> Response[Any]:
         checked_id(thread_id, "thread")
         form = await _form(request)
         actor = page_actor(request)
         guest_name = None if actor else (form.get("guest_name", "").strip() or None)
         try:
             who = await writer(services, actor, guest_name)
+            await throttle("reply", who)
             result = await services.handlers.post_reply(
                 thread_id, c.PostReply(body=form.get("body", "")), who, _meta(request)
             )

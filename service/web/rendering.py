@@ -1,5 +1,8 @@
 """What every HTML page shares: the Jinja environment and its filters, rendering, the
-signed-in actor from the ``forum_token`` cookie, form parsing, and the error pages."""
+signed-in actor from the ``forum_token`` cookie, form parsing, and the error pages.
+
+``render()`` gives every template ``csrf_token``, the token each state-changing form must
+carry: write ``{{ m.csrf() }}`` inside the form (see service/web/csrf.py)."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from service.domain.actors import Actor
 from service.errors import ReadModelUnavailableError, handle
 from service.handlers import RequestMeta
 from service.lifespan import Services
+from service.web.csrf import form_token
 
 HERE = Path(__file__).parent
 COOKIE = "forum_token"
@@ -80,9 +84,10 @@ def environment() -> Environment:
     env.filters["stamp"] = stamp
     env.filters["urlquote"] = lambda value: urlquote(str(value), safe="")
     env.globals["page_links"] = page_links
-    # The stylesheet is cached for an hour; its URL changes whenever its content does.
-    css = (HERE / "static" / "forum.css").read_bytes()
-    env.globals["css_version"] = hashlib.sha256(css).hexdigest()[:10]
+    # Static files are cached for an hour; their URLs change whenever their content does.
+    for name, static in (("css_version", "forum.css"), ("js_version", "forum.js")):
+        content = (HERE / "static" / static).read_bytes()
+        env.globals[name] = hashlib.sha256(content).hexdigest()[:10]
     return env
 
 
@@ -117,7 +122,10 @@ def render(request: AnyRequest, name: str, context: Mapping[str, Any], status: i
     services = _services(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     forum = context.get("forum_slug")
+    token, token_cookie = form_token(request.scope, request.cookies,
+                                     getattr(request.app.state, "csrf_secret", None))
     html = environment().get_template(name).render(
+        csrf_token=token,
         me=actor.name if actor else None,
         moderates=actor is not None and actor.moderates,
         here=here if request.method == "GET" else request.url.path,
@@ -126,7 +134,8 @@ def render(request: AnyRequest, name: str, context: Mapping[str, Any], status: i
         **context,
     )
     return Response(content=html, status_code=status, media_type=MediaType.HTML,
-                    headers={"Cache-Control": "private, no-cache", **(headers or {})})
+                    headers={"Cache-Control": "private, no-cache", **(headers or {})},
+                    cookies=[token_cookie] if token_cookie else None)
 
 
 _NUMBER = re.compile(r"[0-9]{1,19}")

@@ -13,6 +13,8 @@ HOSTILE_BODIES: list[object] = [
     {"title": 1, "body": 2}, {"slug": "<script>", "title": ""},
     {"name": 1, "password": 2}, {"name": "", "password": ""},
     {"forum": 1}, {"role": ["moderator"]},
+    {"cidr": "10.0.0.0/33", "reason": "x"}, {"cidr": "::/0", "reason": ""},
+    {"cidr": "10.0.0.0/8", "reason": "x", "until": "1999-01-01T00:00:00Z"},
     {"body": "[quote=x post=999999999999]no[/quote]", "guest_name": "g"},
     {"body": "x", "guest_name": "\u0000\u0001"},
     {"body": "x", "guest_name": "a" * 10_000},
@@ -39,6 +41,7 @@ async def _routes(client) -> list[tuple[str, str]]:
         ("PATCH", f"/api/posts/{post}"), ("DELETE", f"/api/posts/{post}"),
         ("POST", f"/api/posts/{post}/likes"), ("DELETE", f"/api/posts/{post}/likes"),
         ("PUT", "/api/users/Ann/role"),
+        ("POST", "/api/bans"), ("DELETE", "/api/bans/1"), ("DELETE", "/api/bans/0"),
         ("POST", f"/api/held/{held}/approve"), ("POST", f"/api/held/{held}/reject"),
         ("POST", "/api/held/999999/approve"), ("POST", "/api/held/0/reject"),
     ]
@@ -72,7 +75,8 @@ async def test_every_write_route_refuses_garbage_without_appending(client, pool,
     "/api/posts/0", "/api/posts/abc", "/api/users/%00", "/api/users/" + "x" * 3000,
     "/api/forums/%3Cscript%3E/threads", "/api/forums/s/archive/0", "/api/forums/s/archive/x",
     "/api/unanswered?page=-5", "/api/events", "/api/events?after=-1",
-    "/api/events?limit=100000", "/api/held", "/api/held?page=0", "/api/held?page=abc",
+    "/api/events?limit=100000", "/api/bans?page=0", "/api/bans?page=x", "/api/bans?page=2",
+    "/api/held", "/api/held?page=0", "/api/held?page=abc",
 ])
 async def test_every_read_route_answers_bad_input_with_a_problem(client, project, path):
     await client.post("/api/forums", json={"slug": "s", "title": "S"}, headers=OPERATOR)

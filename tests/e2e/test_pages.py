@@ -15,6 +15,7 @@ import pytest
 from service.importer import Importer
 from tests.builders import unique_name, unique_slug
 from tests.conftest import OPERATOR
+from tests.forms import any_token, reply, submit
 from workers.checkpoints import positions
 from workers.projections import PROJECTIONS
 
@@ -181,7 +182,8 @@ async def test_edited_deleted_and_locked_posts(client, settle):
     page = (await client.get(f"/threads/{thread_id}")).text
     assert "locked" in text(page) and "<textarea" not in page
     r = await client.post(f"/threads/{thread_id}/reply",
-                          data={"body": "let me in", "guest_name": "gus"},
+                          data={"body": "let me in", "guest_name": "gus",
+                                "_csrf_token": await any_token(client)},
                           follow_redirects=False)
     assert r.status_code == 409 and "locked" in text(r.text).lower()
 
@@ -205,8 +207,8 @@ async def test_titles_bodies_and_names_are_escaped(client, settle):
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
 
     # A hostile guest name is refused, and echoed back only escaped.
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": "hi", "guest_name": '"><script>alert(3)</script>'})
+    r = await reply(client, thread_id, follow_redirects=False,
+                    data={"body": "hi", "guest_name": '"><script>alert(3)</script>'})
     assert 400 <= r.status_code < 500
     assert "<script>alert(3)" not in r.text
     assert "&lt;script&gt;alert(3)" in r.text
@@ -221,9 +223,9 @@ async def test_reply_form_redirects_to_the_new_post_which_then_shows(client, set
     thread_id = r.json()["thread_id"]
     await settle()
 
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": "Hello [i]from[/i] a form", "guest_name": "carol",
-                                "page": "1"})
+    r = await reply(client, thread_id, follow_redirects=False,
+                    data={"body": "Hello [i]from[/i] a form", "guest_name": "carol",
+                          "page": "1"})
     assert r.status_code == 303, r.text
     target = r.headers["location"]
     assert target.startswith(f"/threads/{thread_id}?page=1&after=")
@@ -244,8 +246,8 @@ async def test_after_waits_for_the_projection_then_answers_503(client, settle):
                           json={"title": "Waiting", "body": "first", "guest_name": "ann"})
     thread_id = r.json()["thread_id"]
     await settle()
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": "not projected yet", "guest_name": "bea"})
+    r = await reply(client, thread_id, follow_redirects=False,
+                    data={"body": "not projected yet", "guest_name": "bea"})
     assert r.status_code == 303
     # Nobody runs the projections: after the wait, a friendly 503 that says when to retry.
     r = await client.get(location(r))
@@ -265,28 +267,28 @@ async def test_refused_forms_keep_the_text_and_show_why(client, settle):
     await settle()
 
     # An empty body: 422, the reason shown, the guest name kept.
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": "   ", "guest_name": "keepme"})
+    r = await reply(client, thread_id, follow_redirects=False,
+                    data={"body": "   ", "guest_name": "keepme"})
     assert r.status_code == 422
     assert "body must not be empty" in text(r.text)
     assert 'value="keepme"' in r.text and 'role="alert"' in r.text
 
     # A guest taking a member's name: 409, the body kept.
     words = "My long <carefully> written reply"
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": words, "guest_name": member_name})
+    r = await reply(client, thread_id, follow_redirects=False,
+                    data={"body": words, "guest_name": member_name})
     assert r.status_code == 409
     assert "member's name" in text(r.text)
     assert html.escape(words, quote=False) in r.text
 
     # No guest name at all: 400, still the text kept.
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": "nameless"})
+    r = await reply(client, thread_id, follow_redirects=False,
+                    data={"body": "nameless"})
     assert r.status_code == 400 and ">nameless</textarea>" in r.text
 
     # A new thread without a title: the section page again, with the body kept.
-    r = await client.post(f"/forums/{slug}/threads", follow_redirects=False,
-                          data={"title": "", "body": "thread body kept", "guest_name": "g1"})
+    r = await submit(client, f"/forums/{slug}", f"/forums/{slug}/threads", follow_redirects=False,
+                     data={"title": "", "body": "thread body kept", "guest_name": "g1"})
     assert r.status_code == 422
     assert "title must not be empty" in text(r.text)
     assert "thread body kept</textarea>" in r.text
@@ -301,8 +303,8 @@ async def test_new_thread_form_and_section_listing(client, settle, store):
         {"author": "oldie", "created_at": "2011-06-08T10:00:00Z", "body": "from 2011"},
     ])
     await settle()
-    r = await client.post(f"/forums/{slug}/threads", follow_redirects=False,
-                          data={"title": "Brand new", "body": "hello", "guest_name": "neo"})
+    r = await submit(client, f"/forums/{slug}", f"/forums/{slug}/threads", follow_redirects=False,
+                     data={"title": "Brand new", "body": "hello", "guest_name": "neo"})
     assert r.status_code == 303, r.text
     assert re.fullmatch(r"/threads/\d+\?after=\d+#p\d+", r.headers["location"])
     await settle()
@@ -317,8 +319,8 @@ async def test_new_thread_form_and_section_listing(client, settle, store):
 
     # A reply bumps the old thread back to the top.
     old_id = await thread_id_by_title(client, slug, "Old thread")
-    r = await client.post(f"/threads/{old_id}/reply", follow_redirects=False,
-                          data={"body": "bump", "guest_name": "neo"})
+    r = await reply(client, old_id, follow_redirects=False,
+                    data={"body": "bump", "guest_name": "neo"})
     assert r.status_code == 303
     await settle()
     seen = text((await client.get(f"/forums/{slug}")).text)
@@ -381,13 +383,13 @@ async def test_login_post_as_member_and_logout(client, settle):
 
     r = await client.get("/login")
     assert r.status_code == 200 and 'name="password"' in r.text
-    r = await client.post("/login", follow_redirects=False,
-                          data={"name": name, "password": "wrong password"})
+    r = await submit(client, "/login", "/login", follow_redirects=False,
+                     data={"name": name, "password": "wrong password"})
     assert r.status_code == 400 and "Wrong name or password" in text(r.text)
     assert f'value="{name}"' in r.text
 
-    r = await client.post("/login", follow_redirects=False,
-                          data={"name": name, "password": "a good password"})
+    r = await submit(client, "/login", "/login", follow_redirects=False,
+                     data={"name": name, "password": "a good password"})
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = r.headers["set-cookie"]
     assert cookie.startswith("forum_token=") and "HttpOnly" in cookie
@@ -398,8 +400,8 @@ async def test_login_post_as_member_and_logout(client, settle):
     assert 'action="/logout"' in page
     assert GUEST_TEXT not in text(page) and 'name="guest_name"' not in page
 
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": "as a member"})
+    r = await reply(client, thread_id, follow_redirects=False,
+                    data={"body": "as a member"})
     assert r.status_code == 303, r.text
     await settle()
     seen = text((await client.get(location(r))).text)
@@ -408,11 +410,11 @@ async def test_login_post_as_member_and_logout(client, settle):
     # The login form sends people back where they came from, never to another site.
     for target, expected in (("/threads/7?page=2", "/threads/7?page=2"), ("//evil.example", "/"),
                              ("https://evil.example/", "/"), ("/\\evil.example", "/")):
-        r = await client.post("/login", follow_redirects=False, data={
+        r = await submit(client, "/login", "/login", follow_redirects=False, data={
             "name": name, "password": "a good password", "next": target})
         assert r.status_code == 303 and r.headers["location"] == expected, target
 
-    r = await client.post("/logout", follow_redirects=False)
+    r = await submit(client, "/", "/logout", {}, follow_redirects=False)
     assert r.status_code == 303
     assert "Account: Guest" in text((await client.get("/")).text)
 
@@ -421,16 +423,16 @@ async def test_register_form_signs_in_and_a_bad_cookie_is_a_guest(client, settle
     name = unique_name("new")
     r = await client.get("/register")
     assert r.status_code == 200
-    r = await client.post("/register", follow_redirects=False,
-                          data={"name": name, "password": "short"})
+    r = await submit(client, "/register", "/register", follow_redirects=False,
+                     data={"name": name, "password": "short"})
     assert r.status_code == 422 and "password must be" in text(r.text)
-    r = await client.post("/register", follow_redirects=False,
-                          data={"name": name, "password": "long enough now"})
+    r = await submit(client, "/register", "/register", follow_redirects=False,
+                     data={"name": name, "password": "long enough now"})
     assert r.status_code == 303, r.text
     await settle()
     assert f"Account: {name}" in text((await client.get("/")).text)
-    r = await client.post("/register", follow_redirects=False,
-                          data={"name": name, "password": "long enough now"})
+    r = await submit(client, "/register", "/register", follow_redirects=False,
+                     data={"name": name, "password": "long enough now"})
     assert r.status_code == 409
 
     client.cookies.set("forum_token", "not.a.real.token")

@@ -1,0 +1,48 @@
+"""Sending an HTML form as a browser does: fetch the page that holds the form, take the
+CSRF token from that very form, and post it with the fields (service/web/csrf.py)."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import httpx
+
+_FORM = re.compile(r"<form\b[^>]*>.*?</form>", re.S)
+_TOKEN = re.compile(r'<input type="hidden" name="_csrf_token" value="([^"]*)">')
+
+
+def form_token(page: str, action: str) -> str:
+    """The token in the page's form that posts to ``action`` (its path, any #fragment
+    ignored); fails the test when no such form carries one."""
+    for form in _FORM.findall(page):
+        target = re.search(r'action="([^"]*)"', form)
+        if target and html.unescape(target.group(1)).split("#")[0] == action:
+            found = _TOKEN.search(form)
+            assert found and found.group(1), f"the form posting to {action} has no token"
+            return html.unescape(found.group(1))
+    raise AssertionError(f"no form posts to {action}")
+
+
+async def submit(client: httpx.AsyncClient, page: str, action: str, data: dict[str, str],
+                 **kwargs: Any) -> httpx.Response:
+    """GET ``page``, then POST ``data`` to ``action`` with the token of the form there."""
+    shown = await client.get(page)
+    assert shown.status_code == 200, (page, shown.status_code)
+    return await client.post(action, data={**data, "_csrf_token": form_token(shown.text, action)},
+                             **kwargs)
+
+
+async def any_token(client: httpx.AsyncClient) -> str:
+    """A valid token for this client (its cookie's), from the sign-in form: for posting
+    to a form that its page does not show (e.g. a locked thread's reply)."""
+    page = await client.get("/login")
+    return form_token(page.text, "/login")
+
+
+async def reply(client: httpx.AsyncClient, thread_id: int, data: dict[str, str],
+                **kwargs: Any) -> httpx.Response:
+    """The reply form of a thread's first page."""
+    return await submit(client, f"/threads/{thread_id}", f"/threads/{thread_id}/reply", data,
+                        **kwargs)
