@@ -11,6 +11,7 @@ import pytest_asyncio
 
 from tests.e2e import test_pages
 from tests.e2e.test_pages import make_section, text
+from tests.forms import any_token, reply, submit
 
 settle = test_pages.settle  # the fixture: project until every read model has caught up
 
@@ -29,9 +30,9 @@ async def test_a_held_form_reply_shows_the_author_a_notice_and_nobody_else_the_p
                           json={"title": "Forms", "body": "first", "guest_name": "ann"})
     thread_id = r.json()["thread_id"]
     await settle()
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": "buy [b]now[/b] at www.spam.example",
-                                "guest_name": "spammer", "page": "1"})
+    r = await reply(client, thread_id, {"body": "buy [b]now[/b] at www.spam.example",
+                                        "guest_name": "spammer", "page": "1"},
+                    follow_redirects=False)
     assert r.status_code == 202, r.text
     assert NOTICE in text(r.text) and "buy <strong>now</strong>" in r.text
     assert "posts: 1" in text(r.text)
@@ -43,8 +44,9 @@ async def test_a_held_form_reply_shows_the_author_a_notice_and_nobody_else_the_p
 async def test_a_held_new_thread_form_shows_the_notice_and_no_thread(client, settle):
     slug = await make_section(client)
     await settle()
-    r = await client.post(f"/forums/{slug}/threads", follow_redirects=False, data={
-        "title": "Deals", "body": "http://spam.example", "guest_name": "spammer"})
+    r = await submit(client, f"/forums/{slug}", f"/forums/{slug}/threads", {
+        "title": "Deals", "body": "http://spam.example", "guest_name": "spammer"},
+        follow_redirects=False)
     assert r.status_code == 202, r.text
     assert NOTICE in text(r.text) and "Deals" in text(r.text)
     await settle()
@@ -60,8 +62,9 @@ async def test_the_moderation_page_is_for_moderators_only(client, settle):
     r = await client.get("/moderation")
     assert r.status_code == 403
     assert 'href="/moderation"' not in r.text
-    r = await client.post("/moderation/held/1/approve", follow_redirects=False)
-    assert r.status_code == 403
+    r = await client.post("/moderation/held/1/approve", follow_redirects=False,
+                          data={"_csrf_token": await any_token(client)})
+    assert r.status_code == 403 and "Only moderators" in text(r.text)
     sign_in_as(client, "mo", "moderator")
     r = await client.get("/moderation")
     assert r.status_code == 200 and "Nothing is waiting for review." in text(r.text)
@@ -87,15 +90,22 @@ async def test_a_moderator_approves_and_rejects_from_the_moderation_page(client,
         assert f'action="/moderation/held/{held_id}/approve"' in page
         assert f'action="/moderation/held/{held_id}/reject"' in page
 
-    r = await client.post(f"/moderation/held/{held[1]}/reject", follow_redirects=False)
+    r = await submit(client, "/moderation", f"/moderation/held/{held[1]}/reject", {},
+                     follow_redirects=False)
     assert r.status_code == 303 and re.fullmatch(r"/moderation\?after=\d+",
                                                  r.headers["location"])
-    r = await client.post(f"/moderation/held/{held[0]}/approve", follow_redirects=False)
+    token = {"_csrf_token": await any_token(client)}
+    r = await client.post(f"/moderation/held/{held[0]}/approve", data=token,
+                          follow_redirects=False)
     assert r.status_code == 303
-    r = await client.post(f"/moderation/held/{held[0]}/approve", follow_redirects=False)
+    r = await client.post(f"/moderation/held/{held[0]}/approve", data=token,
+                          follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/moderation"  # decided
-    r = await client.post("/moderation/held/999999/approve", follow_redirects=False)
+    r = await client.post("/moderation/held/999999/approve", data=token,
+                          follow_redirects=False)
     assert r.status_code == 404
+    r = await client.post(f"/moderation/held/{held[0]}/approve", follow_redirects=False)
+    assert r.status_code == 403  # no CSRF token
     await settle()
     page = (await client.get("/moderation")).text
     assert "Nothing is waiting for review." in text(page)
@@ -126,8 +136,8 @@ async def test_a_members_held_reply_stays_visible_to_them_on_the_thread_page(
     thread_id = r.json()["thread_id"]
     await settle()
     sign_in_as(client, "mem", "member")
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": "my site www.mine.example", "page": "1"})
+    r = await reply(client, thread_id, {"body": "my site www.mine.example", "page": "1"},
+                    follow_redirects=False)
     assert r.status_code == 202 and NOTICE in text(r.text)
     assert r.text.count("www.mine.example") == 1
     await settle()
