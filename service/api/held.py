@@ -19,6 +19,7 @@ from service.domain.errors import NotAuthenticatedError
 from service.errors import Problem
 from service.handlers import RequestMeta
 from service.lifespan import Services
+from service.limits import Throttle
 from workers.projections.held import HeldItem
 
 Page = Parameter(query="page", default=1, ge=1, le=1_000_000)
@@ -59,8 +60,9 @@ class HeldController(Controller):
           responses={200: ResponseSpec(c.ApprovedResult, description="published"),
                      **_problems(401, 403, 404, 409)})
     async def approve(self, held_id: int, services: Services, actor: Actor | None,
-                      meta: RequestMeta) -> Response[bytes]:
+                      meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         checked_id(held_id, "held post")
+        await throttle("write", _identified(actor))  # moderators are never limited
         result = await services.handlers.decide_held(held_id, _identified(actor), meta,
                                                      approve=True)
         return written(result, 200, {"Location": f"/api/posts/{held_id}"})
@@ -69,7 +71,8 @@ class HeldController(Controller):
           responses={200: ResponseSpec(c.RejectedResult, description="never shown"),
                      **_problems(401, 403, 404, 409)})
     async def reject(self, held_id: int, services: Services, actor: Actor | None,
-                     meta: RequestMeta) -> Response[bytes]:
+                     meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         checked_id(held_id, "held post")
+        await throttle("write", _identified(actor))  # moderators are never limited
         return written(await services.handlers.decide_held(
             held_id, _identified(actor), meta, approve=False))
