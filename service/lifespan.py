@@ -52,7 +52,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         store = PostgresEventStore(pool)
         handlers = Handlers(store, notifier, hash_password=hash_password,
                             verify_password=verify_password,
-                            per_page=settings.per_page)
+                            per_page=settings.per_page, hold=settings.hold)
         sessions = Sessions(pool, store, settings.session_ttl)
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
