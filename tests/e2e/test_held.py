@@ -90,7 +90,7 @@ async def test_a_guests_reply_with_a_link_is_held_shown_to_nobody_and_approved_w
     assert_problem(await client.get("/api/held"), 401)
     member = await sign_up(client)
     assert await held_ids(client, member) == []  # others see none of it
-    moderator = moderator_headers(client)
+    moderator = await moderator_headers(client)
     r = await client.get("/api/held", headers=moderator)
     (item,) = r.json()["held"]
     assert (item["id"], item["thread_id"], item["author"], item["body"]) == (
@@ -170,7 +170,7 @@ async def test_a_guests_new_thread_with_a_link_is_held_whole_until_approved(
     assert (item["id"], item["thread_id"], item["title"], item["new_thread"]) == (
         held_id, tid, "Deals", True)
 
-    r = await client.post(f"/api/held/{held_id}/approve", headers=moderator_headers(client))
+    r = await client.post(f"/api/held/{held_id}/approve", headers=await moderator_headers(client))
     assert r.status_code == 200, r.text
     assert (r.json()["post_id"], r.json()["number"]) == (held_id, 1)
     await project()
@@ -219,7 +219,7 @@ async def test_an_author_sees_only_their_own_pending_posts(links_client, pool, p
     assert sorted(await held_ids(client, OPERATOR)) == sorted(
         [ann_thread, ann_reply, bob_reply])
     # moderators are never held, whatever the policy
-    r = await reply(client, tid, "www.mod.example", headers=moderator_headers(client))
+    r = await reply(client, tid, "www.mod.example", headers=await moderator_headers(client))
     assert r.status_code == 201, r.text
 
 

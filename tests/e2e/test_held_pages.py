@@ -9,6 +9,7 @@ import re
 import msgspec
 import pytest_asyncio
 
+from tests.conftest import OPERATOR
 from tests.e2e import test_pages
 from tests.e2e.test_pages import make_section, text
 from tests.forms import any_token, reply, submit
@@ -18,9 +19,17 @@ settle = test_pages.settle  # the fixture: project until every read model has ca
 NOTICE = "Your post is waiting for a moderator's review"
 
 
-def sign_in_as(client, name: str, role: str) -> None:
-    auth = client.app.state.services.auth
-    client.cookies.set("forum_token", auth.issue(name, role))
+async def sign_in_as(client, name: str, role: str) -> None:
+    """A real member (promoted when ``role`` says so) with an open session in the cookie."""
+    password = "correct horse"
+    r = await client.post("/api/users", json={"name": name, "password": password})
+    assert r.status_code in (201, 409), r.text
+    if role == "moderator":
+        r = await client.put(f"/api/users/{name}/role", json={"role": role}, headers=OPERATOR)
+        assert r.status_code in (200, 409), r.text
+    r = await client.post("/api/sessions", json={"name": name, "password": password})
+    assert r.status_code == 200, r.text
+    client.cookies.set("forum_token", r.json()["token"])
 
 
 async def test_a_held_form_reply_shows_the_author_a_notice_and_nobody_else_the_post(
@@ -58,14 +67,14 @@ async def test_the_moderation_page_is_for_moderators_only(client, settle):
     await settle()
     r = await client.get("/moderation")
     assert r.status_code == 403 and "Moderation" not in text(r.text).split("Error")[0]
-    sign_in_as(client, "mem", "member")
+    await sign_in_as(client, "mem", "member")
     r = await client.get("/moderation")
     assert r.status_code == 403
     assert 'href="/moderation"' not in r.text
     r = await client.post("/moderation/held/1/approve", follow_redirects=False,
                           data={"_csrf_token": await any_token(client)})
     assert r.status_code == 403 and "Only moderators" in text(r.text)
-    sign_in_as(client, "mo", "moderator")
+    await sign_in_as(client, "mo", "moderator")
     r = await client.get("/moderation")
     assert r.status_code == 200 and "Nothing is waiting for review." in text(r.text)
     assert 'href="/moderation"' in r.text  # linked from the header
@@ -83,7 +92,7 @@ async def test_a_moderator_approves_and_rejects_from_the_moderation_page(client,
         assert r.status_code == 202, r.text
         held.append(r.json()["held_id"])
     await settle()
-    sign_in_as(client, "mo", "moderator")
+    await sign_in_as(client, "mo", "moderator")
     page = (await client.get("/moderation")).text
     assert "www.one.example" in page and "www.two.example" in page
     for held_id in held:
@@ -135,7 +144,7 @@ async def test_a_members_held_reply_stays_visible_to_them_on_the_thread_page(
                           json={"title": "Rome", "body": "first", "guest_name": "ann"})
     thread_id = r.json()["thread_id"]
     await settle()
-    sign_in_as(client, "mem", "member")
+    await sign_in_as(client, "mem", "member")
     r = await reply(client, thread_id, {"body": "my site www.mine.example", "page": "1"},
                     follow_redirects=False)
     assert r.status_code == 202 and NOTICE in text(r.text)
@@ -146,7 +155,7 @@ async def test_a_members_held_reply_stays_visible_to_them_on_the_thread_page(
     assert "posts: 1" in text(page)
     for other in ("someone", None):
         if other:
-            sign_in_as(client, other, "member")
+            await sign_in_as(client, other, "member")
         else:
             client.cookies.clear()
         page = (await client.get(f"/threads/{thread_id}")).text
