@@ -188,6 +188,7 @@ class Env:
             "database_url": self.database_url, "redis_url": REDIS_URL, "broker_url": "",
             "operator_token": OPERATOR_TOKEN, "key_prefix": self.prefix,
             "log_level": "WARNING",
+            "hold": "off",  # benchmarks measure publishing, not the review queue
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from typing import Final
 
 import msgspec
 
+from events.held import HeldPostApproved, HeldPostRejected, PostHeld, ThreadHeld
 from events.members import (
     MemberRegistered,
     MemberRoleChanged,
@@ -44,6 +45,10 @@ ForumEvent = (
     | MemberRoleChanged
     | MemberSuspended
     | MemberSuspensionLifted
+    | PostHeld
+    | ThreadHeld
+    | HeldPostApproved
+    | HeldPostRejected
 )
 
 EVENT_TYPES: Final[dict[str, type[ForumEvent]]] = {

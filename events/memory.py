@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from events.catalog import ForumEvent
 from events.errors import ConcurrencyError, DuplicateRequestError
+from events.held import PostHeld, ThreadHeld
 from events.records import IdempotentResult, Metadata, PostLocation, RecordedEvent
 from events.threads import PostAdded
 
@@ -77,6 +78,13 @@ class InMemoryEventStore:
         for record in self._log:
             if isinstance(record.event, PostAdded) and record.event.post_id == post_id:
                 return PostLocation(record.event.thread_id, record.event.number)
+        return None
+
+    async def locate_held(self, held_id: int) -> int | None:
+        for record in self._log:
+            if isinstance(record.event, PostHeld | ThreadHeld) \
+                    and record.event.held_id == held_id:
+                return record.event.thread_id
         return None
 
     async def next_ids(self, kind: str, count: int = 1) -> list[int]:

@@ -186,6 +186,15 @@ class PostgresEventStore:
         )
         return None if row is None else PostLocation(int(row[0]), int(row[1]))
 
+    async def locate_held(self, held_id: int) -> int | None:
+        thread_id = await self._fetchval(
+            "SELECT (data->>'thread_id')::bigint FROM events"
+            " WHERE type IN ('post_held', 'thread_held')"
+            " AND (data->>'held_id')::bigint = $1 LIMIT 1",
+            held_id,
+        )
+        return None if thread_id is None else int(thread_id)
+
     async def secret(self, name: str) -> str:
         return str(await self._fetchval("SELECT secret FROM service_keys WHERE name = $1", name))
 

@@ -54,3 +54,7 @@ class EventStore(Protocol):
     async def locate_post(self, post_id: int) -> PostLocation | None:
         """The thread a post was added to, and its number there."""
         ...
+
+    async def locate_held(self, held_id: int) -> int | None:
+        """The thread a post held for review belongs to (events/held.py)."""
+        ...

@@ -10,6 +10,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from service.addresses import forwarded_middleware, trusted_networks
 from service.api.bans import BanController
 from service.api.health import HealthController
+from service.api.held import HeldController
 from service.api.log import EventLogController
 from service.api.members import MemberController
 from service.api.posts import PostController
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             SectionController, ThreadController, UnansweredController, PostController,
             MemberController, SuspensionController, EventLogController, HealthController,
-            BanController,
+            BanController, HeldController,
             *PAGE_CONTROLLERS,
         ],
         dependencies={

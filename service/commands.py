@@ -104,3 +104,25 @@ class SuspensionResult(Result, omit_defaults=False):
     suspended: bool
     until: datetime | None = None
     reason: str | None = None
+
+
+class HeldResult(Result):
+    """A post held for review (answered with 202): ``held_id`` is its id in /api/held and
+    the post id it keeps when approved."""
+
+    held: bool  # always True; present so clients can tell it from a published post
+    held_id: int
+    thread_id: int
+    guest_token: str | None = None
+
+
+class ApprovedResult(Result):
+    post_id: int
+    number: int
+    thread_id: int
+    page: int
+
+
+class RejectedResult(Result):
+    id: int
+    thread_id: int

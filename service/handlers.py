@@ -13,7 +13,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import msgspec
 
@@ -28,8 +28,9 @@ from events import (
 from events.members import MemberRegistered, MemberSuspended
 from events.records import forum_stream, member_stream, thread_stream
 from service import commands as c
+from service import held_handlers
 from service.auth import Offloader
-from service.domain import members, sections, threads
+from service.domain import members, review, sections, threads
 from service.domain.actors import Actor
 from service.domain.errors import (
     ConflictError,
@@ -83,6 +84,7 @@ class Handlers:
         verify_password: Callable[[str | None, str], bool] = lambda stored, given: False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         per_page: int = 25,
+        hold: str = review.DEFAULT_POLICY,
         names: NameStore | None = None,
         guest_name_hold: timedelta = GUEST_NAME_HOLD,
         guest_key: bytes | None = None,
@@ -98,25 +100,40 @@ class Handlers:
         self.clock = clock
         self.per_page = per_page
         self.offload = Offloader()  # password hashing: off the event loop, a few at once
+        self.hold = review.policy(hold)
         self._threads: OrderedDict[int, tuple[threads.Thread, int]] = OrderedDict()
 
     # -- plumbing ---------------------------------------------------------------------
 
-    async def _first_answer(self, meta: RequestMeta, kind: type[R]) -> R | None:
+    async def _first_answer(self, meta: RequestMeta, *kinds: type[R]) -> R | None:
         if meta.idempotency_key is None:
             return None
         first = await self.store.find_idempotent(meta.idempotency_key)
         if first is None:
             return None
-        return self._replayed(first, meta, kind)
+        return self._replayed(first, meta, *kinds)
+
+    async def _first_or_held(self, meta: RequestMeta, kind: type[R]) -> R | c.HeldResult | None:
+        """The first answer of a write that may have been held for review."""
+        first = await self._first_answer(meta, c.HeldResult, kind)
+        return cast("R | c.HeldResult | None", first)
 
     @staticmethod
-    def _replayed(first: IdempotentResult, meta: RequestMeta, kind: type[R]) -> R:
+    def _replayed(first: IdempotentResult, meta: RequestMeta, *kinds: type[R]) -> R:
+        """The first answer again; ``kinds``: what it may have been (a write that may be
+        held answers a HeldResult or its usual result), tried in order."""
         if first.fingerprint != meta.fingerprint:
             raise InvalidInputError(
                 "this Idempotency-Key was already used for a different request"
             )
-        result = msgspec.json.decode(first.response, type=kind)
+        for kind in kinds[:-1]:
+            try:
+                result = msgspec.json.decode(first.response, type=kind)
+                break
+            except msgspec.ValidationError:
+                continue
+        else:
+            result = msgspec.json.decode(first.response, type=kinds[-1])
         result.position = first.position
         return result
 
@@ -243,13 +260,21 @@ class Handlers:
     # -- threads ----------------------------------------------------------------------
 
     async def start_thread(self, slug: str, cmd: c.StartThread, actor: Actor,
-                           meta: RequestMeta) -> c.ThreadStartedResult:
-        if (first := await self._first_answer(meta, c.ThreadStartedResult)) is not None:
+                           meta: RequestMeta) -> c.ThreadStartedResult | c.HeldResult:
+        if (first := await self._first_or_held(meta, c.ThreadStartedResult)) is not None:
             return first
         if not await self._forum_exists(slug):
             raise NotFoundError(f"no section {slug!r}")
         thread_id = (await self.store.next_ids("thread"))[0]
         post_id = (await self.store.next_ids("post"))[0]
+        reason = review.hold_reason(self.hold, actor, cmd.body)
+        if reason is not None:
+            new = review.hold_thread(
+                thread_id=thread_id, post_id=post_id, forum=slug, title=cmd.title,
+                body=cmd.body, actor=actor, now=self.clock(), reason=reason,
+            )
+            held = c.HeldResult(held=True, held_id=post_id, thread_id=thread_id)
+            return await self._append(thread_stream(thread_id), 0, new, held, meta)
         new = threads.start_thread(
             thread_id=thread_id, post_id=post_id, forum=slug, title=cmd.title, body=cmd.body,
             actor=actor, now=self.clock(),
@@ -258,18 +283,25 @@ class Handlers:
         return await self._append(thread_stream(thread_id), 0, new, result, meta)
 
     async def post_reply(self, thread_id: int, cmd: c.PostReply, actor: Actor,
-                         meta: RequestMeta) -> c.ReplyResult:
-        if (first := await self._first_answer(meta, c.ReplyResult)) is not None:
+                         meta: RequestMeta) -> c.ReplyResult | c.HeldResult:
+        if (first := await self._first_or_held(meta, c.ReplyResult)) is not None:
             return first
         post_id: int | None = None
+        reason = review.hold_reason(self.hold, actor, cmd.body)
 
-        async def attempt() -> c.ReplyResult:
+        async def attempt() -> c.ReplyResult | c.HeldResult:
             nonlocal post_id
-            thread, version = await self._load_thread(thread_id)
+            loaded, version = await self._load_thread(thread_id)
+            thread = threads.visible(loaded)
             if thread is None:
                 raise NotFoundError("no such thread")
             if post_id is None:
                 post_id = (await self.store.next_ids("post"))[0]
+            if reason is not None:
+                new = review.hold_reply(thread, post_id=post_id, body=cmd.body, actor=actor,
+                                        now=self.clock(), reason=reason)
+                held = c.HeldResult(held=True, held_id=post_id, thread_id=thread_id)
+                return await self._append(thread_stream(thread_id), version, new, held, meta)
             new = threads.post_reply(
                 thread, post_id=post_id, body=cmd.body, actor=actor, now=self.clock()
             )
@@ -291,7 +323,8 @@ class Handlers:
             return first
 
         async def attempt() -> R:
-            thread, version = await self._load_thread(thread_id)
+            loaded, version = await self._load_thread(thread_id)
+            thread = threads.visible(loaded)
             new = decide(thread)
             assert thread is not None  # decide refuses a missing thread
             return await self._append(thread_stream(thread_id), version, new, result(thread),
@@ -353,6 +386,11 @@ class Handlers:
                                    liked=liked),
             lambda t: c.PostChangedResult(post_id=post_id, thread_id=t.thread_id),
         )
+
+    async def decide_held(self, held_id: int, actor: Actor, meta: RequestMeta, *,
+                          approve: bool) -> c.ApprovedResult | c.RejectedResult:
+        """Approve or reject a held post (service/held_handlers.py)."""
+        return await held_handlers.decide_held(self, held_id, actor, meta, approve=approve)
 
     # -- members ----------------------------------------------------------------------
 

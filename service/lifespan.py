@@ -54,7 +54,8 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         store = PostgresEventStore(pool)
         handlers = Handlers(store, notifier, hash_password=hash_password,
                             verify_password=verify_password,
-                            per_page=settings.per_page, names=PostgresNameStore(pool),
+                            per_page=settings.per_page, hold=settings.hold,
+                            names=PostgresNameStore(pool),
                             guest_name_hold=timedelta(days=settings.guest_name_days),
                             guest_key=await guest_token_key(pool))
         sessions = Sessions(pool, store, settings.session_ttl)

@@ -142,7 +142,8 @@ class Views:
         self._kept: OrderedDict[tuple[Any, ...], tuple[float, int, bytes]] = OrderedDict()
         self._scripts = {
             name: redis.register_script(getattr(rm, name))
-            for name in ("THREAD_PAGE", "POST", "LISTING", "FORUMS", "ARCHIVE_YEARS", "USER")
+            for name in ("THREAD_PAGE", "POST", "LISTING", "FORUMS", "ARCHIVE_YEARS", "USER",
+                         "HELD")
         }
 
     async def _read(self, script: str, args: list[Any], min_position: int | None,
@@ -288,6 +289,25 @@ class Views:
             "threads": int(h.get("threads", 0)), "posts": int(h.get("posts", 0)),
             "reputation": int(h.get("reputation", 0)),
         }), position)
+
+    async def held(self, author_key: str | None, page: int, min_position: int | None,
+                   per_page: int | None = None) -> Response[bytes]:
+        """Posts held for review, oldest first: all of them (``author_key`` None: for
+        moderators) or one author's. Never kept in the page cache: it is private."""
+        per_page = per_page or self.settings.per_page
+        start = (page - 1) * per_page
+        suffix = ":held:pending" if author_key is None else f":held:by:{author_key}"
+        answer, position = await self._read("HELD", [suffix, start, start + per_page - 1],
+                                            min_position, 1)
+        _, _, total, items = answer
+        pages = _pages(int(total), per_page)
+        if page > pages:
+            raise _not_found(f"page {page} is past the last page ({pages})")
+        body = b"".join((b'{"held":[', b",".join(i for i in items if i),
+                         b'],"page":%d,"pages":%d}' % (page, pages)))
+        return Response(content=body, media_type=MediaType.JSON,
+                        headers={"X-Projection-Position": str(position),
+                                 "Cache-Control": "private, no-store"})
 
     async def positions(self) -> dict[str, int | None]:
         return await positions(self.redis, self.keys, list(rm.PROJECTION_NAMES))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from events.catalog import ForumEvent
+from events.held import HeldPostApproved, HeldPostRejected, PostHeld, ThreadHeld
 from events.members import (
     MemberRegistered,
     MemberRoleChanged,
@@ -154,6 +155,17 @@ def one_of_each(at: datetime = NOW) -> list[ForumEvent]:
         MemberRoleChanged(**common, name="ann", role="member"),
         MemberSuspended(**common, name="ann", reason="spam", until=NOW + timedelta(days=1)),
         MemberSuspensionLifted(**common, name="ann"),
+        PostHeld(**common, held_id=post_id + 2, thread_id=thread_id, forum="history",
+                 author="ann", guest=True, author_key="guest:abc", op=False,
+                 body="see https://spam.example", quotes=[quote_info], guest_id="abc",
+                 reason="a guest's post with a link"),
+        ThreadHeld(**common, held_id=post_id + 3, thread_id=thread_id + 1, forum="history",
+                   title="Cheap", author="ann", guest=True, author_key="guest:abc",
+                   body="[url]https://spam.example[/url]", guest_id="abc", reason="links"),
+        HeldPostApproved(**common, held_id=post_id + 2, thread_id=thread_id,
+                         author_key="guest:abc", number=3),
+        HeldPostRejected(**common, held_id=post_id + 3, thread_id=thread_id + 1,
+                         author_key="guest:abc"),
     ]
 
 

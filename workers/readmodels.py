@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 import msgspec
 
 PROJECTION_NAMES: Final = ("thread_page", "thread_list", "unanswered", "archives",
-                           "member_stats")
+                           "member_stats", "held")
 
 
 class Keys:
@@ -335,6 +335,19 @@ local g = redis.call('HGETALL', ms .. ':u:g:' .. ARGV[2])
 if #g == 0 then return {1, cp(ms), g} end
 return {1, cp(ms), g, redis.call('HGET', ms .. ':guests:names', ARGV[2]) or '',
         redis.call('ZSCORE', ms .. ':guests:first', ARGV[2]) or ''}
+"""
+
+# ARGV: prefix, held sorted-set suffix (":held:pending" or ":held:by:<author key>"),
+# start, stop (workers/projections/held.py)
+HELD = _RESOLVE + """
+local hp = ns('held')
+if not hp then return {0} end
+local key = hp .. ARGV[2]
+local total = redis.call('ZCARD', key)
+local ids = redis.call('ZRANGE', key, tonumber(ARGV[3]), tonumber(ARGV[4]))
+local items = {}
+if #ids > 0 then items = redis.call('HMGET', hp .. ':held:items', unpack(ids)) end
+return {1, cp(hp), total, items}
 """
 
 CHECKPOINTS = _RESOLVE + """

@@ -59,6 +59,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # the failures (back-off) and ends in a refusal for a while.
     limit_signin_failures_name: str = "3/10 seconds;5/minute;7/5 minutes;10/15 minutes"
     limit_signin_failures_address: str = "10/minute;20/5 minutes;40/15 minutes;100/day"
+    # Which posts are held for a moderator's review (service/domain/review.py):
+    # guest-links | guests | links | off.
+    hold: str = "guest-links"
     # A guest name stays with the guest identity that used it this long after its last use.
     guest_name_days: float = 30.0
 

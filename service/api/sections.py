@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from service import commands as c
@@ -36,7 +37,8 @@ class SectionController(Controller):
             header="X-Min-Position", default=None, required=False)) -> Response[bytes]:
         return await services.views.forums(min_position)
 
-    @post("/{slug:str}/threads", operation_id="startThread", status_code=201)
+    @post("/{slug:str}/threads", operation_id="startThread", status_code=201,
+          responses={202: ResponseSpec(c.HeldResult, description="held for review")})
     async def start_thread(self, slug: str, data: c.StartThread, services: Services,
                            actor: Actor | None, meta: RequestMeta, throttle: Throttle,
                            guest_pass: GuestPass) -> Response[bytes]:
@@ -52,6 +54,8 @@ class SectionController(Controller):
         who = await writer(services, actor, data.guest_name, guest_pass)
         await throttle("thread", who)
         result = await services.handlers.start_thread(slug, data, who, meta)
+        if isinstance(result, c.HeldResult):  # waiting for a moderator: nothing to locate
+            return written(result, 202, guest=guest_pass)
         return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"},
                        guest_pass)
 

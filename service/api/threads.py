@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from service import commands as c
@@ -37,7 +38,8 @@ class ThreadController(Controller):
             checked_id(thread_id, "thread"), page, per_page, min_position
         )
 
-    @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201)
+    @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201,
+          responses={202: ResponseSpec(c.HeldResult, description="held for review")})
     async def reply(self, thread_id: int, data: c.PostReply, services: Services,
                     actor: Actor | None, meta: RequestMeta, throttle: Throttle,
                     guest_pass: GuestPass) -> Response[bytes]:
@@ -45,6 +47,8 @@ class ThreadController(Controller):
         who = await writer(services, actor, data.guest_name, guest_pass)
         await throttle("reply", who)
         result = await services.handlers.post_reply(thread_id, data, who, meta)
+        if isinstance(result, c.HeldResult):  # waiting for a moderator: nothing to locate
+            return written(result, 202, guest=guest_pass)
         return written(result, 201, {"Location": f"/api/posts/{result.post_id}"}, guest_pass)
 
     @post("/{thread_id:int}/bump", operation_id="bumpThread", status_code=200)

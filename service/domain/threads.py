@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from events.catalog import ForumEvent
+from events.held import HeldPostApproved, HeldPostRejected, PostHeld, ThreadHeld
 from events.threads import (
     PostAdded,
     PostDeleted,
@@ -56,6 +57,22 @@ class Post:
 
 
 @dataclass
+class HeldPost:
+    """A post waiting for a moderator (service/domain/review.py decides about it)."""
+
+    held_id: int
+    author: str
+    guest: bool
+    author_key: str
+    op: bool
+    body: str
+    created_at: datetime
+    quotes: list[QuoteInfo] = field(default_factory=list)
+    guest_id: str | None = None
+    opening: bool = False  # the opening post of a held new thread
+
+
+@dataclass
 class Thread:
     thread_id: int
     forum: str
@@ -69,6 +86,11 @@ class Thread:
     count: int = 0
     last_starter_bump: datetime | None = None
     guest_id: str | None = None  # the starting guest's identity (see ThreadStarted)
+    # Hold for review: False while the thread itself is held (it began with ThreadHeld
+    # and was not approved); pending held posts by held id; ids already decided.
+    published: bool = True
+    held: dict[int, HeldPost] = field(default_factory=dict)
+    decided: set[int] = field(default_factory=set)
 
     @property
     def unanswered(self) -> bool:
@@ -82,15 +104,36 @@ def fold(events: Iterable[ForumEvent]) -> Thread | None:
     return thread
 
 
+def visible(thread: Thread | None) -> Thread | None:
+    """The thread as readers and writers other than moderators deciding a hold know it:
+    a held new thread does not exist yet."""
+    return thread if thread is not None and thread.published else None
+
+
 def evolve(thread: Thread | None, event: ForumEvent) -> Thread | None:
     match event:
         case ThreadStarted():
-            return Thread(
+            started = Thread(
                 thread_id=event.thread_id, forum=event.forum, title=event.title,
                 author=event.author, guest=event.guest,
                 created_at=event.occurred_at, bumped_at=event.occurred_at,
                 guest_id=event.guest_id,
             )
+            if thread is not None:  # a held thread, approved: keep what was decided
+                started.held, started.decided = thread.held, thread.decided
+            return started
+        case ThreadHeld():
+            held = Thread(
+                thread_id=event.thread_id, forum=event.forum, title=event.title,
+                author=event.author, guest=event.guest, created_at=event.occurred_at,
+                bumped_at=event.occurred_at, published=False, guest_id=event.guest_id,
+            )
+            held.held[event.held_id] = HeldPost(
+                held_id=event.held_id, author=event.author, guest=event.guest,
+                author_key=event.author_key, op=True, body=event.body,
+                created_at=event.occurred_at, guest_id=event.guest_id, opening=True,
+            )
+            return held
     assert thread is not None, f"{type(event).__name__} before ThreadStarted"
     match event:
         case PostAdded():
@@ -118,6 +161,16 @@ def evolve(thread: Thread | None, event: ForumEvent) -> Thread | None:
             thread.locked = False
         case ThreadMoved():
             thread.forum = event.to_forum
+        case PostHeld():
+            thread.held[event.held_id] = HeldPost(
+                held_id=event.held_id, author=event.author, guest=event.guest,
+                author_key=event.author_key, op=event.op, body=event.body,
+                created_at=event.occurred_at, quotes=list(event.quotes),
+                guest_id=event.guest_id,
+            )
+        case HeldPostApproved() | HeldPostRejected():
+            thread.held.pop(event.held_id, None)
+            thread.decided.add(event.held_id)
         case PostQuoted():
             pass
     return thread

@@ -24,10 +24,13 @@ from litestar.types import ControllerRouterHandler
 from service import commands as c
 from service.api.common import checked_id, writer
 from service.domain import errors as d
+from service.domain.text import clean_body
+from service.errors import ReadModelUnavailableError
 from service.guests import GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GuestPass, cookie_pass
 from service.lifespan import Services
 from service.limits import Throttle
 from service.web.accounts import MemberPages
+from service.web.moderation import ModerationPages
 from service.web.rendering import (
     HERE,
     After,
@@ -45,6 +48,7 @@ from service.web.rendering import (
     render,
     resolve_page_actor,
 )
+from workers.bbcode import render as render_bbcode
 
 # -- the board ----------------------------------------------------------------------------
 
@@ -70,6 +74,29 @@ def _guest_cookies(request: AnyRequest, guest: GuestPass, guest_wrote: bool) -> 
     return [Cookie(key=GUEST_COOKIE, value=guest.sent or guest.issued or "", httponly=True,
                    samesite="lax", path="/", max_age=GUEST_COOKIE_MAX_AGE,
                    secure=request.url.scheme == "https")]
+
+
+def held_preview(held_id: int, body: str, title: str = "") -> dict[str, Any]:
+    """What the author of a held post is shown of it, on the page that took it: nobody
+    else sees it until a moderator approves it (the page answers 202, not a redirect: the
+    page the redirect led to would not show it)."""
+    return {"id": held_id, "title": title.strip(), "html": render_bbcode(clean_body(body))}
+
+
+async def _my_held(request: AnyRequest, services: Services, thread_id: int,
+                   shown: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The viewer's own replies to this thread still waiting for review (a viewer with an
+    identity only; their author is the only one who sees them until approved)."""
+    actor = page_actor(request)
+    if actor is None or actor.moderates:  # moderators have the moderation page
+        return []
+    try:
+        mine = _decode(await services.views.held(actor.key, 1, None, 100))["held"]
+    except (ReadModelUnavailableError, d.NotFoundError):
+        return []
+    skip = shown["id"] if shown else None
+    return [{**item, "html": render_bbcode(item["body"])} for item in mine
+            if item["thread_id"] == thread_id and item["id"] != skip]
 
 
 class BoardPages(Controller):
@@ -100,12 +127,13 @@ class BoardPages(Controller):
 
     async def _section(self, request: AnyRequest, services: Services, slug: str, page: int,
                        min_position: int | None, form: Mapping[str, str] | None = None,
-                       error: str | None = None, status: int = 200) -> Response[str]:
+                       error: str | None = None, status: int = 200,
+                       held: Mapping[str, Any] | None = None) -> Response[str]:
         listing = _decode(await services.views.section_threads(slug, page, min_position))
         return render(request, "section.html.j2", {
             "page_title": listing["forum"]["title"], "forum_slug": slug, "listing": listing,
             "form": {"title": "", "body": "", "guest_name": "", **(form or {})},
-            "error": error,
+            "error": error, "held": held,
         }, status)
 
     @post("/forums/{slug:str}/threads", status_code=303)
@@ -127,6 +155,9 @@ class BoardPages(Controller):
         except d.DomainError as refused:
             return await self._section(request, services, slug, 1, None, form, _reason(refused),
                                        _refusal_status(refused))
+        if isinstance(result, c.HeldResult):  # shown to its author only, here and now
+            return await self._section(request, services, slug, 1, None, held=held_preview(
+                result.held_id, form.get("body", ""), form.get("title", "")), status=202)
         return Redirect(f"/threads/{result.thread_id}?after={result.position}"
                         f"#p{result.post_id}", status_code=303,
                         cookies=_guest_cookies(request, guest, who.guest))
@@ -173,14 +204,16 @@ class BoardPages(Controller):
 
     async def _thread(self, request: AnyRequest, services: Services, thread_id: int,
                       page: int, min_position: int | None, form: Mapping[str, str],
-                      error: str | None = None, status: int = 200) -> Response[str]:
+                      error: str | None = None, status: int = 200,
+                      held: Mapping[str, Any] | None = None) -> Response[str]:
         view = _decode(await services.views.thread_page(thread_id, page, None, min_position))
         slug = view["thread"]["forum"]
         titles = await _section_titles(services)
         return render(request, "thread.html.j2", {
             "page_title": view["thread"]["title"], "forum_slug": slug,
             "section_title": titles.get(slug, slug), "view": view,
-            "form": {"body": "", "guest_name": "", **form}, "error": error,
+            "form": {"body": "", "guest_name": "", **form}, "error": error, "held": held,
+            "my_held": await _my_held(request, services, thread_id, held),
         }, status)
 
     @post("/threads/{thread_id:int}/reply", status_code=303)
@@ -207,6 +240,11 @@ class BoardPages(Controller):
             except d.NotFoundError:
                 return await self._thread(request, services, thread_id, 1, None, form,
                                           _reason(refused), _refusal_status(refused))
+        if isinstance(result, c.HeldResult):  # shown to its author only, here and now
+            page = _position(form.get("page")) or 1
+            return await self._thread(request, services, thread_id, page, None, {},
+                                      held=held_preview(result.held_id, form.get("body", "")),
+                                      status=202)
         return Redirect(f"/threads/{thread_id}?page={result.page}&after={result.position}"
                         f"#p{result.post_id}", status_code=303,
                         cookies=_guest_cookies(request, guest, who.guest))
@@ -215,6 +253,7 @@ class BoardPages(Controller):
 PAGE_CONTROLLERS: list[ControllerRouterHandler] = [
     BoardPages,
     MemberPages,
+    ModerationPages,
     create_static_files_router(
         path="/static", directories=[HERE / "static"], name="forum-static",
         cache_control=CacheControlHeader(max_age=3600, public=True),

@@ -158,6 +158,7 @@ def render(request: AnyRequest, name: str, context: Mapping[str, Any], status: i
     html = environment().get_template(name).render(
         csrf_token=token,
         me=actor.name if actor else None,
+        moderates=actor is not None and actor.moderates,
         here=here if request.method == "GET" else request.url.path,
         archive_href=f"/forums/{urlquote(forum, safe='')}/archive" if forum else "/#archives",
         per_page=services.settings.per_page if services else 25,

@@ -32,6 +32,8 @@ async def _routes(client) -> list[tuple[str, str]]:
                                 json={"title": "T", "body": "b", "guest_name": "gus"})
     thread, post = started.json()["thread_id"], started.json()["post_id"]
     await client.post("/api/users", json={"name": "Ann", "password": "long enough"})
+    held = (await client.post(f"/api/threads/{thread}/posts", json={
+        "body": "https://spam.example", "guest_name": "sp"})).json()["held_id"]
     return [
         ("POST", "/api/users"), ("POST", "/api/sessions"), ("POST", "/api/forums"),
         ("POST", "/api/forums/s/threads"), ("POST", "/api/forums/nope/threads"),
@@ -44,6 +46,8 @@ async def _routes(client) -> list[tuple[str, str]]:
         ("DELETE", "/api/users/Ann/suspension"), ("DELETE", "/api/sessions"),
         ("DELETE", "/api/users/Ann/sessions"),
         ("POST", "/api/bans"), ("DELETE", "/api/bans/1"), ("DELETE", "/api/bans/0"),
+        ("POST", f"/api/held/{held}/approve"), ("POST", f"/api/held/{held}/reject"),
+        ("POST", "/api/held/999999/approve"), ("POST", "/api/held/0/reject"),
     ]
 
 
@@ -83,6 +87,7 @@ async def test_every_write_route_refuses_garbage_without_appending(client, pool,
     "/api/unanswered?page=-5", "/api/events", "/api/events?after=-1",
     "/api/events?limit=100000", "/api/bans?page=0", "/api/bans?page=x", "/api/bans?page=2",
     "/api/suspensions", "/api/suspensions?page=0",
+    "/api/held", "/api/held?page=0", "/api/held?page=abc",
 ])
 async def test_every_read_route_answers_bad_input_with_a_problem(client, project, path):
     await client.post("/api/forums", json={"slug": "s", "title": "S"}, headers=OPERATOR)

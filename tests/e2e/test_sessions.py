@@ -17,6 +17,7 @@ import pytest_asyncio
 
 from tests.builders import unique_name, unique_slug
 from tests.conftest import OPERATOR
+from tests.forms import submit
 from workers.settings import Settings
 
 PASSWORD = "correct horse"
@@ -150,14 +151,15 @@ async def test_revoking_all_of_a_members_sessions(client, thread_id):
     assert r.status_code == 404
 
 
-async def test_logout_revokes_the_pages_session(client, thread_id):
+async def test_logout_revokes_the_pages_session(client, thread_id, project):
     name = await register(client)
-    r = await client.post("/login", follow_redirects=False,
+    await project()
+    r = await submit(client, "/login", "/login", follow_redirects=False,
                           data={"name": name, "password": PASSWORD})
     assert r.status_code == 303, r.text
     token = client.cookies["forum_token"]
     assert (await reply(client, thread_id, bearer(token))).status_code == 201
-    r = await client.post("/logout", follow_redirects=False)
+    r = await submit(client, "/", "/logout", {}, follow_redirects=False)
     assert r.status_code == 303
     assert "forum_token" not in client.cookies
     r = await reply(client, thread_id, bearer(token))
@@ -168,7 +170,7 @@ async def test_logout_revokes_the_pages_session(client, thread_id):
 
 async def test_the_register_form_signs_in_with_a_session(client, pool):
     name = unique_name("reg")
-    r = await client.post("/register", follow_redirects=False,
+    r = await submit(client, "/register", "/register", follow_redirects=False,
                           data={"name": name, "password": PASSWORD})
     assert r.status_code == 303, r.text
     token = client.cookies["forum_token"]
@@ -284,7 +286,7 @@ async def test_pages_with_a_cookie_still_read_while_postgresql_is_away(
 
     name = await register(client)
     await project()
-    r = await client.post("/login", follow_redirects=False,
+    r = await submit(client, "/login", "/login", follow_redirects=False,
                           data={"name": name, "password": PASSWORD})
     assert r.status_code == 303
     sessions = client.app.state.services.auth.sessions
@@ -295,8 +297,8 @@ async def test_pages_with_a_cookie_still_read_while_postgresql_is_away(
     monkeypatch.setattr(sessions, "resolve", away)
     r = await client.get("/")
     assert r.status_code == 200 and "Account: Guest" in r.text
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": "now"})
+    r = await submit(client, f"/threads/{thread_id}", f"/threads/{thread_id}/reply",
+                          follow_redirects=False, data={"body": "now"})
     assert r.status_code == 503
     r = await reply(client, thread_id, bearer(client.cookies["forum_token"]))
     assert r.status_code == 503 and r.headers["content-type"].startswith(

@@ -13,6 +13,7 @@ import pytest_asyncio
 from tests.builders import unique_slug
 from tests.conftest import OPERATOR
 from tests.e2e.test_sessions import PASSWORD, register, reply, set_role, sign_in
+from tests.forms import submit
 
 
 async def count_events(pool) -> int:  # type: ignore[no-untyped-def]
@@ -183,15 +184,17 @@ async def test_moderators_list_current_suspensions(client, moderator):
     assert (await client.get("/api/suspensions?page=0", headers=OPERATOR)).status_code == 400
 
 
-async def test_a_suspended_member_is_refused_by_the_html_forms_too(client, thread_id):
+async def test_a_suspended_member_is_refused_by_the_html_forms_too(client, thread_id,
+                                                                   project):
     name = await register(client)
-    r = await client.post("/login", follow_redirects=False,
+    await project()
+    r = await submit(client, "/login", "/login", follow_redirects=False,
                           data={"name": name, "password": PASSWORD})
     assert r.status_code == 303
     assert (await suspend(client, name, OPERATOR)).status_code == 200
-    r = await client.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                          data={"body": "let me"})
+    r = await submit(client, f"/threads/{thread_id}", f"/threads/{thread_id}/reply",
+                          follow_redirects=False, data={"body": "let me"})
     assert r.status_code == 403 and "spamming links" in r.text
-    r = await client.post("/login", follow_redirects=False,
+    r = await submit(client, "/login", "/login", follow_redirects=False,
                           data={"name": name, "password": PASSWORD})
     assert r.status_code == 403 and "spamming links" in r.text

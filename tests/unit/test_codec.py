@@ -28,6 +28,10 @@ PINNED_TAGS = {
     "MemberRoleChanged": "member_role_changed",
     "MemberSuspended": "member_suspended",
     "MemberSuspensionLifted": "member_suspension_lifted",
+    "PostHeld": "post_held",
+    "ThreadHeld": "thread_held",
+    "HeldPostApproved": "held_post_approved",
+    "HeldPostRejected": "held_post_rejected",
 }
 
 SAMPLES = one_of_each()

@@ -1,0 +1,78 @@
+"""JSON routes of hold for review: the queue, and a moderator's approve and reject.
+
+Who sees what: moderators and the operator see every pending post; anyone else with an
+identity (a member's token, a guest's identity) sees only their own pending posts, matched
+by ``Actor.key``; nobody else sees any.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
+
+from service import commands as c
+from service.api.common import checked_id, written
+from service.domain.actors import Actor
+from service.domain.errors import NotAuthenticatedError
+from service.errors import Problem
+from service.handlers import RequestMeta
+from service.lifespan import Services
+from service.limits import Throttle
+from workers.projections.held import HeldItem
+
+Page = Parameter(query="page", default=1, ge=1, le=1_000_000)
+MinPosition = Parameter(header="X-Min-Position", default=None, required=False)
+
+
+class HeldPage(msgspec.Struct):
+    held: list[HeldItem]
+    page: int
+    pages: int
+
+
+def _problems(*statuses: int) -> dict[int, ResponseSpec]:
+    return {s: ResponseSpec(Problem, description="problem+json",
+                            media_type="application/problem+json") for s in statuses}
+
+
+def _identified(actor: Actor | None) -> Actor:
+    if actor is None:
+        raise NotAuthenticatedError("sign in (or give your guest token) to see held posts")
+    return actor
+
+
+class HeldController(Controller):
+    path = "/api/held"
+    tags = ["moderation"]
+
+    @get("/", operation_id="listHeld",
+         responses={200: ResponseSpec(HeldPage, description="held posts, oldest first"),
+                    **_problems(401, 404, 503)})
+    async def queue(self, services: Services, actor: Actor | None, page: int = Page,
+                    min_position: int | None = MinPosition) -> Response[bytes]:
+        who = _identified(actor)
+        return await services.views.held(None if who.moderates else who.key, page,
+                                         min_position)
+
+    @post("/{held_id:int}/approve", operation_id="approveHeld", status_code=200,
+          responses={200: ResponseSpec(c.ApprovedResult, description="published"),
+                     **_problems(401, 403, 404, 409)})
+    async def approve(self, held_id: int, services: Services, actor: Actor | None,
+                      meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
+        checked_id(held_id, "held post")
+        await throttle("write", _identified(actor))  # moderators are never limited
+        result = await services.handlers.decide_held(held_id, _identified(actor), meta,
+                                                     approve=True)
+        return written(result, 200, {"Location": f"/api/posts/{held_id}"})
+
+    @post("/{held_id:int}/reject", operation_id="rejectHeld", status_code=200,
+          responses={200: ResponseSpec(c.RejectedResult, description="never shown"),
+                     **_problems(401, 403, 404, 409)})
+    async def reject(self, held_id: int, services: Services, actor: Actor | None,
+                     meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
+        checked_id(held_id, "held post")
+        await throttle("write", _identified(actor))  # moderators are never limited
+        return written(await services.handlers.decide_held(
+            held_id, _identified(actor), meta, approve=False))
