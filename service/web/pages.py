@@ -24,9 +24,10 @@ from litestar.types import ControllerRouterHandler
 from service import commands as c
 from service.api.common import checked_id, writer
 from service.domain import errors as d
+from service.domain.actors import Actor
 from service.domain.text import clean_body
 from service.errors import ReadModelUnavailableError
-from service.guests import GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GuestPass, cookie_pass
+from service.guests import GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GuestPass, cookie_pass, guest_id
 from service.lifespan import Services
 from service.limits import Throttle
 from service.web.accounts import MemberPages
@@ -88,6 +89,9 @@ async def _my_held(request: AnyRequest, services: Services, thread_id: int,
     """The viewer's own replies to this thread still waiting for review (a viewer with an
     identity only; their author is the only one who sees them until approved)."""
     actor = page_actor(request)
+    guest = cookie_pass(request.cookies.get(GUEST_COOKIE))
+    if actor is None and guest.sent is not None:  # a guest, by its forum_guest cookie
+        actor = Actor("", "guest", guest_id=guest_id(guest.sent))
     if actor is None or actor.moderates:  # moderators have the moderation page
         return []
     try:
@@ -156,8 +160,11 @@ class BoardPages(Controller):
             return await self._section(request, services, slug, 1, None, form, _reason(refused),
                                        _refusal_status(refused))
         if isinstance(result, c.HeldResult):  # shown to its author only, here and now
-            return await self._section(request, services, slug, 1, None, held=held_preview(
+            shown = await self._section(request, services, slug, 1, None, held=held_preview(
                 result.held_id, form.get("body", ""), form.get("title", "")), status=202)
+            for cookie in _guest_cookies(request, guest, who.guest):  # to see it later
+                shown.set_cookie(cookie)
+            return shown
         return Redirect(f"/threads/{result.thread_id}?after={result.position}"
                         f"#p{result.post_id}", status_code=303,
                         cookies=_guest_cookies(request, guest, who.guest))
@@ -242,9 +249,12 @@ class BoardPages(Controller):
                                           _reason(refused), _refusal_status(refused))
         if isinstance(result, c.HeldResult):  # shown to its author only, here and now
             page = _position(form.get("page")) or 1
-            return await self._thread(request, services, thread_id, page, None, {},
-                                      held=held_preview(result.held_id, form.get("body", "")),
-                                      status=202)
+            shown = await self._thread(request, services, thread_id, page, None, {},
+                                       held=held_preview(result.held_id, form.get("body", "")),
+                                       status=202)
+            for cookie in _guest_cookies(request, guest, who.guest):  # to see it later
+                shown.set_cookie(cookie)
+            return shown
         return Redirect(f"/threads/{thread_id}?page={result.page}&after={result.position}"
                         f"#p{result.post_id}", status_code=303,
                         cookies=_guest_cookies(request, guest, who.guest))

@@ -362,3 +362,65 @@ async def test_the_form_keeps_the_guest_in_an_httponly_cookie(client, pool, proj
                           follow_redirects=False)
     assert r.status_code == 409  # the cookie's guest came back with it: the name is held
     assert "in use" in r.text
+
+
+# -- held for review -------------------------------------------------------------------------
+
+async def test_a_guest_sees_its_own_held_post_by_its_token_and_nobody_else_does(
+        client, pool, project, forum):
+    name = unique_name("ann")
+    started = await start(client, forum, name)
+    me = as_guest(started["guest_token"])
+    r = await client.post(f"/api/threads/{started['thread_id']}/posts",
+                          json={"body": "see https://spam.example", "guest_name": name},
+                          headers=me)
+    assert r.status_code == 202, r.text
+    held_id = r.json()["held_id"]
+    (held,) = await last_events(pool, 1)
+    assert (held["type"], held["guest_id"], held["op"]) == (
+        "post_held", guest_id(started["guest_token"]), True)
+    await project()
+    mine = await client.get("/api/held", headers=me)
+    assert mine.status_code == 200, mine.text
+    assert [h["id"] for h in mine.json()["held"]] == [held_id]
+    other = (await start(client, forum, unique_name("bob")))["guest_token"]
+    await project()
+    theirs = await client.get("/api/held", headers=as_guest(other))
+    assert theirs.status_code == 200 and theirs.json()["held"] == []
+    assert (await client.get("/api/held")).status_code == 401
+
+
+async def test_a_held_first_write_answers_its_guest_token(client, pool, forum):
+    r = await client.post(f"/api/forums/{forum}/threads", json={
+        "title": "Deals", "body": "http://spam.example", "guest_name": unique_name("sp")})
+    assert r.status_code == 202, r.text
+    token = r.json()["guest_token"]
+    (held,) = await last_events(pool, 1)
+    assert (held["type"], held["guest_id"]) == ("thread_held", guest_id(token))
+
+
+async def test_an_approved_held_thread_keeps_its_starters_identity(client, pool, forum):
+    name = unique_name("sp")
+    r = await client.post(f"/api/forums/{forum}/threads", json={
+        "title": "Deals", "body": "http://ok.example", "guest_name": name})
+    token, held_id = r.json()["guest_token"], r.json()["held_id"]
+    mod_name = unique_name("mod")
+    assert (await client.post("/api/users", json={"name": mod_name, "password": "pass-word-1"})
+            ).status_code == 201
+    assert (await client.put(f"/api/users/{mod_name}/role", json={"role": "moderator"},
+                             headers=OPERATOR)).status_code == 200
+    session = (await client.post("/api/sessions", json={"name": mod_name,
+                                                        "password": "pass-word-1"})).json()
+    approved = await client.post(f"/api/held/{held_id}/approve",
+                                 headers={"Authorization": f"Bearer {session['token']}"})
+    assert approved.status_code == 200, approved.text
+    started, added = await last_events(pool, 2)
+    assert started["type"] == "thread_started" and started["guest_id"] == guest_id(token)
+    assert added["guest_id"] == guest_id(token)
+    tid = started["thread_id"]
+    r = await client.post(f"/api/threads/{tid}/posts", json={"body": "mine",
+                                                             "guest_name": name},
+                          headers=as_guest(token))
+    assert r.status_code == 201, r.text
+    added, _ = await last_events(pool, 2)
+    assert added["op"] is True
