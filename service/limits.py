@@ -14,7 +14,8 @@ A route applies a limit with one line, once it knows who is writing::
 identity (and per address, for every guest there together; and per typed guest name,
 since a guest that never sends its token back is a new identity each time), per member,
 and per address whoever asks; every write also counts against ``limit_address``.
-Moderators and the operator are never limited. ``FORUM_RATE_LIMITS=off`` turns everything here off.
+Moderators and the operator are never limited. ``FORUM_RATE_LIMITS=off`` turns everything
+here off.
 
 If Redis cannot be reached the limits let requests through (and log it): writes go to
 PostgreSQL and must not fail because a counter store is down (invariant 5).
