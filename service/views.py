@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 import msgspec
 from litestar import MediaType, Response
+from litestar.exceptions import ClientException
 from redis.asyncio import Redis
 
 from events import EventStore
@@ -78,6 +80,18 @@ def _json(body: bytes, position: int) -> Response[bytes]:
 
 def _not_found(detail: str) -> Exception:
     return NotFoundError(detail)
+
+
+# What service/domain/text.py accepts as a slug. Anything else names no section, and must
+# never reach a Redis key: "a:threads" would address another section's sorted set.
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def known_slug(slug: str) -> str:
+    """``slug`` when it could name a section; 404 otherwise."""
+    if not SLUG.fullmatch(slug):
+        raise NotFoundError(f"no section {slug[:80]!r}")
+    return slug
 
 
 def _pages(total: int, per_page: int) -> int:
@@ -150,6 +164,7 @@ class Views:
         """Run a read script; wait for ``min_position`` when asked. Returns the answer and
         the lowest checkpoint of the read models it used."""
         deadline = time.monotonic() + self.settings.min_position_wait
+        checked = False
         while True:
             answer = await self._scripts[script](args=[self.keys.prefix, *args])
             if answer[0] == 0:
@@ -164,6 +179,13 @@ class Views:
                 if time.monotonic() >= deadline:
                     raise ReadModelUnavailableError(
                         f"the read models have not reached position {min_position} yet", 1
+                    )
+            if not checked:  # only a read that would wait pays for this query
+                checked = True
+                if min_position is not None and min_position > await self.store.last_position():
+                    raise ClientException(
+                        f"X-Min-Position {min_position} is beyond the log's head: no write "
+                        "answered it"
                     )
             await asyncio.sleep(0.005)
 
@@ -220,6 +242,7 @@ class Views:
     @fresh_for_a_moment
     async def section_threads(self, slug: str, page: int, min_position: int | None
                               ) -> Response[bytes]:
+        known_slug(slug)
         threads, pages, position, meta = await self._listing(
             "thread_list", f":s:{slug}:threads", page, min_position, f":s:{slug}"
         )
@@ -243,6 +266,7 @@ class Views:
                            ) -> Response[bytes]:
         if not 1 <= year <= 9999:
             raise _not_found("no such year")
+        known_slug(slug)
         threads, pages, position, meta = await self._listing(
             "archives", f":a:{slug}:{year}", page, min_position, f":a:{slug}:years"
         )
@@ -255,6 +279,7 @@ class Views:
 
     @fresh_for_a_moment
     async def archive_years(self, slug: str, min_position: int | None) -> Response[bytes]:
+        known_slug(slug)
         answer, position = await self._read("ARCHIVE_YEARS", [slug], min_position, 2)
         _, _, _, section_flat, years_flat = answer
         if not section_flat:
