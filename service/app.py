@@ -51,5 +51,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                      components=components()),
         debug=False,
     )
-    finish(app.openapi_schema)  # built once here (~10 ms), served as finished
+    finish(app)  # the document is built once here (~10 ms) and served as finished
     return app

@@ -306,8 +306,9 @@ class Views:
         if len(answer) > 3:  # a guest: names and first posts are kept for all guests
             name, guest = answer[3].decode(), True
             joined = rm.rfc3339(rm.moment_of(answer[4])) if answer[4] else None
-        else:
-            name, guest, joined = h["name"], h.get("guest") == "1", h.get("joined")
+        else:  # the operator has counters but no profile: the name as it was asked for
+            name, guest, joined = h.get("name", name.strip()), h.get("guest") == "1", h.get(
+                "joined")
         return _json(_encoder.encode({
             "name": name, "guest": guest, "joined": joined,
             "threads": int(h.get("threads", 0)), "posts": int(h.get("posts", 0)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from litestar import Controller, Response, get, post, put
 from litestar.params import Parameter
 
@@ -24,7 +26,8 @@ class MemberController(Controller):
     async def register(self, data: c.Register, services: Services, meta: RequestMeta
                        ) -> Response[bytes]:
         result = await services.handlers.register(data, meta)
-        return written(result, 201, {"Location": f"/api/users/{result.name}"})
+        # Names may be any script; a header is Latin-1, so the path is percent-encoded.
+        return written(result, 201, {"Location": f"/api/users/{quote(result.name, safe='')}"})
 
     @post("/api/sessions", operation_id="signIn", status_code=200, security=PUBLIC, responses={
         200: ok(sc.SessionIssued, "a session token: send it as 'Authorization: Bearer …'"),

@@ -9,14 +9,18 @@ every body as a string. Each operation declares instead, in one line:
 ``problems`` adds the statuses every operation can answer (400 malformed request, 431
 headers too large, 503 a backing service or read model unavailable) and declares them all
 as application/problem+json; 429 and 503 also carry ``Retry-After`` (added by
-``finish``, which Litestar's ResponseSpec cannot express).
+``finish``, with the rest Litestar leaves out).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Annotated, Any
 
+import msgspec
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     Components,
@@ -24,12 +28,15 @@ from litestar.openapi.spec import (
     OpenAPIHeader,
     OpenAPIResponse,
     Operation,
+    Reference,
+    RequestBody,
     Schema,
     SecurityRequirement,
     SecurityScheme,
 )
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Parameter
+from litestar.routes import HTTPRoute
 
 from service.api.common import MAX_ID
 from service.errors import PROBLEM, Problem
@@ -130,20 +137,56 @@ _RETRY_AFTER = OpenAPIHeader(
 )
 
 
-def _operations(openapi: OpenAPI) -> list[Operation]:
-    found: list[Operation] = []
-    for item in (openapi.paths or {}).values():
+def _operations(app: Litestar) -> Iterator[tuple[HTTPRouteHandler, Operation]]:
+    """Each documented route handler with its operation in the app's OpenAPI document."""
+    by_id: dict[str, Operation] = {}
+    for item in (app.openapi_schema.paths or {}).values():
         for method in ("get", "put", "post", "delete", "patch"):
             operation = getattr(item, method, None)
-            if operation is not None:
-                found.append(operation)
-    return found
+            if operation is not None and operation.operation_id:
+                by_id[operation.operation_id] = operation
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                if isinstance(handler.operation_id, str) and handler.operation_id in by_id:
+                    yield handler, by_id[handler.operation_id]
 
 
-def finish(openapi: OpenAPI) -> OpenAPI:
-    """Add what ResponseSpec cannot declare: Retry-After on every 429 and 503."""
-    for operation in _operations(openapi):
+def _request_schema(openapi: OpenAPI, operation: Operation) -> Schema | None:
+    body = operation.request_body
+    if not isinstance(body, RequestBody):
+        return None
+    for media in body.content.values():
+        # X, or X | None (oneOf: [X, null])
+        candidates = [media.schema]
+        if isinstance(media.schema, Schema):
+            candidates.extend(media.schema.one_of or [])
+        for ref in candidates:
+            if isinstance(ref, Reference) and openapi.components.schemas:
+                found = openapi.components.schemas.get(ref.ref.rsplit("/", 1)[-1])
+                return found if isinstance(found, Schema) else None
+    return None
+
+
+def finish(app: Litestar) -> None:
+    """Say in the app's OpenAPI document what Litestar leaves out:
+    * Retry-After on every 429 and 503 answer (ResponseSpec cannot declare headers);
+    * request bodies that refuse unknown fields (forbid_unknown_fields Structs) have
+      ``additionalProperties: false``: a request with an extra field is not valid;
+    * an optional body (``data: X | None = None``) is not required."""
+    openapi = app.openapi_schema
+    for handler, operation in _operations(app):
         for code, response in (operation.responses or {}).items():
             if code in ("429", "503") and isinstance(response, OpenAPIResponse):
                 response.headers = {**(response.headers or {}), "Retry-After": _RETRY_AFTER}
-    return openapi
+        data = handler.parsed_fn_signature.parameters.get("data")
+        if data is None or not isinstance(operation.request_body, RequestBody):
+            continue
+        if data.is_optional:
+            operation.request_body.required = False
+        struct = next((t for t in (data.annotation, *data.args)
+                       if isinstance(t, type) and issubclass(t, msgspec.Struct)), None)
+        schema = _request_schema(openapi, operation)
+        if struct is not None and schema is not None and (
+                struct.__struct_config__.forbid_unknown_fields):
+            schema.additional_properties = False

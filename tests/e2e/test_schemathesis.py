@@ -1,12 +1,21 @@
 """Schemathesis against a real ``forum serve``: every operation of the served OpenAPI
 document, fed data generated from that document (valid and invalid), answers a status the
-document lists, with the content type and the body schema it declares, and never a 5xx.
+document lists, with the content type, headers and body schema it declares, never a 5xx.
 
-Bounded: a few dozen examples per operation (a couple of minutes in all). Requests go as
-nobody, as a member, as the operator, or with a garbage token, chosen per example.
+Two runs, bounded to about three minutes together:
+* through the Python API, a few dozen examples per operation and generation mode, each
+  sent as nobody, a member, the operator or with a garbage token;
+* through the CLI (``st run``), as the operator: its coverage phase (boundary values,
+  missing and malformed parts, systematically) and its stateful phase (a thread created,
+  then replied to, read, edited... by following the document's links), for 60 s.
 """
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,6 +36,8 @@ from tests.conftest import OPERATOR, Stack
 
 pytestmark = pytest.mark.e2e
 
+CHECK_NAMES = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
+               "response_schema_conformance", "response_headers_conformance"]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
 EXAMPLES = 40
@@ -79,3 +90,19 @@ def test_every_operation_answers_what_the_served_openapi_document_says(stack):
             except (Exception, BaseExceptionGroup) as error:  # a FailureGroup of checks
                 failures.append(f"{operation.label} ({mode.value}): {error}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_schemathesis_cli_coverage_and_stateful_phases_find_nothing(stack, tmp_path: Path):
+    _prepare(stack)
+    st = Path(sys.executable).with_name("st")
+    command = [
+        str(st), "run", f"{stack.url}/api/schema/openapi.json",
+        "--checks", ",".join(CHECK_NAMES), "--phases", "coverage,fuzzing,stateful",
+        "--max-time", "60", "--workers", "1", "--request-timeout", "15",
+        "--suppress-health-check", "all", "--generation-database", "none", "--no-color",
+        "-H", f"Authorization: {OPERATOR['Authorization']}",
+    ]
+    env = {**os.environ, "NO_COLOR": "1"}
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=240)
+    assert run.returncode == 0, run.stdout[-20_000:] + run.stderr[-5_000:]
