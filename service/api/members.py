@@ -5,12 +5,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from litestar import Controller, Response, get, post, put
-from litestar.params import Parameter
 
 from service import commands as c
 from service.api import schemas as sc
 from service.api.common import json_response, written
-from service.api.openapi import OPERATOR_ONLY, PUBLIC, Name, ok, problems
+from service.api.openapi import OPERATOR_ONLY, PUBLIC, MinPosition, Name, ok, problems
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
 from service.handlers import RequestMeta
@@ -51,7 +50,6 @@ class MemberController(Controller):
 
     @get("/api/users/{name:str}", operation_id="getUser", security=PUBLIC, responses={
         200: ok(sc.UserProfile, "a member's or a guest's profile"), **problems(404)})
-    async def profile(self, name: Name, services: Services, min_position: int | None =
-                      Parameter(header="X-Min-Position", default=None, required=False)
-                      ) -> Response[bytes]:
+    async def profile(self, name: Name, services: Services,
+                      min_position: int | None = MinPosition) -> Response[bytes]:
         return await services.views.user(name, min_position)

@@ -56,6 +56,18 @@ ThreadId = Annotated[int, Parameter(description="a thread's id",
 PostId = Annotated[int, Parameter(description="a post's id",
                                   schema_extra={"minimum": 1, "maximum": MAX_ID})]
 
+Year = Annotated[int, Parameter(description="a year threads started in",
+                                schema_extra={"minimum": 1, "maximum": 9999})]
+
+# Query and header parameters shared by the reads.
+MinPosition: Any = Parameter(
+    header="X-Min-Position", default=None, required=False,
+    description="a position a write answered: wait (at most 2 s) until the read models "
+                "have reached it, else 503 with Retry-After; beyond the log's head: 400",
+)
+Page: Any = Parameter(query="page", default=1, ge=1, le=1_000_000,
+                      description="1-based; a page past the last is 404")
+
 # Security schemes (names used in operations' ``security`` lists).
 MEMBER = "member"
 GUEST = "guest"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import Parameter
 
 from service import commands as c
 from service.api import schemas as s
 from service.api.common import checked_id, written
-from service.api.openapi import PUBLIC, SIGNED_IN, PostId, ok, problems
+from service.api.openapi import PUBLIC, SIGNED_IN, MinPosition, PostId, ok, problems
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError, NotFoundError
 from service.handlers import RequestMeta
@@ -37,9 +36,8 @@ class PostController(Controller):
     @get("/{post_id:int}", operation_id="getPost", security=PUBLIC, responses={
         200: ok(s.PostOnPage, "the post, with the page of its thread it is on"),
         **problems(404)})
-    async def get_post(self, post_id: PostId, services: Services, min_position: int | None =
-                       Parameter(header="X-Min-Position", default=None, required=False)
-                       ) -> Response[bytes]:
+    async def get_post(self, post_id: PostId, services: Services,
+                       min_position: int | None = MinPosition) -> Response[bytes]:
         return await services.views.post(checked_id(post_id, "post"), min_position)
 
     @patch("/{post_id:int}", operation_id="editPost", security=SIGNED_IN, responses={

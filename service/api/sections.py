@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
-from litestar.params import Parameter
 
 from service import commands as c
 from service.api import schemas as s
 from service.api.common import writer, written
-from service.api.openapi import PUBLIC, SIGNED_IN, WRITERS, Slug, ok, problems
+from service.api.openapi import (
+    PUBLIC,
+    SIGNED_IN,
+    WRITERS,
+    MinPosition,
+    Page,
+    Slug,
+    Year,
+    ok,
+    problems,
+)
 from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.views import known_slug
-
-MinPosition = Parameter(header="X-Min-Position", default=None, required=False)
-Page = Parameter(query="page", default=1, ge=1, le=1_000_000)
 
 
 class SectionController(Controller):
@@ -71,6 +77,6 @@ class SectionController(Controller):
     @get("/{slug:str}/archive/{year:int}", operation_id="archiveYear", security=PUBLIC,
          responses={200: ok(s.ArchiveYear, "the threads started in one year"),
                     **problems(404)})
-    async def archive_year(self, slug: Slug, year: int, services: Services, page: int = Page,
+    async def archive_year(self, slug: Slug, year: Year, services: Services, page: int = Page,
                            min_position: int | None = MinPosition) -> Response[bytes]:
         return await services.views.archive_year(slug, year, page, min_position)

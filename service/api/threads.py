@@ -8,14 +8,21 @@ from litestar.params import Parameter
 from service import commands as c
 from service.api import schemas as s
 from service.api.common import checked_id, writer, written
-from service.api.openapi import PUBLIC, SIGNED_IN, WRITERS, ThreadId, ok, problems
+from service.api.openapi import (
+    PUBLIC,
+    SIGNED_IN,
+    WRITERS,
+    MinPosition,
+    Page,
+    ThreadId,
+    ok,
+    problems,
+)
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
 from service.handlers import RequestMeta
 from service.lifespan import Services
 
-MinPosition = Parameter(header="X-Min-Position", default=None, required=False)
-Page = Parameter(query="page", default=1, ge=1, le=1_000_000)
 PerPage = Parameter(query="per_page", default=None, ge=1, le=100, required=False)
 
 # What every moderation route answers.
