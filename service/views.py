@@ -22,33 +22,13 @@ from litestar.exceptions import ClientException
 from redis.asyncio import Redis
 
 from events import EventStore
+from service.api.schemas import Section, ThreadSummary
 from service.domain.errors import NotFoundError
 from service.errors import ReadModelUnavailableError
 from workers import readmodels as rm
 from workers.checkpoints import positions
 from workers.readmodels import Keys
 from workers.settings import Settings
-
-
-class ThreadSummary(msgspec.Struct):
-    id: int
-    title: str
-    forum: str
-    author: str
-    guest: bool
-    posts: int
-    replies: int
-    created_at: str
-    bumped_at: str
-    locked: bool
-
-
-class Section(msgspec.Struct):
-    slug: str
-    title: str
-    threads: int
-    posts: int
-
 
 _encoder = msgspec.json.Encoder()
 
@@ -183,8 +163,8 @@ class Views:
             if not checked:  # only a read that would wait pays for this query
                 checked = True
                 if min_position is not None and min_position > await self.store.last_position():
-                    raise ClientException(
-                        f"X-Min-Position {min_position} is beyond the log's head: no write "
+                    raise ClientException(  # (the API's X-Min-Position, a page's ?after=)
+                        f"position {min_position} is beyond the log's head: no write "
                         "answered it"
                     )
             await asyncio.sleep(0.005)

@@ -1,21 +1,21 @@
 """The JSON bodies the API answers, as the OpenAPI document (/api/schema) describes them.
 
-Declarations only. Reads send JSON spliced from ready bytes (service/views.py) and writes
-encode their command results (service/commands.py); these Structs mirror that JSON field
-for field so the document tells the truth without decoding anything on the read path.
+Declarations only. Reads send JSON spliced from ready bytes (service/views.py, which also
+encodes ThreadSummary and Section) and writes encode their command results
+(service/commands.py); these Structs mirror that JSON field for field so the document
+tells the truth without decoding anything on the read path.
 tests/e2e/test_openapi.py checks real answers against them (and Schemathesis does too).
 Fields that are sometimes absent are ``UNSET`` (not required), never ``None``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from service.errors import Problem
-from service.views import Section, ThreadSummary
 
 __all__ = [
     "ArchiveYear", "ArchiveYears", "Author", "EventsPage", "ForumCreated", "Forums",
@@ -27,9 +27,33 @@ __all__ = [
 
 # A position of the event log: pass it back (X-Min-Position, after), never do arithmetic.
 Position = int
+# RFC 3339, UTC ("2011-06-08T14:03:00.000Z").
+Time = Annotated[str, msgspec.Meta(extra_json_schema={"extra": {"format": "date-time"}})]
 
 
 # -- reads ------------------------------------------------------------------------------
+
+class ThreadSummary(msgspec.Struct):
+    """A thread as lists show it (service/views.py encodes these)."""
+
+    id: int
+    title: str
+    forum: str
+    author: str
+    guest: bool
+    posts: int
+    replies: int
+    created_at: Time
+    bumped_at: Time
+    locked: bool
+
+
+class Section(msgspec.Struct):
+    slug: str
+    title: str
+    threads: int
+    posts: int
+
 
 class Author(msgspec.Struct):
     name: str
@@ -50,8 +74,8 @@ class Post(msgspec.Struct):
     id: int
     thread_id: int
     number: int
-    created_at: str
-    edited_at: str | None
+    created_at: Time
+    edited_at: Time | None
     deleted: bool
     body: str
     html: str
@@ -114,7 +138,7 @@ class Forums(msgspec.Struct):
 class UserProfile(msgspec.Struct):
     name: str
     guest: bool
-    joined: str | None
+    joined: Time | None
     threads: int
     posts: int
     reputation: int
@@ -126,7 +150,7 @@ class LoggedEvent(msgspec.Struct):
     version: int
     type: str
     data: dict[str, Any]
-    recorded_at: str
+    recorded_at: Time
     metadata: dict[str, Any]
 
 
