@@ -11,14 +11,16 @@ from typing import Annotated
 import msgspec
 
 
-def _documented(**limits: object) -> msgspec.Meta:
+def _documented(description: str | None = None, **limits: object) -> msgspec.Meta:
     """Limits the OpenAPI document states but decoding does not enforce: the domain checks
     them after normalising (service/domain/text.py) and answers 422 with a clear detail."""
-    return msgspec.Meta(extra_json_schema={"extra": limits})
+    return msgspec.Meta(extra_json_schema={"description": description, "extra": limits})
 
 
-Title = Annotated[str, _documented(min_length=1, max_length=200)]
-Body = Annotated[str, _documented(min_length=1, max_length=50_000)]
+_NORMALISED = ("counted once control characters are removed and line breaks made '\\n'"
+               " (titles: spaces collapsed); empty then is 422")
+Title = Annotated[str, _documented(_NORMALISED, min_length=1, max_length=200)]
+Body = Annotated[str, _documented(_NORMALISED, min_length=1, max_length=50_000)]
 Name = Annotated[str, _documented(min_length=1, max_length=32)]
 Password = Annotated[str, _documented(min_length=8, max_length=1024)]
 Slug = Annotated[str, _documented(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
