@@ -43,7 +43,6 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 EXAMPLES = 40
 
 
-
 def _prepare(stack: Stack) -> dict[str, dict[str, str]]:
     """A section, a thread and a member to sign in as: some generated requests then hit
     things that exist (ids 1, slug "general"), the rest things that do not."""
