@@ -6,11 +6,9 @@ from typing import Any
 
 import msgspec
 from litestar import MediaType, Response
-from litestar.openapi import ResponseSpec
 
 from service.domain.actors import Actor
 from service.domain.errors import InvalidInputError, NotFoundError
-from service.errors import PROBLEM, Problem
 from service.lifespan import Services
 
 MAX_ID = (1 << 63) - 1
@@ -46,12 +44,3 @@ def written(value: Any, status: int = 200, headers: dict[str, str] | None = None
     merged = {"X-Position": str(value.position), **(headers or {})}
     return json_response(value, status, merged)
 
-
-def spec(status: int, ok: type[msgspec.Struct] | None, *errors: int
-         ) -> dict[int, ResponseSpec]:
-    """A route's documented answers: its success body, and problem+json for each refusal."""
-    answers = {code: ResponseSpec(data_container=Problem, media_type=PROBLEM,
-                                  description="refused: see detail") for code in errors}
-    if ok is not None:
-        answers[status] = ResponseSpec(data_container=ok, description="done")
-    return answers
