@@ -71,6 +71,9 @@ class InMemoryEventStore:
     async def head(self) -> int:
         return len(self._log)
 
+    async def last_position(self) -> int:
+        return len(self._log)
+
     async def find_idempotent(self, key: str) -> IdempotentResult | None:
         return self._idempotency.get(key)
 

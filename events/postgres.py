@@ -156,6 +156,11 @@ class PostgresEventStore:
     async def head(self) -> int:
         return int(await self._fetchval(_HEAD))
 
+    async def last_position(self) -> int:
+        # Not the visible head: a long transaction elsewhere on the cluster holds that back,
+        # and a position a write has just answered may lie beyond it for a while.
+        return int(await self._fetchval("SELECT coalesce(max(position), 0) FROM events"))
+
     async def horizon_holder(self) -> dict[str, Any] | None:
         """The oldest transaction with an id anywhere on the cluster: readers of the log
         cannot see past it. None when there is none; ``seconds`` is how long it has run."""

@@ -45,6 +45,11 @@ class EventStore(Protocol):
         """The position of the newest event a reader can see (0 for an empty log)."""
         ...
 
+    async def last_position(self) -> int:
+        """The position of the newest committed event, whether readers can see it yet or
+        not (0 for an empty log): no write ever answered a position above it."""
+        ...
+
     async def find_idempotent(self, key: str) -> IdempotentResult | None: ...
 
     async def next_ids(self, kind: str, count: int = 1) -> list[int]:

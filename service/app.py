@@ -13,6 +13,7 @@ from service.api.health import HealthController
 from service.api.held import HeldController
 from service.api.log import EventLogController
 from service.api.members import MemberController
+from service.api.openapi import components, finish
 from service.api.posts import PostController
 from service.api.sections import SectionController
 from service.api.suspensions import SuspensionController
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     metrics = Metrics()
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             SectionController, ThreadController, UnansweredController, PostController,
             MemberController, SuspensionController, EventLogController, HealthController,
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="forum", version="0.1.0", path="/api/schema",
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+            components=components(),
         ),
         debug=False,
     )
+    finish(app)  # the document is built once here (~10 ms) and served as finished
+    return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -17,36 +18,17 @@ from typing import Any
 
 import msgspec
 from litestar import MediaType, Response
+from litestar.exceptions import ClientException
 from redis.asyncio import Redis
 
 from events import EventStore
+from service.api.schemas import Section, ThreadSummary
 from service.domain.errors import NotFoundError
 from service.errors import ReadModelUnavailableError
 from workers import readmodels as rm
 from workers.checkpoints import positions
 from workers.readmodels import Keys
 from workers.settings import Settings
-
-
-class ThreadSummary(msgspec.Struct):
-    id: int
-    title: str
-    forum: str
-    author: str
-    guest: bool
-    posts: int
-    replies: int
-    created_at: str
-    bumped_at: str
-    locked: bool
-
-
-class Section(msgspec.Struct):
-    slug: str
-    title: str
-    threads: int
-    posts: int
-
 
 _encoder = msgspec.json.Encoder()
 
@@ -78,6 +60,18 @@ def _json(body: bytes, position: int) -> Response[bytes]:
 
 def _not_found(detail: str) -> Exception:
     return NotFoundError(detail)
+
+
+# What service/domain/text.py accepts as a slug. Anything else names no section, and must
+# never reach a Redis key: "a:threads" would address another section's sorted set.
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def known_slug(slug: str) -> str:
+    """``slug`` when it could name a section; 404 otherwise."""
+    if not SLUG.fullmatch(slug):
+        raise NotFoundError(f"no section {slug[:80]!r}")
+    return slug
 
 
 def _pages(total: int, per_page: int) -> int:
@@ -151,6 +145,7 @@ class Views:
         """Run a read script; wait for ``min_position`` when asked. Returns the answer and
         the lowest checkpoint of the read models it used."""
         deadline = time.monotonic() + self.settings.min_position_wait
+        checked = False
         while True:
             answer = await self._scripts[script](args=[self.keys.prefix, *args])
             if answer[0] == 0:
@@ -165,6 +160,13 @@ class Views:
                 if time.monotonic() >= deadline:
                     raise ReadModelUnavailableError(
                         f"the read models have not reached position {min_position} yet", 1
+                    )
+            if not checked:  # only a read that would wait pays for this query
+                checked = True
+                if min_position is not None and min_position > await self.store.last_position():
+                    raise ClientException(  # (the API's X-Min-Position, a page's ?after=)
+                        f"position {min_position} is beyond the log's head: no write "
+                        "answered it"
                     )
             await asyncio.sleep(0.005)
 
@@ -221,6 +223,7 @@ class Views:
     @fresh_for_a_moment
     async def section_threads(self, slug: str, page: int, min_position: int | None
                               ) -> Response[bytes]:
+        known_slug(slug)
         threads, pages, position, meta = await self._listing(
             "thread_list", f":s:{slug}:threads", page, min_position, f":s:{slug}"
         )
@@ -244,6 +247,7 @@ class Views:
                            ) -> Response[bytes]:
         if not 1 <= year <= 9999:
             raise _not_found("no such year")
+        known_slug(slug)
         threads, pages, position, meta = await self._listing(
             "archives", f":a:{slug}:{year}", page, min_position, f":a:{slug}:years"
         )
@@ -256,6 +260,7 @@ class Views:
 
     @fresh_for_a_moment
     async def archive_years(self, slug: str, min_position: int | None) -> Response[bytes]:
+        known_slug(slug)
         answer, position = await self._read("ARCHIVE_YEARS", [slug], min_position, 2)
         _, _, _, section_flat, years_flat = answer
         if not section_flat:
@@ -282,8 +287,9 @@ class Views:
         if len(answer) > 3:  # a guest: names and first posts are kept for all guests
             name, guest = answer[3].decode(), True
             joined = rm.rfc3339(rm.moment_of(answer[4])) if answer[4] else None
-        else:
-            name, guest, joined = h["name"], h.get("guest") == "1", h.get("joined")
+        else:  # the operator has counters but no profile: the name as it was asked for
+            name, guest, joined = h.get("name", name.strip()), h.get("guest") == "1", h.get(
+                "joined")
         return _json(_encoder.encode({
             "name": name, "guest": guest, "joined": joined,
             "threads": int(h.get("threads", 0)), "posts": int(h.get("posts", 0)),

@@ -7,11 +7,9 @@ from urllib.parse import quote
 
 import msgspec
 from litestar import MediaType, Response
-from litestar.openapi import ResponseSpec
 
 from service.domain.actors import Actor
 from service.domain.errors import InvalidInputError, NotFoundError
-from service.errors import PROBLEM, Problem
 from service.guests import GuestPass
 from service.lifespan import Services
 
@@ -73,13 +71,3 @@ def written(value: Any, status: int = 200, headers: dict[str, str] | None = None
 def name_path(prefix: str, name: str) -> str:
     """A URL path ending in a name, percent-encoded (names may hold any script, spaces)."""
     return prefix + quote(name, safe="")
-
-
-def spec(status: int, ok: type[msgspec.Struct] | None, *errors: int
-         ) -> dict[int, ResponseSpec]:
-    """A route's documented answers: its success body, and problem+json for each refusal."""
-    answers = {code: ResponseSpec(data_container=Problem, media_type=PROBLEM,
-                                  description="refused: see detail") for code in errors}
-    if ok is not None:
-        answers[status] = ResponseSpec(data_container=ok, description="done")
-    return answers

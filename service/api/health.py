@@ -11,6 +11,8 @@ from litestar import Controller, MediaType, Response, get
 from prometheus_client import generate_latest
 
 from service.api.common import json_response
+from service.api.openapi import PUBLIC, ok, problems
+from service.api.schemas import Health, Readiness
 from service.lifespan import Services
 from service.metrics import Metrics
 from workers.settings import Settings
@@ -54,13 +56,16 @@ async def _lag_seconds(services: Services, positions: dict[str, int | None], hea
 
 class HealthController(Controller):
     tags = ["operators"]
-    include_in_schema = False
 
-    @get("/health", operation_id="health")
+    @get("/health", operation_id="health", security=PUBLIC, responses={
+        200: ok(Health, "the process is alive"), **problems()})
     async def health(self) -> Response[bytes]:
         return json_response({"status": "ok"})
 
-    @get("/ready", operation_id="ready")
+    @get("/ready", operation_id="ready", security=PUBLIC, responses={
+        200: ok(Readiness, "ready to serve: PostgreSQL and Redis answer, projections keep up"),
+        503: ok(Readiness, "not ready: the checks say why (Retry-After says when to ask again)"),
+        **{k: v for k, v in problems().items() if k != 503}})
     async def ready(self, services: Services) -> Response[bytes]:
         postgres = await _check(services.pool.fetchval("SELECT 1"))
         redis = await _check(services.redis.ping())
@@ -87,7 +92,8 @@ class HealthController(Controller):
         return json_response(checks, 200 if ready else 503,
                              None if ready else {"Retry-After": "2"})
 
-    @get("/metrics", operation_id="metrics")
+    @get("/metrics", operation_id="metrics", security=PUBLIC, responses={
+        200: ok(str, "Prometheus text exposition", "text/plain"), **problems()})
     async def metrics(self, services: Services, metrics: Metrics) -> Response[bytes]:
         try:
             head = await services.store.head()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from litestar import Controller, Response, get
 from litestar.params import Parameter
 
-from service.api.common import json_response
+from service.api.common import MAX_ID, json_response
+from service.api.openapi import OPERATOR_ONLY, ok, problems
+from service.api.schemas import EventsPage, LoggedEvent
 from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError
 from service.lifespan import Services
@@ -16,23 +16,16 @@ from service.lifespan import Services
 _REDACTED = ("password_hash",)
 
 
-class LoggedEvent(msgspec.Struct):
-    position: int
-    stream: str
-    version: int
-    type: str
-    data: dict[str, Any]
-    recorded_at: str
-    metadata: dict[str, Any]
-
-
 class EventLogController(Controller):
     path = "/api/events"
     tags = ["operators"]
 
-    @get("/", operation_id="readLog")
+    @get("/", operation_id="readLog", security=OPERATOR_ONLY, responses={
+        200: ok(EventsPage, "events in global order; page on with after = last"),
+        **problems(401, 403)})
     async def read(self, services: Services, actor: Actor | None,
-                   after: int = Parameter(query="after", default=0, ge=0, le=(1 << 63) - 1),
+                   after: int = Parameter(query="after", default=0, ge=0, le=MAX_ID,
+                                         schema_extra={"maximum": MAX_ID}),
                    limit: int = Parameter(query="limit", default=100, ge=1, le=1000)
                    ) -> Response[bytes]:
         if actor is None:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.params import Parameter
 
 from events.records import member_stream
 from service import commands as c
-from service.api.common import json_response, name_path, spec, written
+from service.api import schemas as sc
+from service.api.common import json_response, name_path, written
+from service.api.openapi import (
+    OPERATOR_ONLY,
+    PUBLIC,
+    SIGNED_IN,
+    MinPosition,
+    Name,
+    ok,
+    problems,
+)
 from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError, NotFoundError
 from service.handlers import RequestMeta
@@ -18,21 +26,12 @@ from service.lifespan import Services
 from service.limits import Throttle
 
 
-class SignedIn(msgspec.Struct):
-    token: str
-    name: str
-    role: str
-
-
-class SessionsRevoked(msgspec.Struct):
-    name: str
-    revoked: int
-
-
 class MemberController(Controller):
     tags = ["members"]
 
-    @post("/api/users", operation_id="register", status_code=201)
+    @post("/api/users", operation_id="register", status_code=201, security=PUBLIC, responses={
+        201: ok(sc.MemberRegistered, "the member was registered"),
+        **problems(403, 409, 413, 422, 429)})
     async def register(self, data: c.Register, services: Services, meta: RequestMeta,
                        throttle: Throttle) -> Response[bytes]:
         """Register a member. 409 when the name is taken or looks like a member's or a
@@ -44,8 +43,9 @@ class MemberController(Controller):
         result = await services.handlers.register(data, meta)
         return written(result, 201, {"Location": name_path("/api/users/", result.name)})
 
-    @post("/api/sessions", operation_id="signIn", status_code=200,
-          responses=spec(200, SignedIn, 401, 403))
+    @post("/api/sessions", operation_id="signIn", status_code=200, security=PUBLIC, responses={
+        200: ok(sc.SessionIssued, "a session token: send it as 'Authorization: Bearer …'"),
+        **problems(401, 403, 413, 422, 429)})
     async def sign_in(self, data: c.SignIn, services: Services, throttle: Throttle
                       ) -> Response[bytes]:
         """A new session: its token is answered once and lasts the session TTL."""
@@ -57,10 +57,11 @@ class MemberController(Controller):
             raise
         await throttle.signed_in(data.name)
         token = await services.auth.open_session(found.name)
-        return json_response(SignedIn(token=token, name=found.name, role=found.role))
+        return json_response(sc.SessionIssued(token=token, name=found.name, role=found.role))
 
-    @delete("/api/sessions", operation_id="signOut", status_code=204,
-            responses=spec(204, None, 401, 403), opt={"ban_exempt": True})
+    @delete("/api/sessions", operation_id="signOut", status_code=204, security=SIGNED_IN,
+            responses={204: ok(None, "the session is revoked"), **problems(401, 403)},
+            opt={"ban_exempt": True})
     async def sign_out(self, request: Request[Any, Any, Any], services: Services) -> None:
         """Revokes the session whose token this request is sent with (a suspended member
         may still sign out)."""
@@ -72,8 +73,10 @@ class MemberController(Controller):
         await services.auth.sessions.revoke_hash(identity.session.token_hash)
 
     @delete("/api/users/{name:str}/sessions", operation_id="revokeSessions", status_code=200,
-            responses=spec(200, SessionsRevoked, 401, 403, 404))
-    async def revoke_sessions(self, name: str, request: Request[Any, Any, Any],
+            security=SIGNED_IN, responses={
+                200: ok(sc.SessionsRevoked, "the member is signed out everywhere"),
+                **problems(401, 403, 404)})
+    async def revoke_sessions(self, name: Name, request: Request[Any, Any, Any],
                               services: Services) -> Response[bytes]:
         """Signs the member out everywhere: the member themself or the operator."""
         identity = await services.auth.identify(request.headers.get("authorization"))
@@ -87,10 +90,13 @@ class MemberController(Controller):
         if not own and not await services.store.read_stream(stream):
             raise NotFoundError("no such member")
         revoked = await services.auth.sessions.revoke_all(stream)
-        return json_response(SessionsRevoked(name=name.strip(), revoked=revoked))
+        return json_response(sc.SessionsRevoked(name=name.strip(), revoked=revoked))
 
-    @put("/api/users/{name:str}/role", operation_id="changeRole", status_code=200)
-    async def change_role(self, name: str, data: c.ChangeRole, services: Services,
+    @put("/api/users/{name:str}/role", operation_id="changeRole", status_code=200,
+         security=OPERATOR_ONLY, responses={
+             200: ok(sc.RoleChanged, "the member's role was changed"),
+             **problems(401, 403, 404, 409, 413, 422, 429)})
+    async def change_role(self, name: Name, data: c.ChangeRole, services: Services,
                           actor: Actor | None, meta: RequestMeta, throttle: Throttle
                           ) -> Response[bytes]:
         """The operator makes a member a moderator (or a member again). Authority is
@@ -100,8 +106,8 @@ class MemberController(Controller):
         await throttle("write", actor)
         return written(await services.handlers.change_role(name, data, actor, meta))
 
-    @get("/api/users/{name:str}", operation_id="getUser")
-    async def profile(self, name: str, services: Services, min_position: int | None =
-                      Parameter(header="X-Min-Position", default=None, required=False)
-                      ) -> Response[bytes]:
+    @get("/api/users/{name:str}", operation_id="getUser", security=PUBLIC, responses={
+        200: ok(sc.UserProfile, "a member's or a guest's profile"), **problems(404)})
+    async def profile(self, name: Name, services: Services,
+                      min_position: int | None = MinPosition) -> Response[bytes]:
         return await services.views.user(name, min_position)

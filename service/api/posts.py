@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import Parameter
 
 from service import commands as c
+from service.api import schemas as s
 from service.api.common import checked_id, written
+from service.api.openapi import PUBLIC, SIGNED_IN, MinPosition, PostId, ok, problems
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError, NotFoundError
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.limits import Throttle
+
+_CHANGE_PROBLEMS = problems(401, 403, 404, 409, 413, 422, 429)
 
 
 def _member(actor: Actor | None) -> Actor:
@@ -31,40 +34,51 @@ class PostController(Controller):
     path = "/api/posts"
     tags = ["posts"]
 
-    @get("/{post_id:int}", operation_id="getPost")
-    async def get_post(self, post_id: int, services: Services, min_position: int | None =
-                       Parameter(header="X-Min-Position", default=None, required=False)
-                       ) -> Response[bytes]:
+    @get("/{post_id:int}", operation_id="getPost", security=PUBLIC, responses={
+        200: ok(s.PostOnPage, "the post, with the page of its thread it is on"),
+        **problems(404)})
+    async def get_post(self, post_id: PostId, services: Services,
+                       min_position: int | None = MinPosition) -> Response[bytes]:
         return await services.views.post(checked_id(post_id, "post"), min_position)
 
-    @patch("/{post_id:int}", operation_id="editPost")
-    async def edit(self, post_id: int, data: c.EditPost, services: Services,
-                   actor: Actor | None, meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
+    @patch("/{post_id:int}", operation_id="editPost", security=SIGNED_IN, responses={
+        200: ok(s.PostChanged, "the post was edited"), **_CHANGE_PROBLEMS})
+    async def edit(self, post_id: PostId, data: c.EditPost, services: Services,
+                   actor: Actor | None, meta: RequestMeta, throttle: Throttle
+                   ) -> Response[bytes]:
         who = _member(actor)
         await throttle("edit", who)
         thread_id = await _thread_of(services, post_id)
         return written(await services.handlers.edit_post(thread_id, post_id, data, who, meta))
 
-    @delete("/{post_id:int}", operation_id="deletePost", status_code=200)
-    async def remove(self, post_id: int, services: Services, actor: Actor | None,
-                     meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
+    @delete("/{post_id:int}", operation_id="deletePost", status_code=200, security=SIGNED_IN,
+            responses={200: ok(s.PostChanged, "the post was deleted"), **_CHANGE_PROBLEMS})
+    async def remove(self, post_id: PostId, services: Services, actor: Actor | None,
+                     meta: RequestMeta, throttle: Throttle
+                   ) -> Response[bytes]:
         who = _member(actor)
         await throttle("edit", who)
         thread_id = await _thread_of(services, post_id)
         return written(await services.handlers.delete_post(thread_id, post_id, who, meta))
 
-    @post("/{post_id:int}/likes", operation_id="likePost", status_code=201)
-    async def like(self, post_id: int, services: Services, actor: Actor | None,
-                   meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
+    @post("/{post_id:int}/likes", operation_id="likePost", status_code=201,
+          security=SIGNED_IN, responses={
+              201: ok(s.PostChanged, "the post's author got reputation"), **_CHANGE_PROBLEMS})
+    async def like(self, post_id: PostId, services: Services, actor: Actor | None,
+                   meta: RequestMeta, throttle: Throttle
+                   ) -> Response[bytes]:
         who = _member(actor)
         await throttle("like", who)
         thread_id = await _thread_of(services, post_id)
         result = await services.handlers.like(thread_id, post_id, who, meta, liked=True)
         return written(result, 201)
 
-    @delete("/{post_id:int}/likes", operation_id="unlikePost", status_code=200)
-    async def unlike(self, post_id: int, services: Services, actor: Actor | None,
-                     meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
+    @delete("/{post_id:int}/likes", operation_id="unlikePost", status_code=200,
+            security=SIGNED_IN, responses={
+                200: ok(s.PostChanged, "the reputation was taken back"), **_CHANGE_PROBLEMS})
+    async def unlike(self, post_id: PostId, services: Services, actor: Actor | None,
+                     meta: RequestMeta, throttle: Throttle
+                   ) -> Response[bytes]:
         who = _member(actor)
         await throttle("like", who)
         thread_id = await _thread_of(services, post_id)

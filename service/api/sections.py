@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
-from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
 
 from service import commands as c
+from service.api import schemas as s
 from service.api.common import writer, written
+from service.api.openapi import (
+    PUBLIC,
+    SIGNED_IN,
+    WRITERS,
+    MinPosition,
+    Page,
+    Slug,
+    Year,
+    ok,
+    problems,
+)
 from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError
 from service.guests import GuestPass
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.limits import Throttle
+from service.views import known_slug
 
 
 class SectionController(Controller):
     path = "/api/forums"
     tags = ["sections"]
 
-    @post("/", operation_id="createForum", status_code=201)
+    @post("/", operation_id="createForum", status_code=201, security=SIGNED_IN, responses={
+        201: ok(s.ForumCreated, "the section was created"),
+        **problems(401, 403, 409, 413, 422, 429)})
     async def create(self, data: c.CreateForum, services: Services, actor: Actor | None,
                      meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         if actor is None:
@@ -32,14 +45,18 @@ class SectionController(Controller):
         result = await services.handlers.create_forum(data, actor, meta)
         return written(result, 201, {"Location": f"/api/forums/{result.slug}/threads"})
 
-    @get("/", operation_id="listForums")
-    async def list(self, services: Services, min_position: int | None = Parameter(
-            header="X-Min-Position", default=None, required=False)) -> Response[bytes]:
+    @get("/", operation_id="listForums", security=PUBLIC, responses={
+        200: ok(s.Forums, "every section"), **problems()})
+    async def list(self, services: Services, min_position: int | None = MinPosition
+                   ) -> Response[bytes]:
         return await services.views.forums(min_position)
 
     @post("/{slug:str}/threads", operation_id="startThread", status_code=201,
-          responses={202: ResponseSpec(c.HeldResult, description="held for review")})
-    async def start_thread(self, slug: str, data: c.StartThread, services: Services,
+          security=WRITERS, responses={
+              201: ok(s.ThreadStarted, "the thread was started"),
+              202: ok(s.HeldResult, "the first post is held for a moderator's review"),
+              **problems(401, 403, 404, 409, 413, 422, 429)})
+    async def start_thread(self, slug: Slug, data: c.StartThread, services: Services,
                            actor: Actor | None, meta: RequestMeta, throttle: Throttle,
                            guest_pass: GuestPass) -> Response[bytes]:
         """Start a thread as a member, or as a guest with ``guest_name``.
@@ -51,6 +68,7 @@ class SectionController(Controller):
         a look-alike of it gets 409, as does a name that looks like a member's or a
         reserved one (names are compared by confusable skeleton); a name mixing scripts
         confusingly is 422. A malformed ``X-Guest-Token`` is 422."""
+        known_slug(slug)
         who = await writer(services, actor, data.guest_name, guest_pass)
         await throttle("thread", who)
         result = await services.handlers.start_thread(slug, data, who, meta)
@@ -59,24 +77,23 @@ class SectionController(Controller):
         return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"},
                        guest_pass)
 
-    @get("/{slug:str}/threads", operation_id="listThreads")
-    async def threads(self, slug: str, services: Services,
-                      page: int = Parameter(query="page", default=1, ge=1, le=1_000_000),
-                      min_position: int | None = Parameter(
-                          header="X-Min-Position", default=None, required=False)
-                      ) -> Response[bytes]:
+    @get("/{slug:str}/threads", operation_id="listThreads", security=PUBLIC, responses={
+        200: ok(s.ThreadList, "the section's threads, most recently bumped first"),
+        **problems(404)})
+    async def threads(self, slug: Slug, services: Services, page: int = Page,
+                      min_position: int | None = MinPosition) -> Response[bytes]:
         return await services.views.section_threads(slug, page, min_position)
 
-    @get("/{slug:str}/archive", operation_id="archiveYears")
-    async def archive(self, slug: str, services: Services, min_position: int | None = Parameter(
-            header="X-Min-Position", default=None, required=False)) -> Response[bytes]:
+    @get("/{slug:str}/archive", operation_id="archiveYears", security=PUBLIC, responses={
+        200: ok(s.ArchiveYears, "the years the section's threads started in"),
+        **problems(404)})
+    async def archive(self, slug: Slug, services: Services,
+                      min_position: int | None = MinPosition) -> Response[bytes]:
         return await services.views.archive_years(slug, min_position)
 
-    @get("/{slug:str}/archive/{year:int}", operation_id="archiveYear")
-    async def archive_year(self, slug: str, year: int, services: Services,
-                           page: int = Parameter(query="page", default=1, ge=1, le=1_000_000),
-                           min_position: int | None = Parameter(
-                               header="X-Min-Position", default=None, required=False)
-                           ) -> Response[bytes]:
+    @get("/{slug:str}/archive/{year:int}", operation_id="archiveYear", security=PUBLIC,
+         responses={200: ok(s.ArchiveYear, "the threads started in one year"),
+                    **problems(404)})
+    async def archive_year(self, slug: Slug, year: Year, services: Services, page: int = Page,
+                           min_position: int | None = MinPosition) -> Response[bytes]:
         return await services.views.archive_year(slug, year, page, min_position)
-

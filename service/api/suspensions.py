@@ -12,7 +12,8 @@ from litestar.params import Parameter
 
 from service import commands as c
 from service import suspensions
-from service.api.common import json_response, spec, written
+from service.api.common import json_response, written
+from service.api.openapi import SIGNED_IN, ok, problems
 from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError
 from service.handlers import RequestMeta
@@ -37,7 +38,9 @@ class SuspensionController(Controller):
     tags = ["moderation"]
 
     @post("/api/users/{name:str}/suspension", operation_id="suspendMember", status_code=200,
-          responses=spec(200, c.SuspensionResult, 401, 403, 404, 409, 422))
+          security=SIGNED_IN, responses={
+              200: ok(c.SuspensionResult, "the member is suspended"),
+              **problems(401, 403, 404, 409, 413, 422)})
     async def suspend(self, name: str, data: c.Suspend, services: Services,
                       actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
         """No sign-in and no writes until ``until`` (absent: until lifted). Suspending a
@@ -45,13 +48,16 @@ class SuspensionController(Controller):
         return written(await services.handlers.suspend(name, data, _moderator(actor), meta))
 
     @delete("/api/users/{name:str}/suspension", operation_id="liftSuspension",
-            status_code=200, responses=spec(200, c.SuspensionResult, 401, 403, 404, 409))
+            status_code=200, security=SIGNED_IN, responses={
+                200: ok(c.SuspensionResult, "the suspension is lifted"),
+                **problems(401, 403, 404, 409)})
     async def lift(self, name: str, services: Services, actor: Actor | None,
                    meta: RequestMeta) -> Response[bytes]:
         return written(await services.handlers.lift_suspension(name, _moderator(actor), meta))
 
     @get("/api/suspensions", operation_id="listSuspensions",
-         responses=spec(200, SuspensionList, 401, 403))
+         security=SIGNED_IN, responses={
+             200: ok(SuspensionList, "members suspended now"), **problems(401, 403, 404)})
     async def current(self, services: Services, actor: Actor | None,
                    page: int = Parameter(query="page", default=1, ge=1, le=1_000_000)
                    ) -> Response[bytes]:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
-from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from service import commands as c
+from service.api import schemas as s
 from service.api.common import checked_id, writer, written
+from service.api.openapi import (
+    PUBLIC,
+    SIGNED_IN,
+    WRITERS,
+    MinPosition,
+    Page,
+    ThreadId,
+    ok,
+    problems,
+)
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
 from service.guests import GuestPass
@@ -15,9 +25,10 @@ from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.limits import Throttle
 
-MinPosition = Parameter(header="X-Min-Position", default=None, required=False)
-Page = Parameter(query="page", default=1, ge=1, le=1_000_000)
 PerPage = Parameter(query="per_page", default=None, ge=1, le=100, required=False)
+
+# What every moderation route answers.
+_MODERATED = {200: ok(s.ThreadChanged, "done"), **problems(401, 403, 404, 409, 413, 422, 429)}
 
 
 def _moderator(actor: Actor | None) -> Actor:
@@ -30,8 +41,9 @@ class ThreadController(Controller):
     path = "/api/threads"
     tags = ["threads"]
 
-    @get("/{thread_id:int}", operation_id="getThread")
-    async def get_page(self, thread_id: int, services: Services, page: int = Page,
+    @get("/{thread_id:int}", operation_id="getThread", security=PUBLIC, responses={
+        200: ok(s.ThreadPage, "a page of the thread's posts"), **problems(404)})
+    async def get_page(self, thread_id: ThreadId, services: Services, page: int = Page,
                        per_page: int | None = PerPage, min_position: int | None = MinPosition
                        ) -> Response[bytes]:
         return await services.views.thread_page(
@@ -39,8 +51,11 @@ class ThreadController(Controller):
         )
 
     @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201,
-          responses={202: ResponseSpec(c.HeldResult, description="held for review")})
-    async def reply(self, thread_id: int, data: c.PostReply, services: Services,
+          security=WRITERS, responses={
+              201: ok(s.ReplyPosted, "the reply was posted"),
+              202: ok(s.HeldResult, "the reply is held for a moderator's review"),
+              **problems(401, 403, 404, 409, 413, 422, 429)})
+    async def reply(self, thread_id: ThreadId, data: c.PostReply, services: Services,
                     actor: Actor | None, meta: RequestMeta, throttle: Throttle,
                     guest_pass: GuestPass) -> Response[bytes]:
         checked_id(thread_id, "thread")
@@ -51,8 +66,11 @@ class ThreadController(Controller):
             return written(result, 202, guest=guest_pass)
         return written(result, 201, {"Location": f"/api/posts/{result.post_id}"}, guest_pass)
 
-    @post("/{thread_id:int}/bump", operation_id="bumpThread", status_code=200)
-    async def bump(self, thread_id: int, services: Services, actor: Actor | None,
+    @post("/{thread_id:int}/bump", operation_id="bumpThread", status_code=200,
+          security=WRITERS, responses={
+              200: ok(s.ThreadChanged, "the thread is back at the top of its section"),
+              **problems(401, 403, 404, 409, 413, 422, 429)})
+    async def bump(self, thread_id: ThreadId, services: Services, actor: Actor | None,
                    meta: RequestMeta, throttle: Throttle, guest_pass: GuestPass,
                    data: c.BumpThread | None = None) -> Response[bytes]:
         """A guest bumps as the guest identity of its ``X-Guest-Token``: only the one that
@@ -62,25 +80,31 @@ class ThreadController(Controller):
         await throttle("bump", who)
         return written(await services.handlers.bump(thread_id, who, meta), guest=guest_pass)
 
-    @post("/{thread_id:int}/lock", operation_id="lockThread", status_code=200)
-    async def lock(self, thread_id: int, services: Services, actor: Actor | None,
-                   meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
+    @post("/{thread_id:int}/lock", operation_id="lockThread", status_code=200,
+          security=SIGNED_IN, responses=_MODERATED)
+    async def lock(self, thread_id: ThreadId, services: Services, actor: Actor | None,
+                   meta: RequestMeta, throttle: Throttle
+                   ) -> Response[bytes]:
         checked_id(thread_id, "thread")
         await throttle("write", _moderator(actor))
         return written(await services.handlers.set_locked(
             thread_id, _moderator(actor), meta, locked=True))
 
-    @post("/{thread_id:int}/unlock", operation_id="unlockThread", status_code=200)
-    async def unlock(self, thread_id: int, services: Services, actor: Actor | None,
-                     meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
+    @post("/{thread_id:int}/unlock", operation_id="unlockThread", status_code=200,
+          security=SIGNED_IN, responses=_MODERATED)
+    async def unlock(self, thread_id: ThreadId, services: Services, actor: Actor | None,
+                     meta: RequestMeta, throttle: Throttle
+                   ) -> Response[bytes]:
         checked_id(thread_id, "thread")
         await throttle("write", _moderator(actor))
         return written(await services.handlers.set_locked(
             thread_id, _moderator(actor), meta, locked=False))
 
-    @post("/{thread_id:int}/move", operation_id="moveThread", status_code=200)
-    async def move(self, thread_id: int, data: c.MoveThread, services: Services,
-                   actor: Actor | None, meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
+    @post("/{thread_id:int}/move", operation_id="moveThread", status_code=200,
+          security=SIGNED_IN, responses=_MODERATED)
+    async def move(self, thread_id: ThreadId, data: c.MoveThread, services: Services,
+                   actor: Actor | None, meta: RequestMeta, throttle: Throttle
+                   ) -> Response[bytes]:
         checked_id(thread_id, "thread")
         await throttle("write", _moderator(actor))
         return written(await services.handlers.move(thread_id, data, _moderator(actor), meta))
@@ -90,7 +114,9 @@ class UnansweredController(Controller):
     path = "/api/unanswered"
     tags = ["threads"]
 
-    @get("/", operation_id="listUnanswered")
+    @get("/", operation_id="listUnanswered", security=PUBLIC, responses={
+        200: ok(s.UnansweredList, "threads with no replies yet, newest first"),
+        **problems(404)})
     async def unanswered(self, services: Services, page: int = Page,
                          min_position: int | None = MinPosition) -> Response[bytes]:
         return await services.views.unanswered(page, min_position)

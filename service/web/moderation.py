@@ -1,18 +1,26 @@
-"""The moderation page: the queue of posts held for review, with Approve and Reject.
+"""The moderation page: the queue of posts held for review (Approve, Reject), the members
+suspended now (Suspend, Lift) and the address bans in force (Ban, Remove).
 
 Moderators and the operator only (a 403 page for anyone else). The buttons are plain POST
 forms that redirect back (303) to the page, which then waits for the decision to be
-projected (``?after=``) so the decided post is gone from the list.
+projected (``?after=``) so the decided post is gone from the list. A refused suspension or
+ban re-renders the page with the reason and what was typed. The forms call the same
+handlers and queries as the JSON routes (api/held.py, api/suspensions.py, api/bans.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.response import Redirect
 
+from service import bans, suspensions
+from service import commands as c
 from service.api.common import checked_id
+from service.domain import bans as ban_rules
 from service.domain import errors as d
 from service.domain.actors import Actor
 from service.lifespan import Services
@@ -21,8 +29,11 @@ from service.web.rendering import (
     AnyRequest,
     Page,
     _decode,
+    _form,
     _meta,
     _position,
+    _reason,
+    _refusal_status,
     page_actor,
     page_error,
     render,
@@ -47,12 +58,7 @@ class ModerationPages(Controller):
     async def queue(self, request: AnyRequest, services: Services, page: Page = 1,
                     after: After = None) -> Response[str]:
         _moderator(request)
-        listing = _decode(await services.views.held(None, page, _position(after)))
-        for item in listing["held"]:
-            item["html"] = render_bbcode(item["body"])
-        return render(request, "moderation.html.j2", {
-            "page_title": "Moderation", "listing": listing,
-        })
+        return await _page(request, services, page, _position(after))
 
     @post("/moderation/held/{held_id:int}/approve", status_code=303)
     async def approve(self, request: AnyRequest, services: Services, held_id: int
@@ -75,3 +81,79 @@ class ModerationPages(Controller):
         except d.ConflictError:  # decided meanwhile (another moderator, a second click)
             return Redirect("/moderation", status_code=303)
         return Redirect(f"/moderation?after={result.position}", status_code=303)
+
+    # -- suspensions and bans ----------------------------------------------------------
+
+    @post("/moderation/suspensions", status_code=303)
+    async def suspend(self, request: AnyRequest, services: Services) -> Response[Any]:
+        actor = _moderator(request)
+        form = await _form(request)
+        try:
+            until = _until(form.get("days", ""))
+            result = await services.handlers.suspend(
+                form.get("name", ""), c.Suspend(reason=form.get("reason", ""), until=until),
+                actor, _meta(request))
+        except d.DomainError as refused:
+            return await _page(request, services, 1, None, suspend_form=form, error=refused)
+        return Redirect(f"/moderation?after={result.position}#suspensions", status_code=303)
+
+    @post("/moderation/suspensions/{name:str}/lift", status_code=303)
+    async def lift(self, request: AnyRequest, services: Services, name: str
+                   ) -> Response[Any]:
+        actor = _moderator(request)
+        try:
+            result = await services.handlers.lift_suspension(name, actor, _meta(request))
+        except d.ConflictError:  # lifted meanwhile
+            return Redirect("/moderation#suspensions", status_code=303)
+        return Redirect(f"/moderation?after={result.position}#suspensions", status_code=303)
+
+    @post("/moderation/bans", status_code=303, opt={"ban_exempt": True})
+    async def ban(self, request: AnyRequest, services: Services) -> Response[Any]:
+        actor = _moderator(request)
+        form = await _form(request)
+        try:
+            network, until, reason = ban_rules.ban(
+                form.get("cidr", ""), _until(form.get("days", "")), form.get("reason", ""),
+                datetime.now(UTC))
+        except d.DomainError as refused:
+            return await _page(request, services, 1, None, ban_form=form, error=refused)
+        await bans.add(services.pool, network, until, reason, actor.name)
+        return Redirect("/moderation#bans", status_code=303)
+
+    @post("/moderation/bans/{ban_id:int}/remove", status_code=303, opt={"ban_exempt": True})
+    async def unban(self, request: AnyRequest, services: Services, ban_id: int
+                    ) -> Response[Any]:
+        _moderator(request)
+        await bans.remove(services.pool, checked_id(ban_id, "ban"))
+        return Redirect("/moderation#bans", status_code=303)
+
+
+MAX_DAYS = 36_500
+
+
+def _until(days: str) -> datetime | None:
+    """The form's "for N days" (blank: until lifted) as an end time."""
+    days = days.strip()
+    if not days:
+        return None
+    if not days.isascii() or not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+        raise d.InvalidInputError(f"days must be a whole number from 1 to {MAX_DAYS}, "
+                                  "or blank for no end")
+    return datetime.now(UTC) + timedelta(days=int(days))
+
+
+async def _page(request: AnyRequest, services: Services, page: int, after: int | None, *,
+                suspend_form: Mapping[str, str] | None = None,
+                ban_form: Mapping[str, str] | None = None,
+                error: d.DomainError | None = None) -> Response[str]:
+    listing = _decode(await services.views.held(None, page, after))
+    for item in listing["held"]:
+        item["html"] = render_bbcode(item["body"])
+    suspended = await suspensions.current(services.pool, datetime.now(UTC))
+    banned, _ = await bans.active(services.pool, 1)
+    return render(request, "moderation.html.j2", {
+        "page_title": "Moderation", "listing": listing, "suspensions": suspended,
+        "bans": banned, "error": _reason(error) if error else None,
+        "suspend_form": {"name": "", "reason": "", "days": "", **(suspend_form or {})},
+        "ban_form": {"cidr": "", "reason": "", "days": "", **(ban_form or {})},
+    }, _refusal_status(error) if error else 200)

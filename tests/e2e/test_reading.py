@@ -305,18 +305,29 @@ async def test_paging_missing_pages_and_positions_not_reached(stack):
         r = await http.get(f"/api/threads/{tid}?page=0")
         assert 400 <= r.status_code < 500
 
-        # A position the projections will not reach in time: 503 with Retry-After, in ~2 s.
+        # A position beyond the log's head was never answered by any write: 400 at once.
         far = 1 << 62
         began = time.monotonic()
         r = await http.get(f"/api/threads/{tid}", headers=at(far))
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "head" in r.json()["detail"]
+        assert time.monotonic() - began < 1.0
+        # Without the header a read never waits.
+        began = time.monotonic()
+        await read(http, f"/api/threads/{tid}")
+        assert time.monotonic() - began < 1.0
+
+        # A real position the projections will not reach in time (no worker runs): 503
+        # with Retry-After, in ~2 s.
+        stack.stop_worker()
+        unprojected = (await reply(http, tid, "nobody projects this", "ann"))["position"]
+        began = time.monotonic()
+        r = await http.get(f"/api/threads/{tid}", headers=at(unprojected))
         waited = time.monotonic() - began
         assert r.status_code == 503, r.text
         assert int(r.headers["Retry-After"]) >= 1
         assert r.headers["content-type"].startswith("application/problem+json")
         assert 1.5 <= waited < 3.5, waited
-        # Without the header a read never waits.
-        began = time.monotonic()
-        await read(http, f"/api/threads/{tid}")
-        assert time.monotonic() - began < 1.0
-        r = await http.get("/api/unanswered", headers=at(far))
+        r = await http.get("/api/unanswered", headers=at(unprojected))
         assert r.status_code == 503 and "Retry-After" in r.headers

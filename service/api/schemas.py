@@ -1,0 +1,251 @@
+"""The JSON bodies the API answers, as the OpenAPI document (/api/schema) describes them.
+
+Declarations only. Reads send JSON spliced from ready bytes (service/views.py, which also
+encodes ThreadSummary and Section) and writes encode their command results
+(service/commands.py); these Structs mirror that JSON field for field so the document
+tells the truth without decoding anything on the read path.
+tests/e2e/test_openapi.py checks real answers against them (and Schemathesis does too).
+Fields that are sometimes absent are ``UNSET`` (not required), never ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from service.errors import Problem
+
+__all__ = [
+    "ArchiveYear", "ArchiveYears", "Author", "EventsPage", "ForumCreated", "Forums",
+    "Health", "HeldResult", "LoggedEvent", "MemberRegistered", "Post", "PostChanged",
+    "PostOnPage", "Problem", "Quote", "Readiness", "ReplyPosted", "RoleChanged", "Section",
+    "SessionIssued", "ThreadChanged", "ThreadList", "ThreadPage", "ThreadStarted",
+    "ThreadSummary", "UnansweredList", "UserProfile", "YearCount",
+]
+
+# A position of the event log: pass it back (X-Min-Position, after), never do arithmetic.
+Position = int
+# RFC 3339, UTC ("2011-06-08T14:03:00.000Z").
+Time = Annotated[str, msgspec.Meta(extra_json_schema={"extra": {"format": "date-time"}})]
+
+
+# -- reads ------------------------------------------------------------------------------
+
+class ThreadSummary(msgspec.Struct):
+    """A thread as lists show it (service/views.py encodes these)."""
+
+    id: int
+    title: str
+    forum: str
+    author: str
+    guest: bool
+    posts: int
+    replies: int
+    created_at: Time
+    bumped_at: Time
+    locked: bool
+
+
+class Section(msgspec.Struct):
+    slug: str
+    title: str
+    threads: int
+    posts: int
+
+
+class Author(msgspec.Struct):
+    name: str
+    guest: bool
+    op: bool
+    threads: int
+    posts: int
+    reputation: int
+
+
+class Quote(msgspec.Struct):
+    post_id: int
+    number: int
+    author: str
+
+
+class Post(msgspec.Struct):
+    id: int
+    thread_id: int
+    number: int
+    created_at: Time
+    edited_at: Time | None
+    deleted: bool
+    body: str
+    html: str
+    quotes: list[Quote]
+    author: Author
+    likes: int
+
+
+class PostOnPage(Post):
+    """One post read alone: with the page of its thread it is on."""
+
+    page: int
+
+
+class ThreadPage(msgspec.Struct):
+    thread: ThreadSummary
+    posts: list[Post]
+    page: int
+    pages: int
+    per_page: int
+
+
+class ThreadList(msgspec.Struct):
+    forum: Section
+    threads: list[ThreadSummary]
+    page: int
+    pages: int
+
+
+class UnansweredList(msgspec.Struct):
+    threads: list[ThreadSummary]
+    page: int
+    pages: int
+
+
+class YearCount(msgspec.Struct):
+    year: int
+    threads: int
+
+
+class ArchiveYears(msgspec.Struct):
+    forum: Section
+    years: list[YearCount]
+
+
+class ArchiveYear(msgspec.Struct):
+    forum: str
+    year: int
+    threads: list[ThreadSummary]
+    page: int
+    pages: int
+
+
+class Forums(msgspec.Struct):
+    forums: list[Section]
+    page: int
+    pages: int
+
+
+class UserProfile(msgspec.Struct):
+    name: str
+    guest: bool
+    joined: Time | None
+    threads: int
+    posts: int
+    reputation: int
+
+
+class LoggedEvent(msgspec.Struct):
+    position: Position
+    stream: str
+    version: int
+    type: str
+    data: dict[str, Any]
+    recorded_at: Time
+    metadata: dict[str, Any]
+
+
+class EventsPage(msgspec.Struct):
+    events: list[LoggedEvent]
+    after: Position
+    last: Position
+
+
+# -- writes -----------------------------------------------------------------------------
+
+class ForumCreated(msgspec.Struct):
+    slug: str
+    title: str
+    position: Position
+
+
+class ThreadStarted(msgspec.Struct):
+    thread_id: int
+    post_id: int
+    position: Position
+    number: int | UnsetType = UNSET
+    page: int | UnsetType = UNSET
+    guest_token: str | UnsetType = UNSET
+
+
+class ReplyPosted(msgspec.Struct):
+    thread_id: int
+    post_id: int
+    number: int
+    page: int
+    position: Position
+    guest_token: str | UnsetType = UNSET
+
+
+class HeldResult(msgspec.Struct):
+    """A guest's (or new member's) post held for a moderator's review: not yet shown."""
+
+    held: bool
+    held_id: int
+    thread_id: int
+    position: Position
+    guest_token: str | UnsetType = UNSET
+
+
+class ThreadChanged(msgspec.Struct):
+    thread_id: int
+    position: Position
+    guest_token: str | UnsetType = UNSET
+
+
+class PostChanged(msgspec.Struct):
+    post_id: int
+    thread_id: int
+    position: Position
+
+
+class MemberRegistered(msgspec.Struct):
+    name: str
+    position: Position
+    role: str | UnsetType = UNSET
+
+
+class RoleChanged(msgspec.Struct):
+    name: str
+    role: str
+    position: Position
+
+
+class SessionIssued(msgspec.Struct):
+    token: str
+    name: str
+    role: str
+
+
+class SessionsRevoked(msgspec.Struct):
+    name: str
+    revoked: int
+
+
+# -- operators --------------------------------------------------------------------------
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class Readiness(msgspec.Struct):
+    """``status`` is "ready" (200) or "not ready" (503); the checks say why."""
+
+    postgres: str
+    redis: str
+    broker: str
+    status: str
+    head: Position | UnsetType = UNSET
+    projections: dict[str, Position | None] | UnsetType = UNSET
+    rebuilding: list[str] | UnsetType = UNSET
+    lag_seconds: float | UnsetType = UNSET
+    horizon_held_by: dict[str, Any] | UnsetType | None = UNSET
