@@ -27,9 +27,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
+from litestar.exceptions import ClientException
 from litestar.params import Parameter
 
-from service.domain.errors import InvalidInputError
 from service.handlers import RequestMeta
 
 GUEST_COOKIE = "forum_guest"
@@ -84,15 +84,15 @@ async def provide_guest_pass(
         description="The guest_token a guest's first write answered: makes this write the "
                     "same guest's (OP mark, starter's bump, guest name).")] = None,
 ) -> GuestPass:
-    """The API's guest identity, from ``X-Guest-Token``; a malformed one is refused."""
+    """The API's guest identity, from ``X-Guest-Token``; a malformed one is 400."""
     if x_guest_token is None:
         seed = (f"{meta.idempotency_key}\0{meta.fingerprint}"
                 if meta.idempotency_key is not None else None)
         return GuestPass(seed=seed)
-    if not well_formed(x_guest_token):
-        raise InvalidInputError(
+    if not well_formed(x_guest_token):  # a malformed request header: 400, like any other
+        raise ClientException(
             f"{GUEST_HEADER} must be the guest_token a guest write answered "
-            "(43 characters of A-Z, a-z, 0-9, '-' and '_')"
+            "(43 characters of A-Z, a-z, 0-9, '-' and '_')", status_code=400,
         )
     return GuestPass(sent=x_guest_token)
 

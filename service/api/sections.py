@@ -67,7 +67,7 @@ class SectionController(Controller):
         holds its name for FORUM_GUEST_NAME_DAYS after its last use: another guest typing
         a look-alike of it gets 409, as does a name that looks like a member's or a
         reserved one (names are compared by confusable skeleton); a name mixing scripts
-        confusingly is 422. A malformed ``X-Guest-Token`` is 422."""
+        confusingly is 422. A malformed ``X-Guest-Token`` is 400."""
         known_slug(slug)
         who = await writer(services, actor, data.guest_name, guest_pass)
         await throttle("thread", who)
