@@ -1,0 +1,97 @@
+"""Known bombs for text parsers, and the measure of how their cost grows.
+
+Each bomb is a function of a size ``n`` (about ``n`` characters). A parser that is linear
+costs about 4 times as much at ``4n`` as at ``n``; a quadratic one 16 times. Tests compare
+the two (CPU time, median of a few runs) and allow well under quadratic: a ratio, never a
+wall-clock limit, so a loaded machine does not fail them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+SIZE = 12_000  # n; 4n = 48,000 stays under the 50,000-character body limit
+GROWTH = 4
+LIMIT = GROWTH * 2.5  # linear is ~4 (less with a fixed cost per request); quadratic ~16
+
+
+def _post_spaces(n: int) -> str:
+    # Distinct tags (the renderer caches by tag text) whose post= option backtracked.
+    return "".join(f"[quote=a{i} post=" + " " * 1000 + "x y]" for i in range(n // 1030))
+
+
+BOMBS: dict[str, Callable[[int], str]] = {
+    "nested closed quotes": lambda n: "[quote=a]" * (n // 18) + "x" + "[/quote]" * (n // 18),
+    "unclosed quote openers": lambda n: "[quote=a]" * (n // 9),
+    "unfinished quote tags": lambda n: "[quote=" * (n // 7),
+    "quote then closers": lambda n: "[quote]x" * (n // 16) + "[/quote]" * (n // 16),
+    "tens of thousands of tags": lambda n: "[b]x[/b][i]y[/i]" * (n // 16),
+    "url bomb": lambda n: "[url=http://e.example/]" * (n // 23),
+    "unclosed urls": lambda n: "[url]" * (n // 5) + "[/url]",
+    "quote post= backtracking": _post_spaces,
+    "long quote tags": lambda n: "".join(f"[quote=a{i} post=" + " " * (n // 25) + "x y]"
+                                         for i in range(24)),
+    "run of [": lambda n: "[" * n,
+    "run of & and <": lambda n: "&<" * (n // 2),
+    "run of backslashes": lambda n: "\\" * n,
+    "combining marks": lambda n: "a" + "\u0301\u0316" * (n // 2),
+    "control and invisible characters": lambda n: "a\u200b\u0000\u202e\ufeff\u2028" * (n // 6),
+    "one huge word": lambda n: "w" * n,
+}
+
+XSS = [
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(1)">',
+    "[url=javascript:alert(1)]click[/url]",
+    "[url]javascript:alert(1)[/url]",
+    '[url=http://x.example/" onmouseover="alert(1)]x[/url]',
+    "[url=http://x.example/><script>alert(1)</script>]x[/url]",
+    '[quote=<script>alert(1)</script> post=1]x[/quote]',
+    '[quote="><svg onload=alert(1)>]x[/quote]',
+    "[b onclick=alert(1)]x[/b]",
+    "[url=data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==]x[/url]",
+    "[url= JaVaScRiPt:alert(1)]x[/url]",
+]
+SQL = ["'; DROP TABLE events; --", "1 OR 1=1", "\\'; SELECT pg_sleep(10); --"]
+
+
+def seconds(run: Callable[[], Any], repeat: int = 3) -> float:
+    """Median CPU seconds of this process for ``run()``."""
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        run()
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
+async def growth(send: Callable[[int], Awaitable[httpx.Response]], n: int = SIZE,
+                 repeat: int = 3) -> tuple[float, list[httpx.Response]]:
+    """How much more CPU (this process: the in-process app and its client) a request
+    costs at ``4n`` than at ``n``, sizes interleaved so that drift hits both alike; and
+    every answer, for the caller to check."""
+    small: list[float] = []
+    large: list[float] = []
+    answers: list[httpx.Response] = []
+    for _ in range(repeat):
+        for size, into in ((n, small), (GROWTH * n, large)):
+            start = time.process_time()
+            answers.append(await send(size))
+            into.append(time.process_time() - start)
+    return statistics.median(large) / max(statistics.median(small), 1e-4), answers
+
+
+def not_5xx(answers: list[httpx.Response], what: str) -> None:
+    for answer in answers:
+        assert answer.status_code < 500, (what, answer.status_code, answer.text[:300])
+
+
+async def form_post(client: httpx.AsyncClient, path: str, data: dict[str, str],
+                    **kwargs: Any) -> httpx.Response:
+    """Every HTML form post of this suite goes through here (one place for a CSRF token)."""
+    return await client.post(path, data=data, **kwargs)
