@@ -91,7 +91,13 @@ def not_5xx(answers: list[httpx.Response], what: str) -> None:
         assert answer.status_code < 500, (what, answer.status_code, answer.text[:300])
 
 
-async def form_post(client: httpx.AsyncClient, path: str, data: dict[str, str],
-                    **kwargs: Any) -> httpx.Response:
-    """Every HTML form post of this suite goes through here (one place for a CSRF token)."""
-    return await client.post(path, data=data, **kwargs)
+async def form_post(client: httpx.AsyncClient, path: str, data: dict[str, str] | bytes,
+                    content_type: str = "application/x-www-form-urlencoded",
+                    ) -> httpx.Response:
+    """Every HTML form post of this suite goes through here (one place for a CSRF token):
+    fields, or a raw body already encoded as ``content_type``. Redirects are not followed:
+    the page after a post waits for the projections."""
+    if isinstance(data, bytes):
+        return await client.post(path, content=data, headers={"content-type": content_type},
+                                 follow_redirects=False)
+    return await client.post(path, data=data, follow_redirects=False)
