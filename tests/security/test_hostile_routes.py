@@ -5,8 +5,8 @@ under 16 times the CPU. The post's HTML never holds the user's markup."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from collections.abc import Awaitable, Callable
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote as urlquote
 
@@ -16,7 +16,7 @@ import pytest_asyncio
 
 from tests.builders import unique_name, unique_slug
 from tests.conftest import OPERATOR
-from tests.security.hostile import BOMBS, LIMIT, SQL, SIZE, XSS, form_post, growth, not_5xx
+from tests.security.hostile import BOMBS, LIMIT, SIZE, SQL, XSS, form_post, growth, not_5xx
 
 Send = Callable[[httpx.AsyncClient, dict[str, Any], str], Awaitable[httpx.Response]]
 
