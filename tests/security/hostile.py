@@ -42,6 +42,9 @@ BOMBS: dict[str, Callable[[int], str]] = {
     "combining marks": lambda n: "a" + "\u0301\u0316" * (n // 2),
     "control and invisible characters": lambda n: "a\u200b\u0000\u202e\ufeff\u2028" * (n // 6),
     "one huge word": lambda n: "w" * n,
+    "huge number": lambda n: "9" * n,
+    "newlines between tags": lambda n: "[b]\n[/b]\n" * (n // 10),
+    "spaces": lambda n: "a" + " " * n + "b",
 }
 
 XSS = [
