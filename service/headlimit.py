@@ -8,6 +8,7 @@ and h11's ``h11_max_incomplete_event_size`` answers 400, not 431. So the check s
 in the two places that see the head: every chunk fed to the parser while a head is
 incomplete is counted (the parser holds at most the limit plus one socket read), and a
 head that completes within one chunk is measured exactly when its headers are complete.
+Pipelined requests before the refused one are answered first, in order.
 ``forum serve`` runs uvicorn with this class (service/cli.py); the cost for an ordinary
 request is a counter and a sum over its headers.
 """
@@ -93,9 +94,26 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
             raise _Refused  # httptools stops parsing this chunk
         super().on_headers_complete()
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refused and self._answered_before():
+            self._send_431()
+
+    def _answered_before(self) -> bool:
+        """Whether every request before the refused one has its response (pipelining)."""
+        return (self.cycle is None or self.cycle.response_complete) and not self.pipeline
+
     def _refuse(self) -> None:
         self._refused = True
+        if self._answered_before():
+            self._send_431()
+        else:  # answer in order: after the requests before it (on_response_complete)
+            self.flow.pause_reading()
+
+    def _send_431(self) -> None:
         self._unset_keepalive_if_required()
+        if self.transport.is_closing():
+            return
         content = [STATUS_LINE[431]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])

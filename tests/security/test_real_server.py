@@ -70,6 +70,11 @@ def test_request_heads_beyond_16_kib_are_refused_with_431_without_growing_the_pr
         assert b"connection: close" in head.lower()
         assert b'"status":431' in body and b'"detail"' in body
 
+    # On a kept-alive connection the limit holds for each request anew.
+    small = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    answers = _exchange(stack, small + small + _get(b"X-Pad: " + b"a" * MAX_HEAD_BYTES + b"\r\n"))
+    assert answers.count(b"HTTP/1.1 200 ") == 2 and b"HTTP/1.1 431 " in answers, answers[:600]
+
     before = _rss_kib(stack.api.pid)
     refused = _exchange(stack, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ",
                         then=64 * 1024 * 1024)
