@@ -79,6 +79,15 @@ ROUTES: dict[str, Send] = {
 }
 
 
+async def test_the_form_helper_posts_as_a_browser_does(client, board):
+    r = await form_post(client, f"/threads/{board['thread']}/reply",
+                        {"body": "hello", "guest_name": "g"})
+    assert r.status_code == 303, r.text
+    r = await form_post(client, f"/threads/{board['thread']}/reply",
+                        b"body=raw&guest_name=g")
+    assert r.status_code == 303, r.text
+
+
 @pytest.mark.parametrize("route", ROUTES)
 async def test_every_text_route_answers_each_bomb_in_linear_time_without_a_5xx(
         client, board, route):
