@@ -40,8 +40,13 @@ async def board(client: httpx.AsyncClient, project: Any) -> dict[str, Any]:
     r = await client.post(f"/api/threads/{thread}/posts", json={"body": "mine"},
                           headers=member)
     assert r.status_code == 201, r.text
+    own_post = r.json()["post_id"]
+    other = unique_name("v")
+    r = await client.post("/api/users", json={"name": other, "password": "correct horse"})
+    assert r.status_code == 201, r.text
     await project()
-    return {"slug": slug, "thread": thread, "member": member, "own_post": r.json()["post_id"]}
+    return {"slug": slug, "thread": thread, "member": member, "own_post": own_post,
+            "other": other}
 
 
 def _q(text: str) -> str:
@@ -63,6 +68,12 @@ ROUTES: dict[str, Send] = {
     "JSON register": lambda c, b, s: c.post(
         "/api/users", json={"name": s, "password": "correct horse"}),
     "JSON sign-in": lambda c, b, s: c.post("/api/sessions", json={"name": s, "password": s}),
+    "JSON suspension reason": lambda c, b, s: c.post(
+        f"/api/users/{b['other']}/suspension", json={"reason": s}, headers=OPERATOR),
+    "JSON ban reason": lambda c, b, s: c.post(
+        "/api/bans", json={"cidr": "198.51.100.0/24", "reason": s}, headers=OPERATOR),
+    "JSON ban address": lambda c, b, s: c.post(
+        "/api/bans", json={"cidr": s, "reason": "r"}, headers=OPERATOR),
     "form reply": lambda c, b, s: form_post(
         c, f"/threads/{b['thread']}/reply", {"body": s, "guest_name": "g"}),
     "form start thread": lambda c, b, s: form_post(
