@@ -10,7 +10,6 @@ new post with ``?after=<position>`` so the next page view waits for the projecti
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -24,6 +23,7 @@ from litestar.types import ControllerRouterHandler
 from service import commands as c
 from service.api.common import checked_id, writer
 from service.domain import errors as d
+from service.domain.quoting import quoted
 from service.domain.text import clean_body
 from service.errors import ReadModelUnavailableError
 from service.lifespan import Services
@@ -50,19 +50,6 @@ from service.web.rendering import (
 from workers.bbcode import render as render_bbcode
 
 # -- the board ----------------------------------------------------------------------------
-
-_QUOTE_BLOCK = re.compile(r"\[quote(?:=[^\]]*)?\](?:(?!\[quote)[\s\S])*?\[/quote\]\s*",
-                          re.IGNORECASE)
-
-
-def quoted(name: str, post_id: int, body: str) -> str:
-    """The reply box's text for quoting a post; its own quotes are left out."""
-    for _ in range(20):
-        stripped = _QUOTE_BLOCK.sub("", body)
-        if stripped == body:
-            break
-        body = stripped
-    return f"[quote={name} post={post_id}]{body.strip()}[/quote]\n"
 
 
 def held_preview(held_id: int, body: str, title: str = "") -> dict[str, Any]:
