@@ -69,7 +69,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     settings = _settings()
     uvicorn.run(
         "service.app:create_app", factory=True, host=host or settings.host,
-        port=port or settings.port, workers=workers, loop="auto", http="auto",
+        port=port or settings.port, workers=workers, loop="auto",
+        # httptools, with request heads beyond 16 KiB refused (431): see service/headlimit.py
+        http="service.headlimit:HeadLimitedHttpToolsProtocol",
         log_level=settings.log_level.lower(), access_log=False,
         # X-Forwarded-For is read by the app, from FORUM_TRUSTED_PROXIES only
         # (service/addresses.py); uvicorn would trust 127.0.0.1 by default.

@@ -6,15 +6,14 @@ from datetime import UTC, datetime
 
 import msgspec
 from litestar import Controller, Response, delete, get, post
-from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from service import bans
 from service.api.common import checked_id, json_response
+from service.api.openapi import SIGNED_IN, ok, problems
 from service.domain import bans as decide
 from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError, NotFoundError
-from service.errors import Problem
 from service.lifespan import Services
 
 
@@ -38,13 +37,6 @@ def _moderator(actor: Actor | None) -> Actor:
     return actor
 
 
-def _problem(description: str) -> ResponseSpec:
-    return ResponseSpec(Problem, description=description, media_type="application/problem+json",
-                        generate_examples=False)
-
-
-_REFUSALS = {401: _problem("no credentials"), 403: _problem("not a moderator")}
-
 
 class BanController(Controller):
     path = "/api/bans"
@@ -53,9 +45,9 @@ class BanController(Controller):
     # locked out of undoing their own mistake.
     opt = {"ban_exempt": True}
 
-    @post("/", operation_id="createBan", status_code=201, responses={
-        201: ResponseSpec(bans.Ban, description="the ban, in force at once"),
-        422: _problem("not a CIDR, no reason, or an end in the past"), **_REFUSALS})
+    @post("/", operation_id="createBan", status_code=201, security=SIGNED_IN, responses={
+        201: ok(bans.Ban, "the ban, in force at once"),
+        **problems(401, 403, 413, 422)})
     async def create(self, data: BanRequest, services: Services, actor: Actor | None
                      ) -> Response[bytes]:
         who = _moderator(actor)
@@ -64,9 +56,8 @@ class BanController(Controller):
         made = await bans.add(services.pool, network, until, reason, who.name)
         return json_response(made, 201, {"Location": f"/api/bans/{made.id}"})
 
-    @get("/", operation_id="listBans", responses={
-        200: ResponseSpec(BanList, description="bans in force, newest first"),
-        404: _problem("a page past the last"), **_REFUSALS})
+    @get("/", operation_id="listBans", security=SIGNED_IN, responses={
+        200: ok(BanList, "bans in force, newest first"), **problems(401, 403, 404)})
     async def list(self, services: Services, actor: Actor | None,
                    page: int = Parameter(query="page", default=1, ge=1, le=1_000_000)
                    ) -> Response[bytes]:
@@ -76,9 +67,8 @@ class BanController(Controller):
             raise NotFoundError(f"no page {page}; there are {pages}")
         return json_response(BanList(bans=found, page=page, pages=pages))
 
-    @delete("/{ban_id:int}", operation_id="deleteBan", status_code=200, responses={
-        200: ResponseSpec(bans.Ban, description="the ban lifted"),
-        404: _problem("no such ban"), **_REFUSALS})
+    @delete("/{ban_id:int}", operation_id="deleteBan", status_code=200, security=SIGNED_IN,
+            responses={200: ok(bans.Ban, "the ban lifted"), **problems(401, 403, 404)})
     async def lift(self, ban_id: int, services: Services, actor: Actor | None
                    ) -> Response[bytes]:
         _moderator(actor)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from service import commands as c
 from service.api.common import checked_id, written
+from service.api.openapi import SIGNED_IN, WRITERS, ok, problems
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
-from service.errors import Problem
 from service.guests import GuestPass, guest_id
 from service.handlers import RequestMeta
 from service.lifespan import Services
@@ -33,10 +32,6 @@ class HeldPage(msgspec.Struct):
     pages: int
 
 
-def _problems(*statuses: int) -> dict[int, ResponseSpec]:
-    return {s: ResponseSpec(Problem, description="problem+json",
-                            media_type="application/problem+json") for s in statuses}
-
 
 def _identified(actor: Actor | None) -> Actor:
     if actor is None:
@@ -48,9 +43,9 @@ class HeldController(Controller):
     path = "/api/held"
     tags = ["moderation"]
 
-    @get("/", operation_id="listHeld",
-         responses={200: ResponseSpec(HeldPage, description="held posts, oldest first"),
-                    **_problems(401, 404, 503)})
+    @get("/", operation_id="listHeld", security=WRITERS, responses={
+        200: ok(HeldPage, "held posts, oldest first (a moderator's: all; anyone else's: own)"),
+        **problems(401, 404)})
     async def queue(self, services: Services, actor: Actor | None, guest_pass: GuestPass,
                     page: int = Page, min_position: int | None = MinPosition
                     ) -> Response[bytes]:
@@ -62,8 +57,9 @@ class HeldController(Controller):
                                          min_position)
 
     @post("/{held_id:int}/approve", operation_id="approveHeld", status_code=200,
-          responses={200: ResponseSpec(c.ApprovedResult, description="published"),
-                     **_problems(401, 403, 404, 409)})
+          security=SIGNED_IN, responses={
+              200: ok(c.ApprovedResult, "published with the thread's next number"),
+              **problems(401, 403, 404, 409, 429)})
     async def approve(self, held_id: int, services: Services, actor: Actor | None,
                       meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         checked_id(held_id, "held post")
@@ -73,8 +69,8 @@ class HeldController(Controller):
         return written(result, 200, {"Location": f"/api/posts/{held_id}"})
 
     @post("/{held_id:int}/reject", operation_id="rejectHeld", status_code=200,
-          responses={200: ResponseSpec(c.RejectedResult, description="never shown"),
-                     **_problems(401, 403, 404, 409)})
+          security=SIGNED_IN, responses={
+              200: ok(c.RejectedResult, "never shown"), **problems(401, 403, 404, 409, 429)})
     async def reject(self, held_id: int, services: Services, actor: Actor | None,
                      meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
         checked_id(held_id, "held post")

@@ -10,7 +10,6 @@ new post with ``?after=<position>`` so the next page view waits for the projecti
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -25,6 +24,7 @@ from service import commands as c
 from service.api.common import checked_id, writer
 from service.domain import errors as d
 from service.domain.actors import Actor
+from service.domain.quoting import quoted
 from service.domain.text import clean_body
 from service.errors import ReadModelUnavailableError
 from service.guests import GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GuestPass, cookie_pass, guest_id
@@ -52,19 +52,6 @@ from service.web.rendering import (
 from workers.bbcode import render as render_bbcode
 
 # -- the board ----------------------------------------------------------------------------
-
-_QUOTE_BLOCK = re.compile(r"\[quote(?:=[^\]]*)?\](?:(?!\[quote)[\s\S])*?\[/quote\]\s*",
-                          re.IGNORECASE)
-
-
-def quoted(name: str, post_id: int, body: str) -> str:
-    """The reply box's text for quoting a post; its own quotes are left out."""
-    for _ in range(20):
-        stripped = _QUOTE_BLOCK.sub("", body)
-        if stripped == body:
-            break
-        body = stripped
-    return f"[quote={name} post={post_id}]{body.strip()}[/quote]\n"
 
 
 def _guest_cookies(request: AnyRequest, guest: GuestPass, guest_wrote: bool) -> list[Cookie]:
