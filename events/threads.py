@@ -24,11 +24,16 @@ class QuoteInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):  # see Eve
 
 
 class ThreadStarted(Event, tag="thread_started", frozen=True):
+    """``guest_id`` is the starting guest's identity (a digest of its guest token, never the
+    token): the OP mark and the starter's bump follow it, not the typed name. None for
+    members and for guests of logs written before guest identities (and imports)."""
+
     thread_id: int
     forum: str
     title: str
     author: str
     guest: bool
+    guest_id: str | None = None
 
 
 class PostAdded(Event, tag="post_added", frozen=True):
@@ -45,6 +50,7 @@ class PostAdded(Event, tag="post_added", frozen=True):
     first_reply: bool
     body: str
     quotes: list[QuoteInfo] = []
+    guest_id: str | None = None  # the writing guest's identity, as on ThreadStarted
 
 
 class PostQuoted(Event, tag="post_quoted", frozen=True):

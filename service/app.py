@@ -21,6 +21,7 @@ from service.api.threads import ThreadController, UnansweredController
 from service.bans import refuse_banned
 from service.deps import provide_actor, provide_meta, provide_services
 from service.errors import EXCEPTION_HANDLERS
+from service.guests import provide_guest_pass
 from service.headers import security_headers
 from service.lifespan import lifespan
 from service.limits import provide_throttle
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "actor": Provide(provide_actor),
             "meta": Provide(provide_meta),
             "throttle": Provide(provide_throttle),
+            "guest_pass": Provide(provide_guest_pass),
             "metrics": Provide(lambda: metrics, sync_to_thread=False),
         },
         lifespan=[lifespan(settings), load_secret],

@@ -44,13 +44,18 @@ def main() -> None:
 @main.command(help="Create or upgrade the database schema (safe to run twice).")
 def migrate() -> None:
     from events.migrate import migrate as run
+    from service.namestore import backfill_member_names
 
     settings = _settings()
     try:
         applied = asyncio.run(run(settings.database_url))
+        # Members registered before names were compared by skeleton (migration 0004).
+        backfilled = asyncio.run(backfill_member_names(settings.database_url))
     except OSError as error:
         raise click.ClickException(f"cannot reach PostgreSQL: {error}") from error
     click.echo(f"applied migrations {applied}" if applied else "schema is up to date")
+    if backfilled:
+        click.echo(f"recorded {backfilled} member name forms")
 
 
 @main.command(help="Run the HTTP service.")

@@ -56,7 +56,9 @@ async def provide_meta(request: Request[Any, Any, Any]) -> RequestMeta:
     return RequestMeta(
         idempotency_key=key,
         fingerprint=fingerprint(
-            request.method, request.url.path, request.headers.get("authorization", ""), body
+            request.method, request.url.path, request.headers.get("authorization", ""), body,
+            # Another guest replaying a guest's key gets a refusal, not that guest's answer.
+            *request.headers.getall("x-guest-token", []),
         ),
         correlation_id=correlation_id(request),
     )

@@ -9,9 +9,10 @@ so a replay can never half-happen.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
 
 import msgspec
@@ -34,15 +35,23 @@ from service.domain.actors import Actor
 from service.domain.errors import (
     ConflictError,
     InvalidInputError,
+    NameTakenError,
     NotAuthenticatedError,
     NotFoundError,
 )
-from service.domain.text import clean_name
+from service.domain.text import clean_name, normal_name
+from service.namestore import InMemoryNameStore, NameStore
 from service.notify import Notifier
 
 R = TypeVar("R", bound=c.Result)
+_GUEST_NAME_IN_USE = (
+    "this guest name is in use by another guest; choose another name (a guest name stays "
+    "with the guest that used it, identified by its guest token, for a while after its "
+    "last use)"
+)
 CONFLICT_RETRIES = 8
 THREAD_CACHE_SIZE = 512  # folded threads kept per API process (see _load_thread)
+GUEST_NAME_HOLD = timedelta(days=30)
 
 
 class RequestMeta(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,8 +85,15 @@ class Handlers:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         per_page: int = 25,
         hold: str = review.DEFAULT_POLICY,
+        names: NameStore | None = None,
+        guest_name_hold: timedelta = GUEST_NAME_HOLD,
+        guest_key: bytes | None = None,
     ) -> None:
         self.store = store
+        self.names: NameStore = names if names is not None else InMemoryNameStore()
+        self.guest_name_hold = guest_name_hold
+        # Derives the guest_token of a first guest write made with an Idempotency-Key.
+        self.guest_key = guest_key if guest_key is not None else secrets.token_bytes(32)
         self.notifier = notifier
         self.hash_password = hash_password
         self.verify_password = verify_password
@@ -184,14 +200,43 @@ class Handlers:
     async def _forum_exists(self, slug: str) -> bool:
         return bool(await self.store.read_stream(forum_stream(slug)))
 
-    async def guest(self, guest_name: str | None) -> Actor:
+    async def guest(self, guest_name: str | None, guest_id: str | None = None,
+                    returning: bool = False) -> Actor:
+        """A guest writing under ``guest_name`` with the identity ``guest_id`` (a digest of
+        its guest token; see service/guests.py); ``returning`` when the request sent that
+        token back (rather than being issued it now).
+
+        Refused with 409 when the name looks like a member's or a reserved name
+        (confusable skeletons, not just case), or like a guest name held by another guest
+        identity. A guest name is *held* by a returning guest: writing with its token sent
+        back takes (atomically) or renews the hold, which lapses after ``guest_name_hold``
+        without use (FORUM_GUEST_NAME_DAYS, 30 days by default). A first write, issued its
+        token just now, holds nothing: a client that never sends tokens back can keep
+        writing under a free name, and a write that fails leaves no hold for a token
+        nobody received. Rights (OP mark, starter's bump) follow the identity either way."""
         if guest_name is None:
             raise NotAuthenticatedError(
                 "to post as a guest, give a temporary guest_name; or sign in as a member"
             )
         name = clean_name(guest_name, "guest_name")  # normalised before the member lookup
         records = await self.store.read_stream(member_stream(name))
-        return members.guest(name, [r.event for r in records])
+        actor = members.guest(name, [r.event for r in records])
+        like = await self.names.member_like(name)
+        if like is not None:
+            raise NameTakenError(
+                f"{name!r} looks like the member name {like!r}: sign in to post as them, "
+                "or choose another guest name"
+            )
+        if guest_id is not None:
+            now = self.clock()
+            since = now - self.guest_name_hold
+            if returning:
+                allowed = await self.names.claim_guest(name, guest_id, now, since)
+            else:
+                allowed = await self.names.guest_holder(name, guest_id, since) is None
+            if not allowed:
+                raise NameTakenError(_GUEST_NAME_IN_USE)
+        return Actor(actor.name, "guest", guest_id=guest_id)
 
     # -- sections ---------------------------------------------------------------------
 
@@ -399,12 +444,10 @@ class Handlers:
         every kind of miss. A suspended member with the right password is 403."""
         found, history = None, []
         if 0 < len(name) <= 64 and len(password) <= members.PASSWORD_MAX:
-            try:
-                stream = member_stream(clean_name(name))
-            except InvalidInputError:
-                stream = None
-            if stream is not None:
-                history = [r.event for r in await self.store.read_stream(stream)]
+            # Not clean_name: a member registered before a name rule still signs in.
+            normal = normal_name(name)
+            if normal:
+                history = [r.event for r in await self.store.read_stream(member_stream(normal))]
                 found = members.member(history)
         if not await self.offload.run(self.verify_password,
                                       found.password_hash if found else None, password[:1024]):
@@ -425,6 +468,11 @@ class Handlers:
             password_hash=await self.offload.run(self.hash_password, cmd.password),
             now=self.clock(),
         )
+        # Claimed before the append: of two look-alike names registering at once, one
+        # claim fails. Claiming again for the same name is harmless (a retry, a replay).
+        holder = await self.names.claim_member(name)
+        if holder is not None:
+            raise NameTakenError(f"the name {name!r} is taken: it looks like {holder!r}")
         try:
             return await self._append(stream, len(existing), new, c.MemberResult(name=name),
                                       meta)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 from litestar import Litestar
@@ -15,6 +16,7 @@ from events.postgres import PostgresEventStore, create_pool
 from service.auth import Authenticator, hash_password, verify_password
 from service.handlers import Handlers
 from service.limits import Limiter
+from service.namestore import PostgresNameStore, guest_token_key
 from service.notify import CoalescingNotifier, Notifier, NullNotifier
 from service.sessions import Sessions
 from service.views import Views
@@ -52,7 +54,10 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         store = PostgresEventStore(pool)
         handlers = Handlers(store, notifier, hash_password=hash_password,
                             verify_password=verify_password,
-                            per_page=settings.per_page, hold=settings.hold)
+                            per_page=settings.per_page, hold=settings.hold,
+                            names=PostgresNameStore(pool),
+                            guest_name_hold=timedelta(days=settings.guest_name_days),
+                            guest_key=await guest_token_key(pool))
         sessions = Sessions(pool, store, settings.session_ttl)
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,

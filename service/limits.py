@@ -11,9 +11,11 @@ A route applies a limit with one line, once it knows who is writing::
     await throttle("reply", who)
 
 ``ACTIONS`` is the rule table: which ``Settings`` field limits each action per guest
-identity (and per address, for every guest there together), per member, and per address
-whoever asks; every write also counts against ``limit_address``. Moderators and the
-operator are never limited. ``FORUM_RATE_LIMITS=off`` turns everything here off.
+identity (and per address, for every guest there together; and per typed guest name,
+since a guest that never sends its token back is a new identity each time), per member,
+and per address whoever asks; every write also counts against ``limit_address``.
+Moderators and the operator are never limited. ``FORUM_RATE_LIMITS=off`` turns everything
+here off.
 
 If Redis cannot be reached the limits let requests through (and log it): writes go to
 PostgreSQL and must not fail because a counter store is down (invariant 5).
@@ -172,6 +174,11 @@ class Limiter:
         if actor is not None and actor.guest:
             checks += self._checks(rule.guest, action, "person", actor.key)
             checks += self._checks(rule.guest, action, "guests-at", address)
+            if actor.guest_id is not None:
+                # A guest that never sends its token back is a new identity every time:
+                # its typed name is counted too, from every address.
+                name_key = Actor(actor.name, "guest").key
+                checks += self._checks(rule.guest, action, "person", name_key)
         elif actor is not None:
             checks += self._checks(rule.member, action, "person", actor.key)
         await self._take(checks, [], f"too many {rule.noun} in a short time")

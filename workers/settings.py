@@ -62,6 +62,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Which posts are held for a moderator's review (service/domain/review.py):
     # guest-links | guests | links | off.
     hold: str = "guest-links"
+    # A guest name stays with the guest identity that used it this long after its last use.
+    guest_name_days: float = 30.0
 
     @property
     def broker(self) -> str:

@@ -16,6 +16,7 @@ from service.api.common import checked_id, written
 from service.api.openapi import SIGNED_IN, WRITERS, ok, problems
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
+from service.guests import GuestPass, guest_id
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.limits import Throttle
@@ -45,8 +46,12 @@ class HeldController(Controller):
     @get("/", operation_id="listHeld", security=WRITERS, responses={
         200: ok(HeldPage, "held posts, oldest first (a moderator's: all; anyone else's: own)"),
         **problems(401, 404)})
-    async def queue(self, services: Services, actor: Actor | None, page: int = Page,
-                    min_position: int | None = MinPosition) -> Response[bytes]:
+    async def queue(self, services: Services, actor: Actor | None, guest_pass: GuestPass,
+                    page: int = Page, min_position: int | None = MinPosition
+                    ) -> Response[bytes]:
+        """A guest sees its own held posts by sending its ``X-Guest-Token``."""
+        if actor is None and guest_pass.sent is not None:
+            actor = Actor("", "guest", guest_id=guest_id(guest_pass.sent))
         who = _identified(actor)
         return await services.views.held(None if who.moderates else who.key, page,
                                          min_position)

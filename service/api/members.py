@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Controller, Request, Response, delete, get, post, put
 
 from events.records import member_stream
 from service import commands as c
 from service.api import schemas as sc
-from service.api.common import json_response, written
+from service.api.common import json_response, name_path, written
 from service.api.openapi import (
     OPERATOR_ONLY,
     PUBLIC,
@@ -35,10 +34,14 @@ class MemberController(Controller):
         **problems(403, 409, 413, 422, 429)})
     async def register(self, data: c.Register, services: Services, meta: RequestMeta,
                        throttle: Throttle) -> Response[bytes]:
+        """Register a member. 409 when the name is taken or looks like a member's or a
+        reserved name (compared by Unicode confusable skeleton, not only case); 422 when
+        it mixes scripts in a confusing way or is empty once invisible characters are
+        left out. A name a guest holds may be registered: it is the member's from then on.
+        ``Location`` is the profile's URL, the name percent-encoded."""
         await throttle("register", None)
         result = await services.handlers.register(data, meta)
-        # Names may be any script; a header is Latin-1, so the path is percent-encoded.
-        return written(result, 201, {"Location": f"/api/users/{quote(result.name, safe='')}"})
+        return written(result, 201, {"Location": name_path("/api/users/", result.name)})
 
     @post("/api/sessions", operation_id="signIn", status_code=200, security=PUBLIC, responses={
         200: ok(sc.SessionIssued, "a session token: send it as 'Authorization: Bearer …'"),

@@ -20,6 +20,7 @@ from service.api.openapi import (
 )
 from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError
+from service.guests import GuestPass
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.limits import Throttle
@@ -56,15 +57,25 @@ class SectionController(Controller):
               202: ok(s.HeldResult, "the first post is held for a moderator's review"),
               **problems(401, 403, 404, 409, 413, 422, 429)})
     async def start_thread(self, slug: Slug, data: c.StartThread, services: Services,
-                           actor: Actor | None, meta: RequestMeta, throttle: Throttle
-                           ) -> Response[bytes]:
+                           actor: Actor | None, meta: RequestMeta, throttle: Throttle,
+                           guest_pass: GuestPass) -> Response[bytes]:
+        """Start a thread as a member, or as a guest with ``guest_name``.
+
+        A guest's first write answers a ``guest_token``; sent back as ``X-Guest-Token`` it
+        makes the guest the same one: the OP mark and the starter's bump are that
+        identity's, never a typed name's. A guest that writes with its token sent back
+        holds its name for FORUM_GUEST_NAME_DAYS after its last use: another guest typing
+        a look-alike of it gets 409, as does a name that looks like a member's or a
+        reserved one (names are compared by confusable skeleton); a name mixing scripts
+        confusingly is 422. A malformed ``X-Guest-Token`` is 400."""
         known_slug(slug)
-        who = await writer(services, actor, data.guest_name)
+        who = await writer(services, actor, data.guest_name, guest_pass)
         await throttle("thread", who)
         result = await services.handlers.start_thread(slug, data, who, meta)
         if isinstance(result, c.HeldResult):  # waiting for a moderator: nothing to locate
-            return written(result, 202)
-        return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"})
+            return written(result, 202, guest=guest_pass)
+        return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"},
+                       guest_pass)
 
     @get("/{slug:str}/threads", operation_id="listThreads", security=PUBLIC, responses={
         200: ok(s.ThreadList, "the section's threads, most recently bumped first"),

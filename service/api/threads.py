@@ -20,6 +20,7 @@ from service.api.openapi import (
 )
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
+from service.guests import GuestPass
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.limits import Throttle
@@ -55,27 +56,29 @@ class ThreadController(Controller):
               202: ok(s.HeldResult, "the reply is held for a moderator's review"),
               **problems(401, 403, 404, 409, 413, 422, 429)})
     async def reply(self, thread_id: ThreadId, data: c.PostReply, services: Services,
-                    actor: Actor | None, meta: RequestMeta, throttle: Throttle
-                   ) -> Response[bytes]:
+                    actor: Actor | None, meta: RequestMeta, throttle: Throttle,
+                    guest_pass: GuestPass) -> Response[bytes]:
         checked_id(thread_id, "thread")
-        who = await writer(services, actor, data.guest_name)
+        who = await writer(services, actor, data.guest_name, guest_pass)
         await throttle("reply", who)
         result = await services.handlers.post_reply(thread_id, data, who, meta)
         if isinstance(result, c.HeldResult):  # waiting for a moderator: nothing to locate
-            return written(result, 202)
-        return written(result, 201, {"Location": f"/api/posts/{result.post_id}"})
+            return written(result, 202, guest=guest_pass)
+        return written(result, 201, {"Location": f"/api/posts/{result.post_id}"}, guest_pass)
 
     @post("/{thread_id:int}/bump", operation_id="bumpThread", status_code=200,
           security=WRITERS, responses={
               200: ok(s.ThreadChanged, "the thread is back at the top of its section"),
               **problems(401, 403, 404, 409, 413, 422, 429)})
     async def bump(self, thread_id: ThreadId, services: Services, actor: Actor | None,
-                   meta: RequestMeta, throttle: Throttle,
+                   meta: RequestMeta, throttle: Throttle, guest_pass: GuestPass,
                    data: c.BumpThread | None = None) -> Response[bytes]:
+        """A guest bumps as the guest identity of its ``X-Guest-Token``: only the one that
+        started the thread may (a guest without it, or with another, is refused)."""
         checked_id(thread_id, "thread")
-        who = await writer(services, actor, data.guest_name if data else None)
+        who = await writer(services, actor, data.guest_name if data else None, guest_pass)
         await throttle("bump", who)
-        return written(await services.handlers.bump(thread_id, who, meta))
+        return written(await services.handlers.bump(thread_id, who, meta), guest=guest_pass)
 
     @post("/{thread_id:int}/lock", operation_id="lockThread", status_code=200,
           security=SIGNED_IN, responses=_MODERATED)

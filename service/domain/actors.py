@@ -37,9 +37,18 @@ class Actor(msgspec.Struct, frozen=True):
                 f"guest-name:{self.name.casefold()}")
         return f"member:{self.name.casefold()}"
 
-    def same_person(self, name: str, guest: bool) -> bool:
-        """Guests are told apart by name only; a guest is never a member of the same name."""
-        return self.guest == guest and self.name.casefold() == name.casefold()
+    def same_person(self, name: str, guest: bool, guest_id: str | None = None) -> bool:
+        """Whether this actor wrote as ``name`` (a guest if ``guest``, with ``guest_id``).
+
+        Members are told apart by name (case-insensitively), and a guest is never a member
+        of the same name. A guest is the same guest only by identity: when either side has
+        one, the identities must match, so typing another guest's name proves nothing.
+        Only when neither has one (imports, logs from before identities) do names decide."""
+        if self.guest != guest:
+            return False
+        if self.guest and (self.guest_id is not None or guest_id is not None):
+            return self.guest_id == guest_id
+        return self.name.casefold() == name.casefold()
 
 
 OPERATOR = Actor("operator", "operator")

@@ -35,6 +35,12 @@ class NameTakenError(ConflictError):
     pass
 
 
+class ReservedNameError(NameTakenError, InvalidInputError):
+    """A name that is, or looks like, a reserved one (operator, admin, ...). A conflict
+    (409) for clients, like any name that is in use; also an invalid name to the code that
+    only asks whether a name is acceptable."""
+
+
 class AlreadyExistsError(ConflictError):
     pass
 

@@ -95,7 +95,8 @@ def hold_reply(thread: Thread | None, *, post_id: int, body: str, actor: Actor,
     return [PostHeld(
         occurred_at=now, actor=actor.name, held_id=post_id, thread_id=thread.thread_id,
         forum=thread.forum, author=actor.name, guest=actor.guest, author_key=actor.key,
-        op=actor.same_person(thread.author, thread.guest), body=body, quotes=quotes,
+        op=actor.same_person(thread.author, thread.guest, thread.guest_id), body=body,
+        quotes=quotes,
         guest_id=actor.guest_id, reason=reason,
     )]
 
@@ -122,10 +123,11 @@ def approve(thread: Thread | None, *, held_id: int, actor: Actor, now: datetime
             HeldPostApproved(occurred_at=now, actor=actor.name, held_id=held_id,
                              thread_id=tid, author_key=held.author_key, number=1),
             ThreadStarted(occurred_at=now, actor=author, thread_id=tid, forum=thread.forum,
-                          title=thread.title, author=author, guest=held.guest),
+                          title=thread.title, author=author, guest=held.guest,
+                          guest_id=held.guest_id),
             PostAdded(occurred_at=now, actor=author, thread_id=tid, forum=thread.forum,
                       post_id=held_id, number=1, author=author, guest=held.guest, op=True,
-                      first_reply=False, body=held.body),
+                      first_reply=False, body=held.body, guest_id=held.guest_id),
         ]
     number = thread.count + 1
     return [
@@ -133,7 +135,8 @@ def approve(thread: Thread | None, *, held_id: int, actor: Actor, now: datetime
                          author_key=held.author_key, number=number),
         PostAdded(occurred_at=now, actor=author, thread_id=tid, forum=thread.forum,
                   post_id=held_id, number=number, author=author, guest=held.guest,
-                  op=held.op, first_reply=number == 2, body=held.body, quotes=held.quotes),
+                  op=held.op, first_reply=number == 2, body=held.body, quotes=held.quotes,
+                  guest_id=held.guest_id),
         *_quoted_events(tid, held_id, held.quotes, Actor(author, "guest" if held.guest
                                                           else "member"), now),
         ThreadBumped(occurred_at=now, actor=author, thread_id=tid, forum=thread.forum,

@@ -85,6 +85,7 @@ class Thread:
     posts: dict[int, Post] = field(default_factory=dict)
     count: int = 0
     last_starter_bump: datetime | None = None
+    guest_id: str | None = None  # the starting guest's identity (see ThreadStarted)
     # Hold for review: False while the thread itself is held (it began with ThreadHeld
     # and was not approved); pending held posts by held id; ids already decided.
     published: bool = True
@@ -116,6 +117,7 @@ def evolve(thread: Thread | None, event: ForumEvent) -> Thread | None:
                 thread_id=event.thread_id, forum=event.forum, title=event.title,
                 author=event.author, guest=event.guest,
                 created_at=event.occurred_at, bumped_at=event.occurred_at,
+                guest_id=event.guest_id,
             )
             if thread is not None:  # a held thread, approved: keep what was decided
                 started.held, started.decided = thread.held, thread.decided
@@ -124,7 +126,7 @@ def evolve(thread: Thread | None, event: ForumEvent) -> Thread | None:
             held = Thread(
                 thread_id=event.thread_id, forum=event.forum, title=event.title,
                 author=event.author, guest=event.guest, created_at=event.occurred_at,
-                bumped_at=event.occurred_at, published=False,
+                bumped_at=event.occurred_at, published=False, guest_id=event.guest_id,
             )
             held.held[event.held_id] = HeldPost(
                 held_id=event.held_id, author=event.author, guest=event.guest,
@@ -211,12 +213,12 @@ def start_thread(
     return [
         ThreadStarted(
             occurred_at=now, actor=actor.name, thread_id=thread_id, forum=forum, title=title,
-            author=actor.name, guest=actor.guest,
+            author=actor.name, guest=actor.guest, guest_id=actor.guest_id,
         ),
         PostAdded(
             occurred_at=now, actor=actor.name, thread_id=thread_id, forum=forum,
             post_id=post_id, number=1, author=actor.name, guest=actor.guest, op=True,
-            first_reply=False, body=body,
+            first_reply=False, body=body, guest_id=actor.guest_id,
         ),
     ]
 
@@ -235,8 +237,8 @@ def post_reply(
         PostAdded(
             occurred_at=now, actor=actor.name, thread_id=thread.thread_id, forum=thread.forum,
             post_id=post_id, number=number, author=actor.name, guest=actor.guest,
-            op=actor.same_person(thread.author, thread.guest), first_reply=number == 2,
-            body=body, quotes=quotes,
+            op=actor.same_person(thread.author, thread.guest, thread.guest_id),
+            first_reply=number == 2, body=body, quotes=quotes, guest_id=actor.guest_id,
         ),
         *_quoted_events(thread.thread_id, post_id, quotes, actor, now),
         ThreadBumped(
@@ -251,7 +253,7 @@ def bump(thread: Thread | None, *, actor: Actor, now: datetime) -> list[ForumEve
         raise NotFoundError("no such thread")
     if actor.moderates:
         reason = "moderator"
-    elif actor.same_person(thread.author, thread.guest):
+    elif actor.same_person(thread.author, thread.guest, thread.guest_id):
         if thread.locked:
             raise ThreadLockedError("the thread is locked")
         last = thread.last_starter_bump

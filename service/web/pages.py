@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.datastructures import CacheControlHeader
+from litestar.datastructures import CacheControlHeader, Cookie
 from litestar.params import Parameter
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -23,9 +23,11 @@ from litestar.types import ControllerRouterHandler
 from service import commands as c
 from service.api.common import checked_id, writer
 from service.domain import errors as d
+from service.domain.actors import Actor
 from service.domain.quoting import quoted
 from service.domain.text import clean_body
 from service.errors import ReadModelUnavailableError
+from service.guests import GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GuestPass, cookie_pass, guest_id
 from service.lifespan import Services
 from service.limits import Throttle
 from service.web.accounts import MemberPages
@@ -52,6 +54,16 @@ from workers.bbcode import render as render_bbcode
 # -- the board ----------------------------------------------------------------------------
 
 
+def _guest_cookies(request: AnyRequest, guest: GuestPass, guest_wrote: bool) -> list[Cookie]:
+    """A guest's form post keeps its identity in the ``forum_guest`` cookie (a new one on
+    its first write), so its next posts are the same guest's: OP mark, starter's bump."""
+    if not guest_wrote:
+        return []
+    return [Cookie(key=GUEST_COOKIE, value=guest.sent or guest.issued or "", httponly=True,
+                   samesite="lax", path="/", max_age=GUEST_COOKIE_MAX_AGE,
+                   secure=request.url.scheme == "https")]
+
+
 def held_preview(held_id: int, body: str, title: str = "") -> dict[str, Any]:
     """What the author of a held post is shown of it, on the page that took it: nobody
     else sees it until a moderator approves it (the page answers 202, not a redirect: the
@@ -64,6 +76,9 @@ async def _my_held(request: AnyRequest, services: Services, thread_id: int,
     """The viewer's own replies to this thread still waiting for review (a viewer with an
     identity only; their author is the only one who sees them until approved)."""
     actor = page_actor(request)
+    guest = cookie_pass(request.cookies.get(GUEST_COOKIE))
+    if actor is None and guest.sent is not None:  # a guest, by its forum_guest cookie
+        actor = Actor("", "guest", guest_id=guest_id(guest.sent))
     if actor is None or actor.moderates:  # moderators have the moderation page
         return []
     try:
@@ -118,8 +133,9 @@ class BoardPages(Controller):
         form = await _form(request)
         actor = page_actor(request)
         guest_name = None if actor else (form.get("guest_name", "").strip() or None)
+        guest = cookie_pass(request.cookies.get(GUEST_COOKIE))
         try:
-            who = await writer(services, actor, guest_name)
+            who = await writer(services, actor, guest_name, guest)
             await throttle("thread", who)
             result = await services.handlers.start_thread(
                 slug, c.StartThread(title=form.get("title", ""), body=form.get("body", "")),
@@ -131,10 +147,14 @@ class BoardPages(Controller):
             return await self._section(request, services, slug, 1, None, form, _reason(refused),
                                        _refusal_status(refused))
         if isinstance(result, c.HeldResult):  # shown to its author only, here and now
-            return await self._section(request, services, slug, 1, None, held=held_preview(
+            shown = await self._section(request, services, slug, 1, None, held=held_preview(
                 result.held_id, form.get("body", ""), form.get("title", "")), status=202)
+            for cookie in _guest_cookies(request, guest, who.guest):  # to see it later
+                shown.set_cookie(cookie)
+            return shown
         return Redirect(f"/threads/{result.thread_id}?after={result.position}"
-                        f"#p{result.post_id}", status_code=303)
+                        f"#p{result.post_id}", status_code=303,
+                        cookies=_guest_cookies(request, guest, who.guest))
 
     @get("/forums/{slug:str}/archive")
     async def archive(self, request: AnyRequest, services: Services, slug: str,
@@ -197,8 +217,9 @@ class BoardPages(Controller):
         form = await _form(request)
         actor = page_actor(request)
         guest_name = None if actor else (form.get("guest_name", "").strip() or None)
+        guest = cookie_pass(request.cookies.get(GUEST_COOKIE))
         try:
-            who = await writer(services, actor, guest_name)
+            who = await writer(services, actor, guest_name, guest)
             await throttle("reply", who)
             result = await services.handlers.post_reply(
                 thread_id, c.PostReply(body=form.get("body", "")), who, _meta(request)
@@ -215,11 +236,15 @@ class BoardPages(Controller):
                                           _reason(refused), _refusal_status(refused))
         if isinstance(result, c.HeldResult):  # shown to its author only, here and now
             page = _position(form.get("page")) or 1
-            return await self._thread(request, services, thread_id, page, None, {},
-                                      held=held_preview(result.held_id, form.get("body", "")),
-                                      status=202)
+            shown = await self._thread(request, services, thread_id, page, None, {},
+                                       held=held_preview(result.held_id, form.get("body", "")),
+                                       status=202)
+            for cookie in _guest_cookies(request, guest, who.guest):  # to see it later
+                shown.set_cookie(cookie)
+            return shown
         return Redirect(f"/threads/{thread_id}?page={result.page}&after={result.position}"
-                        f"#p{result.post_id}", status_code=303)
+                        f"#p{result.post_id}", status_code=303,
+                        cookies=_guest_cookies(request, guest, who.guest))
 
 
 PAGE_CONTROLLERS: list[ControllerRouterHandler] = [

@@ -136,7 +136,8 @@ async def thread(client: Client, forum: str) -> dict[str, Any]:
     r = await client.post(f"/api/forums/{forum}/threads",
                           json={"title": "Rome", "body": "first", "guest_name": "starter"})
     assert r.status_code == 201, r.text
-    return {**r.json(), "forum": forum, "starter": "starter"}
+    return {**r.json(), "forum": forum, "starter": "starter",
+            "as_starter": {"X-Guest-Token": r.json()["guest_token"]}}
 
 
 # -- POST /api/forums -----------------------------------------------------------------
@@ -266,7 +267,7 @@ BAD_STARTS = [
     ({"title": "T", "body": "b", "guest_name": 5}, None),
     ({"title": "T", "body": "b", "author": "admin"}, None),
     ({"title": "T", "body": "b", "guest_name": ""}, 422),
-    ({"title": "T", "body": "b", "guest_name": "operator"}, 422),
+    ({"title": "T", "body": "b", "guest_name": "operator"}, 409),  # reserved: in use
     ({"title": "T", "body": "b", "guest_name": "x" * 33}, 422),
     ({"title": "T", "body": "b", "guest_name": "<script>"}, 422),
     ({"title": "T", "body": "b", "guest_name": "nul\x00name"}, 422),
@@ -316,7 +317,8 @@ async def test_a_guest_replies(client, pool, thread):
 
 async def test_the_starter_replies_as_op(client, pool, thread):
     r = await client.post(f"/api/threads/{thread['thread_id']}/posts",
-                          json={"body": "bump", "guest_name": thread["starter"].upper()})
+                          json={"body": "bump", "guest_name": thread["starter"].upper()},
+                          headers=thread["as_starter"])
     assert r.status_code == 201, r.text
     added = (await events_of(client, pool))[-2]
     assert added["data"]["op"] is True
@@ -482,14 +484,16 @@ async def test_control_characters_are_stripped_before_storing(client, pool, thre
 
 async def test_the_starter_bumps_once_then_waits(client, pool, thread):
     tid = thread["thread_id"]
-    r = await client.post(f"/api/threads/{tid}/bump", json={"guest_name": thread["starter"]})
+    r = await client.post(f"/api/threads/{tid}/bump", json={"guest_name": thread["starter"]},
+                          headers=thread["as_starter"])
     assert r.status_code == 200, r.text
     assert r.json()["thread_id"] == tid and "position" in r.json()
     bumped = (await events_of(client, pool))[-1]
     assert (bumped["type"], bumped["data"]["reason"]) == ("thread_bumped", "starter")
     async with appends_nothing(pool):
         r = await client.post(f"/api/threads/{tid}/bump",
-                              json={"guest_name": thread["starter"]})
+                              json={"guest_name": thread["starter"]},
+                              headers=thread["as_starter"])
     assert_problem(r, 429)
     assert 0 < int(r.headers["retry-after"]) <= 24 * 3600
 
@@ -631,7 +635,8 @@ async def test_idempotent_replay_on_every_write_route(client, pool, thread, foru
         ("/api/forums", {"slug": unique_slug(), "title": "T"}, OPERATOR),
         (f"/api/forums/{forum}/threads", {"title": "T", "body": "b", "guest_name": "g"}, {}),
         (f"/api/threads/{thread['thread_id']}/posts", {"body": "b", "guest_name": "g"}, {}),
-        (f"/api/threads/{thread['thread_id']}/bump", {"guest_name": thread["starter"]}, {}),
+        (f"/api/threads/{thread['thread_id']}/bump", {"guest_name": thread["starter"]},
+         thread["as_starter"]),
     ]
     for url, payload, headers in routes:
         headers = {**headers, "Idempotency-Key": unique_key()}

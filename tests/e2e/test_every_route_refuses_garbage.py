@@ -19,6 +19,8 @@ HOSTILE_BODIES: list[object] = [
     {"body": "x", "guest_name": "\u0000\u0001"},
     {"body": "x", "guest_name": "a" * 10_000},
     {"title": "t", "body": "b" * 50_001, "guest_name": "g"},
+    {"title": "\u200b", "body": "\u2060\ufeff", "guest_name": "\u3164"},
+    {"body": "x", "guest_name": "\u043eperator"}, {"body": "x", "guest_name": "p\u0430ypal"},
 ]
 
 RAW_BODIES: list[bytes] = [b"{", b"\xff\xfe", b"[" * 5000, b'{"body": "\\ud800"}', b"null"]
@@ -55,11 +57,17 @@ def _is_problem(response) -> bool:
             and bool(response.json().get("detail")))
 
 
-@pytest.mark.parametrize("auth", [None, "Bearer garbage", "Bearer " + "x" * 5000, "Basic a"])
-async def test_every_write_route_refuses_garbage_without_appending(client, pool, auth):
+@pytest.mark.parametrize(("auth", "guest_token"), [
+    (None, None), ("Bearer garbage", None), ("Bearer " + "x" * 5000, None), ("Basic a", None),
+    (None, "garbage"), (None, "x" * 5000), (None, "=" * 43),
+])
+async def test_every_write_route_refuses_garbage_without_appending(client, pool, auth,
+                                                                    guest_token):
     routes = await _routes(client)
     before = await pool.fetchval("SELECT count(*) FROM events")
     headers = {"Authorization": auth} if auth else {}
+    if guest_token:
+        headers["X-Guest-Token"] = guest_token
     for method, path in routes:
         for body in HOSTILE_BODIES:
             answer = await client.request(method, path, json=body, headers=headers)

@@ -46,6 +46,10 @@ async def test_a_held_form_reply_shows_the_author_a_notice_and_nobody_else_the_p
     assert NOTICE in text(r.text) and "buy <strong>now</strong>" in r.text
     assert "posts: 1" in text(r.text)
     await settle()
+    # The author's browser keeps its guest identity (the forum_guest cookie) and sees its
+    # own reply waiting; anyone else sees nothing of it.
+    assert "spam.example" in (await client.get(f"/threads/{thread_id}")).text
+    client.cookies.delete("forum_guest")
     page = (await client.get(f"/threads/{thread_id}")).text
     assert "spam.example" not in page and NOTICE not in text(page)
 

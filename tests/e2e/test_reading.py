@@ -33,19 +33,36 @@ async def create_forum(http: httpx.AsyncClient, slug: str, title: str) -> int:
     return r.json()["position"]
 
 
+# Each guest keeps the guest_token its first write answered and sends it back, as a client
+# does: the OP mark follows the guest that started a thread, not the name it types.
+_TOKENS: dict[tuple[int, str], str] = {}
+
+
+def _as(http: httpx.AsyncClient, guest: str) -> dict[str, str]:
+    token = _TOKENS.get((id(http), guest))
+    return {"X-Guest-Token": token} if token else {}
+
+
+def _keep(http: httpx.AsyncClient, guest: str, answer: dict) -> dict:
+    if "guest_token" in answer:
+        _TOKENS[(id(http), guest)] = answer["guest_token"]
+    return answer
+
+
 async def start(http: httpx.AsyncClient, slug: str, title: str, body: str, guest: str
                 ) -> dict:
     r = await http.post(f"/api/forums/{slug}/threads",
-                        json={"title": title, "body": body, "guest_name": guest})
+                        json={"title": title, "body": body, "guest_name": guest},
+                        headers=_as(http, guest))
     assert r.status_code == 201, r.text
-    return r.json()
+    return _keep(http, guest, r.json())
 
 
 async def reply(http: httpx.AsyncClient, thread_id: int, body: str, guest: str) -> dict:
     r = await http.post(f"/api/threads/{thread_id}/posts",
-                        json={"body": body, "guest_name": guest})
+                        json={"body": body, "guest_name": guest}, headers=_as(http, guest))
     assert r.status_code == 201, r.text
-    return r.json()
+    return _keep(http, guest, r.json())
 
 
 async def read(http: httpx.AsyncClient, path: str, position: int | str | None = None

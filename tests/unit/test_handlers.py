@@ -345,3 +345,28 @@ async def test_guest_cannot_take_a_members_name_in_fullwidth_letters() -> None:
     await handlers.register(c.Register(name="Kate", password="long enough"), RequestMeta())
     with pytest.raises(NameTakenError):
         await handlers.guest("\uff2b\uff41\uff54\uff45")  # "Kate" in fullwidth letters
+
+
+async def test_look_alike_registrations_and_guest_names_are_refused():
+    handlers = Handlers(InMemoryEventStore(), NullNotifier(), hash_password=lambda p: "h")
+    await handlers.register(c.Register(name="alice", password="long enough"), RequestMeta())
+    for name in ("al\u0131ce", "ALICE"):
+        with pytest.raises(NameTakenError):
+            await handlers.register(c.Register(name=name, password="long enough"),
+                                    RequestMeta())
+        with pytest.raises(NameTakenError):
+            await handlers.guest(name, "a" * 32)
+
+
+async def test_a_guest_name_is_held_by_the_returning_guest_that_used_it(clock):
+    handlers = Handlers(InMemoryEventStore(), NullNotifier(), hash_password=str, clock=clock)
+    mine, theirs = "a" * 32, "b" * 32
+    assert (await handlers.guest("gus", mine)).guest_id == mine  # first write: no hold
+    assert (await handlers.guest("gus", theirs)).guest_id == theirs
+    await handlers.guest("gus", mine, returning=True)  # came back with its token: held
+    with pytest.raises(NameTakenError, match="in use"):
+        await handlers.guest("GUS", theirs)
+    with pytest.raises(NameTakenError, match="in use"):
+        await handlers.guest("gus", theirs, returning=True)
+    clock.now += timedelta(days=31)
+    assert (await handlers.guest("gus", theirs, returning=True)).guest_id == theirs
