@@ -118,12 +118,15 @@ async def fill(
             store, redis, keys, shares[0], on_batch=lambda count: advance(0, count)))
         watching = asyncio.ensure_future(watch())
         try:
-            finished, _ = await asyncio.wait({own, watching},
-                                             return_when=asyncio.FIRST_EXCEPTION)
-            for future in finished:
-                future.result()  # the first failure, here and now
-            await own
-            await watching
+            # FIRST_COMPLETED, not FIRST_EXCEPTION: a share stopped by Ctrl-C (progress
+            # raises CancelledError in it) is cancelled, which FIRST_EXCEPTION does not
+            # count, so the wait went on until the other processes had built and swapped.
+            pending = {own, watching}
+            while pending:
+                finished, pending = await asyncio.wait(pending,
+                                                       return_when=asyncio.FIRST_COMPLETED)
+                for future in finished:
+                    future.result()  # the first failure or cancellation, here and now
         finally:
             for future in (own, watching):
                 future.cancel()
