@@ -1,0 +1,192 @@
+"""The write side's plumbing, shared by every use-case: idempotent answers, appending with
+the request's metadata, retrying a lost race, the kept folded threads.
+
+Each use-case returns a ``Result`` carrying the log position its append reached. Requests
+with an ``Idempotency-Key`` are answered from the first request's stored result when the
+same key comes again with the same request; the append and that record are one statement,
+so a replay can never half-happen. The use-cases themselves are in service/handlers.py
+(threads and sections) and service/member_handlers.py (members and guests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar, cast
+
+import msgspec
+
+from events import (
+    ConcurrencyError,
+    DuplicateRequestError,
+    EventStore,
+    ForumEvent,
+    IdempotentResult,
+    Metadata,
+)
+from events.records import forum_stream, thread_stream
+from service import commands as c
+from service.auth import Offloader
+from service.domain import review, threads
+from service.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+)
+from service.namestore import InMemoryNameStore, NameStore
+from service.notify import Notifier
+
+R = TypeVar("R", bound=c.Result)
+CONFLICT_RETRIES = 8
+THREAD_CACHE_SIZE = 512  # folded threads kept per API process (see _load_thread)
+GUEST_NAME_HOLD = timedelta(days=30)  # how long a guest name stays with its guest
+
+
+class RequestMeta(msgspec.Struct, frozen=True, kw_only=True):
+    """What the HTTP layer knows of a write request besides its body."""
+
+    idempotency_key: str | None = None
+    fingerprint: str = ""
+    correlation_id: str | None = None
+
+
+def fingerprint(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def page_of(number: int, per_page: int) -> int:
+    return (number - 1) // per_page + 1
+
+
+
+class Plumbing:
+    def __init__(
+        self,
+        store: EventStore,
+        notifier: Notifier,
+        *,
+        hash_password: Callable[[str], str],
+        verify_password: Callable[[str | None, str], bool] = lambda stored, given: False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        per_page: int = 25,
+        hold: str = review.DEFAULT_POLICY,
+        names: NameStore | None = None,
+        guest_name_hold: timedelta = GUEST_NAME_HOLD,
+        guest_key: bytes | None = None,
+    ) -> None:
+        self.store = store
+        self.names: NameStore = names if names is not None else InMemoryNameStore()
+        self.guest_name_hold = guest_name_hold
+        # Derives the guest_token of a first guest write made with an Idempotency-Key.
+        self.guest_key = guest_key if guest_key is not None else secrets.token_bytes(32)
+        self.notifier = notifier
+        self.hash_password = hash_password
+        self.verify_password = verify_password
+        self.clock = clock
+        self.per_page = per_page
+        self.offload = Offloader()  # password hashing: off the event loop, a few at once
+        self.hold = review.policy(hold)
+        self._threads: OrderedDict[int, tuple[threads.Thread, int]] = OrderedDict()
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def _first_answer(self, meta: RequestMeta, *kinds: type[R]) -> R | None:
+        if meta.idempotency_key is None:
+            return None
+        first = await self.store.find_idempotent(meta.idempotency_key)
+        if first is None:
+            return None
+        return self._replayed(first, meta, *kinds)
+
+    async def _first_or_held(self, meta: RequestMeta, kind: type[R]) -> R | c.HeldResult | None:
+        """The first answer of a write that may have been held for review."""
+        first = await self._first_answer(meta, c.HeldResult, kind)
+        return cast("R | c.HeldResult | None", first)
+
+    @staticmethod
+    def _replayed(first: IdempotentResult, meta: RequestMeta, *kinds: type[R]) -> R:
+        """The first answer again; ``kinds``: what it may have been (a write that may be
+        held answers a HeldResult or its usual result), tried in order."""
+        if first.fingerprint != meta.fingerprint:
+            raise InvalidInputError(
+                "this Idempotency-Key was already used for a different request"
+            )
+        for kind in kinds[:-1]:
+            try:
+                result = msgspec.json.decode(first.response, type=kind)
+                break
+            except msgspec.ValidationError:
+                continue
+        else:
+            result = msgspec.json.decode(first.response, type=kinds[-1])
+        result.position = first.position
+        return result
+
+    async def _append(
+        self, stream: str, version: int, new: Sequence[ForumEvent], result: R, meta: RequestMeta
+    ) -> R:
+        idempotency = None
+        if meta.idempotency_key is not None:
+            idempotency = IdempotentResult(
+                key=meta.idempotency_key, fingerprint=meta.fingerprint,
+                response=msgspec.json.encode(result), position=0,
+            )
+        metadata = Metadata(
+            correlation_id=meta.correlation_id, idempotency_key=meta.idempotency_key
+        )
+        try:
+            result.position = await self.store.append(
+                stream, version, new, metadata=metadata, idempotency=idempotency
+            )
+        except DuplicateRequestError as duplicate:
+            first = IdempotentResult(
+                key=duplicate.key, fingerprint=duplicate.fingerprint,
+                response=duplicate.response, position=duplicate.position,
+            )
+            return self._replayed(first, meta, type(result))
+        self.notifier.notify()
+        return result
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[R]]) -> R:
+        """Optimistic concurrency: a writer that lost a race reloads and decides again."""
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                return await attempt()
+            except ConcurrencyError:
+                continue
+        raise ConflictError("the thread is busy; try again")
+
+    async def _load_thread(self, thread_id: int) -> tuple[threads.Thread | None, int]:
+        """The thread folded from its stream, and its version.
+
+        Folded threads are kept (least recently used out) and brought up to date by reading
+        only the events after the kept version, so a write to a long thread does not
+        re-read and re-fold all of it (that made a reply cost O(posts in the thread)).
+        A kept state only ever advances by committed events, in version order, without an
+        await in between; decisions only read it. A request that decides on a state that
+        a concurrent request advanced past the version it was handed appends with a stale
+        expected version, fails, and retries: optimistic concurrency still decides.
+        """
+        kept = self._threads.get(thread_id)
+        records = await self.store.read_stream(thread_stream(thread_id),
+                                               kept[1] if kept else 0)
+        kept = self._threads.get(thread_id)  # another request may have advanced it
+        thread, version = kept if kept else (None, 0)
+        for record in records:
+            if record.version == version + 1:
+                thread, version = threads.evolve(thread, record.event), record.version
+        if thread is not None:
+            self._threads[thread_id] = (thread, version)
+            self._threads.move_to_end(thread_id)
+            if len(self._threads) > THREAD_CACHE_SIZE:
+                self._threads.popitem(last=False)
+        return thread, version
+
+    async def _forum_exists(self, slug: str) -> bool:
+        return bool(await self.store.read_stream(forum_stream(slug)))
