@@ -37,6 +37,7 @@ MODULES = (
     "workers.projecting",
     "workers.projections.base",
     "workers.projections.archives",
+    "workers.projections.held",
     "workers.projections.member_stats",
     "workers.projections.thread_list",
     "workers.projections.thread_page",
