@@ -9,11 +9,11 @@ from litestar import Controller, Response, delete, get, post
 from litestar.params import Parameter
 
 from service import bans
-from service.api.common import checked_id, json_response
+from service.api.common import checked_id, json_response, moderator
 from service.api.openapi import SIGNED_IN, ok, problems
 from service.domain import bans as decide
 from service.domain.actors import Actor
-from service.domain.errors import ForbiddenError, NotAuthenticatedError, NotFoundError
+from service.domain.errors import NotFoundError
 from service.lifespan import Services
 
 
@@ -29,13 +29,6 @@ class BanList(msgspec.Struct, kw_only=True):
     pages: int
 
 
-def _moderator(actor: Actor | None) -> Actor:
-    if actor is None:
-        raise NotAuthenticatedError("bans need a moderator's or the operator's token")
-    if not actor.moderates:
-        raise ForbiddenError("only the operator or a moderator may ban addresses")
-    return actor
-
 
 
 class BanController(Controller):
@@ -50,7 +43,7 @@ class BanController(Controller):
         **problems(401, 403, 413, 422)})
     async def create(self, data: BanRequest, services: Services, actor: Actor | None
                      ) -> Response[bytes]:
-        who = _moderator(actor)
+        who = moderator(actor, "ban addresses")
         network, until, reason = decide.ban(data.cidr, data.until, data.reason,
                                             datetime.now(UTC))
         made = await bans.add(services.pool, network, until, reason, who.name)
@@ -61,7 +54,7 @@ class BanController(Controller):
     async def list(self, services: Services, actor: Actor | None,
                    page: int = Parameter(query="page", default=1, ge=1, le=1_000_000)
                    ) -> Response[bytes]:
-        _moderator(actor)
+        moderator(actor, "ban addresses")
         found, pages = await bans.active(services.pool, page)
         if page > pages:
             raise NotFoundError(f"no page {page}; there are {pages}")
@@ -71,7 +64,7 @@ class BanController(Controller):
             responses={200: ok(bans.Ban, "the ban lifted"), **problems(401, 403, 404)})
     async def lift(self, ban_id: int, services: Services, actor: Actor | None
                    ) -> Response[bytes]:
-        _moderator(actor)
+        moderator(actor, "ban addresses")
         lifted = await bans.remove(services.pool, checked_id(ban_id, "ban"))
         if lifted is None:
             raise NotFoundError("no such ban")

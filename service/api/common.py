@@ -9,7 +9,12 @@ import msgspec
 from litestar import MediaType, Response
 
 from service.domain.actors import Actor
-from service.domain.errors import InvalidInputError, NotFoundError
+from service.domain.errors import (
+    ForbiddenError,
+    InvalidInputError,
+    NotAuthenticatedError,
+    NotFoundError,
+)
 from service.guests import GuestPass
 from service.lifespan import Services
 
@@ -21,6 +26,16 @@ def checked_id(value: int, what: str) -> int:
     if not 0 < value <= MAX_ID:
         raise NotFoundError(f"no such {what}")
     return value
+
+
+def moderator(actor: Actor | None, doing: str) -> Actor:
+    """The actor, when a moderator or the operator: 401 without credentials, else 403.
+    ``doing`` completes "only moderators and the operator may …"."""
+    if actor is None:
+        raise NotAuthenticatedError(f"{doing} needs a moderator's or the operator's token")
+    if not actor.moderates:
+        raise ForbiddenError(f"only moderators and the operator may {doing}")
+    return actor
 
 
 async def writer(services: Services, actor: Actor | None, guest_name: str | None,

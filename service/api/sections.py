@@ -6,7 +6,7 @@ from litestar import Controller, Response, get, post
 
 from service import commands as c
 from service.api import schemas as s
-from service.api.common import writer, written
+from service.api.common import moderator, writer, written
 from service.api.openapi import (
     PUBLIC,
     SIGNED_IN,
@@ -19,7 +19,6 @@ from service.api.openapi import (
     problems,
 )
 from service.domain.actors import Actor
-from service.domain.errors import ForbiddenError, NotAuthenticatedError
 from service.guests import GuestPass
 from service.handlers import RequestMeta
 from service.lifespan import Services
@@ -36,11 +35,7 @@ class SectionController(Controller):
         **problems(401, 403, 409, 413, 422, 429)})
     async def create(self, data: c.CreateForum, services: Services, actor: Actor | None,
                      meta: RequestMeta, throttle: Throttle) -> Response[bytes]:
-        if actor is None:
-            raise NotAuthenticatedError("creating a section needs the operator's or a "
-                                        "moderator's token")
-        if not actor.moderates:
-            raise ForbiddenError("only the operator or a moderator may create sections")
+        actor = moderator(actor, "create sections")
         await throttle("write", actor)
         result = await services.handlers.create_forum(data, actor, meta)
         return written(result, 201, {"Location": f"/api/forums/{result.slug}/threads"})

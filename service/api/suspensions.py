@@ -12,10 +12,9 @@ from litestar.params import Parameter
 
 from service import commands as c
 from service import suspensions
-from service.api.common import json_response, written
+from service.api.common import json_response, moderator, written
 from service.api.openapi import SIGNED_IN, ok, problems
 from service.domain.actors import Actor
-from service.domain.errors import ForbiddenError, NotAuthenticatedError
 from service.handlers import RequestMeta
 from service.lifespan import Services
 
@@ -25,13 +24,6 @@ class SuspensionList(msgspec.Struct):
     page: int
     pages: int
 
-
-def _moderator(actor: Actor | None) -> Actor:
-    if actor is None:
-        raise NotAuthenticatedError("suspensions need a moderator's or the operator's token")
-    if not actor.moderates:
-        raise ForbiddenError("only moderators and the operator may suspend members")
-    return actor
 
 
 class SuspensionController(Controller):
@@ -45,7 +37,8 @@ class SuspensionController(Controller):
                       actor: Actor | None, meta: RequestMeta) -> Response[bytes]:
         """No sign-in and no writes until ``until`` (absent: until lifted). Suspending a
         suspended member replaces their suspension."""
-        return written(await services.handlers.suspend(name, data, _moderator(actor), meta))
+        who = moderator(actor, "suspend members")
+        return written(await services.handlers.suspend(name, data, who, meta))
 
     @delete("/api/users/{name:str}/suspension", operation_id="liftSuspension",
             status_code=200, security=SIGNED_IN, responses={
@@ -53,7 +46,8 @@ class SuspensionController(Controller):
                 **problems(401, 403, 404, 409)})
     async def lift(self, name: str, services: Services, actor: Actor | None,
                    meta: RequestMeta) -> Response[bytes]:
-        return written(await services.handlers.lift_suspension(name, _moderator(actor), meta))
+        who = moderator(actor, "suspend members")
+        return written(await services.handlers.lift_suspension(name, who, meta))
 
     @get("/api/suspensions", operation_id="listSuspensions",
          security=SIGNED_IN, responses={
@@ -61,7 +55,7 @@ class SuspensionController(Controller):
     async def current(self, services: Services, actor: Actor | None,
                    page: int = Parameter(query="page", default=1, ge=1, le=1_000_000)
                    ) -> Response[bytes]:
-        _moderator(actor)
+        moderator(actor, "suspend members")
         found = await suspensions.current(services.pool, datetime.now(UTC))
         per_page = services.settings.per_page
         pages = max(1, -(-len(found) // per_page))
