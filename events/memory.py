@@ -74,6 +74,9 @@ class InMemoryEventStore:
     async def last_position(self) -> int:
         return len(self._log)
 
+    async def has_position(self, position: int) -> bool:
+        return position <= len(self._log)
+
     async def find_idempotent(self, key: str) -> IdempotentResult | None:
         return self._idempotency.get(key)
 

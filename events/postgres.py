@@ -94,6 +94,9 @@ def _record(row: asyncpg.Record) -> RecordedEvent:
 class PostgresEventStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        # The highest position this process has seen committed (its own appends, or the
+        # last look at the table): a position at or below it needs no query to be known.
+        self._highest = 0
 
     async def append(
         self,
@@ -131,7 +134,9 @@ class PostgresEventStore:
         assert row is not None
         if row["position"] is None:
             raise ConcurrencyError(stream_id, expected_version, row["current"])
-        return int(row["position"])
+        position = int(row["position"])
+        self._highest = max(self._highest, position)
+        return position
 
     async def read_stream(self, stream_id: str, after_version: int = 0
                           ) -> list[RecordedEvent]:
@@ -160,6 +165,11 @@ class PostgresEventStore:
         # Not the visible head: a long transaction elsewhere on the cluster holds that back,
         # and a position a write has just answered may lie beyond it for a while.
         return int(await self._fetchval("SELECT coalesce(max(position), 0) FROM events"))
+
+    async def has_position(self, position: int) -> bool:
+        if position > self._highest:
+            self._highest = max(self._highest, await self.last_position())
+        return position <= self._highest
 
     async def horizon_holder(self) -> dict[str, Any] | None:
         """The oldest transaction with an id anywhere on the cluster: readers of the log

@@ -50,6 +50,11 @@ class EventStore(Protocol):
         not (0 for an empty log): no write ever answered a position above it."""
         ...
 
+    async def has_position(self, position: int) -> bool:
+        """Whether ``position`` is at or below ``last_position()``; asks the database only
+        for a position beyond the highest this store has already seen."""
+        ...
+
     async def find_idempotent(self, key: str) -> IdempotentResult | None: ...
 
     async def next_ids(self, kind: str, count: int = 1) -> list[int]:

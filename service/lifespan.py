@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from events.postgres import PostgresEventStore, create_pool
 from service.auth import Authenticator, hash_password, verify_password
+from service.bans import Banned
 from service.handlers import Handlers
 from service.limits import Limiter
 from service.namestore import PostgresNameStore, guest_token_key
@@ -35,6 +36,7 @@ class Services:
     auth: Authenticator
     views: Views
     limiter: Limiter
+    bans: Banned
 
 
 def _notifier(settings: Settings) -> Notifier:
@@ -63,7 +65,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
             handlers=handlers, auth=Authenticator(sessions, settings.operator_token),
             views=Views(redis, Keys(settings.key_prefix), settings, store),
-            limiter=Limiter(settings, redis),
+            limiter=Limiter(settings, redis), bans=Banned(pool),
         )
     finally:
         await notifier.close()

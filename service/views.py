@@ -163,7 +163,7 @@ class Views:
                     )
             if not checked:  # only a read that would wait pays for this query
                 checked = True
-                if min_position is not None and min_position > await self.store.last_position():
+                if min_position is not None and not await self.store.has_position(min_position):
                     raise ClientException(  # (the API's X-Min-Position, a page's ?after=)
                         f"position {min_position} is beyond the log's head: no write "
                         "answered it"

@@ -47,6 +47,7 @@ class BanController(Controller):
         network, until, reason = decide.ban(data.cidr, data.until, data.reason,
                                             datetime.now(UTC))
         made = await bans.add(services.pool, network, until, reason, who.name)
+        services.bans.forget()
         return json_response(made, 201, {"Location": f"/api/bans/{made.id}"})
 
     @get("/", operation_id="listBans", security=SIGNED_IN, responses={
@@ -66,6 +67,7 @@ class BanController(Controller):
                    ) -> Response[bytes]:
         moderator(actor, "ban addresses")
         lifted = await bans.remove(services.pool, checked_id(ban_id, "ban"))
+        services.bans.forget()
         if lifted is None:
             raise NotFoundError("no such ban")
         return json_response(lifted)

@@ -118,6 +118,7 @@ class ModerationPages(Controller):
         except d.DomainError as refused:
             return await _page(request, services, 1, None, ban_form=form, error=refused)
         await bans.add(services.pool, network, until, reason, actor.name)
+        services.bans.forget()
         return Redirect("/moderation#bans", status_code=303)
 
     @post("/moderation/bans/{ban_id:int}/remove", status_code=303, opt={"ban_exempt": True})
@@ -125,6 +126,7 @@ class ModerationPages(Controller):
                     ) -> Response[Any]:
         _moderator(request)
         await bans.remove(services.pool, checked_id(ban_id, "ban"))
+        services.bans.forget()
         return Redirect("/moderation#bans", status_code=303)
 
 
