@@ -43,25 +43,26 @@ class MemberUseCases(Plumbing):
             raise NotAuthenticatedError(
                 "to post as a guest, give a temporary guest_name; or sign in as a member"
             )
-        name = clean_name(guest_name, "guest_name")  # normalised before the member lookup
-        records = await self.store.read_stream(member_stream(name))
-        actor = members.guest(name, [r.event for r in records])
-        like = await self.names.member_like(name)
+        name = clean_name(guest_name, "guest_name")  # normalised before the lookup
+        now = self.clock()
+        since = now - self.guest_name_hold
+        # member_names holds every member's name forms (registration claims them first),
+        # so one query answers "a member's name?" and "another guest's?" together.
+        like, holder = await self.names.look_alikes(
+            name, guest_id if guest_id is not None and not returning else None, since)
         if like is not None:
+            what = ("is a member's name" if like.casefold() == name.casefold()
+                    else f"looks like the member name {like!r}")
             raise NameTakenError(
-                f"{name!r} looks like the member name {like!r}: sign in to post as them, "
-                "or choose another guest name"
-            )
+                f"{name!r} {what}: sign in to post as them, or choose another guest name")
         if guest_id is not None:
-            now = self.clock()
-            since = now - self.guest_name_hold
             if returning:
                 allowed = await self.names.claim_guest(name, guest_id, now, since)
             else:
-                allowed = await self.names.guest_holder(name, guest_id, since) is None
+                allowed = holder is None
             if not allowed:
                 raise NameTakenError(_GUEST_NAME_IN_USE)
-        return Actor(actor.name, "guest", guest_id=guest_id)
+        return Actor(name, "guest", guest_id=guest_id)
 
     # -- members ----------------------------------------------------------------------
 

@@ -31,6 +31,12 @@ class NameStore(Protocol):
         """Another guest identity's name, used after ``since``, that looks like ``name``."""
         ...
 
+    async def look_alikes(self, name: str, guest_id: str | None, since: datetime
+                          ) -> tuple[str | None, str | None]:
+        """``member_like`` and (with a ``guest_id``) ``guest_holder`` in one look: a guest's
+        write asks both, and on the write path each round trip counts."""
+        ...
+
     async def claim_guest(self, name: str, guest_id: str, now: datetime, since: datetime
                           ) -> bool:
         """Hold ``name`` for ``guest_id`` (used ``now``) unless another identity used a
@@ -63,6 +69,11 @@ class InMemoryNameStore:
                 return held[1]
         return None
 
+    async def look_alikes(self, name: str, guest_id: str | None, since: datetime
+                          ) -> tuple[str | None, str | None]:
+        holder = None if guest_id is None else await self.guest_holder(name, guest_id, since)
+        return await self.member_like(name), holder
+
     async def claim_guest(self, name: str, guest_id: str, now: datetime, since: datetime
                           ) -> bool:
         if await self.guest_holder(name, guest_id, since) is not None:
@@ -82,6 +93,12 @@ _GUEST_HOLDER = """
 SELECT name FROM guest_names
 WHERE skeleton = ANY($1::text[]) AND guest_id <> $2 AND last_used >= $3
 LIMIT 1
+"""
+_LOOK_ALIKES = """
+SELECT (SELECT name FROM member_names WHERE skeleton = ANY($1::text[]) LIMIT 1),
+       (SELECT name FROM guest_names
+        WHERE $2::text IS NOT NULL AND skeleton = ANY($1::text[]) AND guest_id <> $2
+          AND last_used >= $3 LIMIT 1)
 """
 # The WHERE of DO UPDATE runs on the row as committed by a racing claim (the conflicting
 # insert waits for it), so only the holder itself or a lapsed hold is overwritten.
@@ -126,6 +143,12 @@ class PostgresNameStore:
     async def guest_holder(self, name: str, guest_id: str, since: datetime) -> str | None:
         row = await self._pool.fetchrow(_GUEST_HOLDER, sorted(forms(name)), guest_id, since)
         return None if row is None else str(row[0])
+
+    async def look_alikes(self, name: str, guest_id: str | None, since: datetime
+                          ) -> tuple[str | None, str | None]:
+        row = await self._pool.fetchrow(_LOOK_ALIKES, sorted(forms(name)), guest_id, since)
+        assert row is not None  # a SELECT without FROM answers one row
+        return row[0], row[1]
 
     async def claim_guest(self, name: str, guest_id: str, now: datetime, since: datetime
                           ) -> bool:
