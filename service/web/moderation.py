@@ -138,7 +138,8 @@ def _until(days: str) -> datetime | None:
     days = days.strip()
     if not days:
         return None
-    if not days.isascii() or not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+    if (not days.isascii() or not days.isdigit() or len(days) > len(str(MAX_DAYS))
+            or not 1 <= int(days) <= MAX_DAYS):  # the length first: int() of 5,000 digits raises
         raise d.InvalidInputError(f"days must be a whole number from 1 to {MAX_DAYS}, "
                                   "or blank for no end")
     return datetime.now(UTC) + timedelta(days=int(days))

@@ -44,9 +44,23 @@ async def board(client: httpx.AsyncClient, project: Any) -> dict[str, Any]:
     other = unique_name("v")
     r = await client.post("/api/users", json={"name": other, "password": "correct horse"})
     assert r.status_code == 201, r.text
+    mod = unique_name("mod")
+    r = await client.post("/api/users", json={"name": mod, "password": "correct horse"})
+    assert r.status_code == 201, r.text
+    r = await client.put(f"/api/users/{mod}/role", json={"role": "moderator"},
+                         headers=OPERATOR)
+    assert r.status_code == 200, r.text
+    r = await client.post("/api/sessions", json={"name": mod, "password": "correct horse"})
     await project()
     return {"slug": slug, "thread": thread, "member": member, "name": name,
-            "own_post": own_post, "other": other}
+            "own_post": own_post, "other": other, "moderator": r.json()["token"]}
+
+
+async def moderation_form(client: httpx.AsyncClient, board: dict[str, Any], path: str,
+                          data: dict[str, str]) -> httpx.Response:
+    """A moderator's form on /moderation (the page's session cookie)."""
+    client.cookies.set("forum_token", board["moderator"])
+    return await form_post(client, path, data)
 
 
 def _q(text: str) -> str:
@@ -82,6 +96,10 @@ ROUTES: dict[str, Send] = {
         c, "/login", {"name": s, "password": s, "next": s}),
     "form register": lambda c, b, s: form_post(
         c, "/register", {"name": s, "password": s}),
+    "form suspension": lambda c, b, s: moderation_form(
+        c, b, "/moderation/suspensions", {"name": b["other"], "reason": s, "days": s}),
+    "form ban": lambda c, b, s: moderation_form(
+        c, b, "/moderation/bans", {"cidr": s, "reason": s, "days": s}),
     # A sixteenth of the text (still 4x between sizes): URLs stay under httpx's 64 KiB.
     "GET params": lambda c, b, s: c.get(
         f"/threads/{b['thread']}?page={_q(s)}&after={_q(s)}"),
