@@ -14,12 +14,14 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest_asyncio
 
 from service.guests import GUEST_COOKIE, guest_id
-from tests.builders import unique_key, unique_name, unique_slug
+from tests.builders import unique_key, unique_name
 from tests.conftest import OPERATOR
+from tests.e2e import test_api_writes
 from tests.forms import any_token
+
+forum = test_api_writes.forum  # the fixture: a section
 
 Client = httpx.AsyncClient
 
@@ -46,14 +48,6 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 def as_guest(token: str) -> dict[str, str]:
     return {"X-Guest-Token": token}
 
-
-@pytest_asyncio.fixture
-async def forum(client: Client) -> str:
-    slug = unique_slug()
-    r = await client.post("/api/forums", json={"slug": slug, "title": "History"},
-                          headers=OPERATOR)
-    assert r.status_code == 201, r.text
-    return slug
 
 
 async def start(client: Client, forum: str, name: str, headers: dict[str, str] | None = None

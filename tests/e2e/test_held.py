@@ -13,20 +13,20 @@ import pytest_asyncio
 
 from tests.builders import unique_key, unique_slug
 from tests.conftest import OPERATOR
-from tests.e2e.test_api_writes import assert_problem, log_size, moderator_headers, sign_up
+from tests.e2e import test_api_writes
+from tests.e2e.test_api_writes import (
+    assert_problem,
+    log_size,
+    moderator_headers,
+    sign_up,
+)
 from workers.settings import Settings
 
 Client = httpx.AsyncClient
 LINK = "cheap pills at https://spam.example"
 
+forum = test_api_writes.forum  # the fixture: a section
 
-@pytest_asyncio.fixture
-async def forum(client: Client) -> str:
-    slug = unique_slug()
-    r = await client.post("/api/forums", json={"slug": slug, "title": "History"},
-                          headers=OPERATOR)
-    assert r.status_code == 201, r.text
-    return slug
 
 
 @pytest_asyncio.fixture

@@ -10,25 +10,23 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest_asyncio
 
-from tests.builders import unique_slug
 from tests.conftest import OPERATOR
-from tests.e2e.test_sessions import PASSWORD, register, reply, set_role, sign_in
+from tests.e2e import test_sessions
+from tests.e2e.test_sessions import (
+    PASSWORD,
+    register,
+    reply,
+    set_role,
+    sign_in,
+)
 from tests.forms import submit
+
+thread_id = test_sessions.thread_id  # the fixture: a section with a guest's thread
 
 
 async def count_events(pool) -> int:  # type: ignore[no-untyped-def]
     return int(await pool.fetchval("SELECT count(*) FROM events"))
 
-
-@pytest_asyncio.fixture
-async def thread_id(client: httpx.AsyncClient) -> int:
-    slug = unique_slug()
-    r = await client.post("/api/forums", json={"slug": slug, "title": "S"}, headers=OPERATOR)
-    assert r.status_code == 201, r.text
-    r = await client.post(f"/api/forums/{slug}/threads",
-                          json={"title": "T", "body": "b", "guest_name": "gus"})
-    assert r.status_code == 201, r.text
-    return int(r.json()["thread_id"])
 
 
 @pytest_asyncio.fixture
