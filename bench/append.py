@@ -32,13 +32,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 import httpx
-from common import (
-    Env,
-    bench_env,
-    log,
-    postmaster_pid,
-    seed_forum,
-)
 from measure import (
     CpuMeter,
     fmt,
@@ -48,6 +41,13 @@ from measure import (
     print_table,
 )
 
+from common import (
+    Env,
+    bench_env,
+    log,
+    postmaster_pid,
+    seed_forum,
+)
 from events.codec import encode
 from events.errors import ConcurrencyError
 from events.postgres import PostgresEventStore, create_pool

@@ -42,8 +42,8 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the 
     sys.path.insert(0, str(ROOT))
 
 from events.migrate import migrate  # noqa: E402
+from service.settings import Settings  # noqa: E402
 from workers.rebuild import unlink_matching  # noqa: E402
-from workers.settings import Settings  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
     "FORUM_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

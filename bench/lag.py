@@ -37,16 +37,6 @@ from typing import Any
 import asyncpg
 import httpx
 import msgspec
-from common import (
-    REDIS_URL,
-    Env,
-    bench_env,
-    log,
-    postmaster_pid,
-    project_all,
-    seed_forum,
-    seed_thread,
-)
 from http_load import (
     RawHttp,
 )
@@ -60,6 +50,16 @@ from measure import (
 )
 from redis.asyncio import Redis
 
+from common import (
+    REDIS_URL,
+    Env,
+    bench_env,
+    log,
+    postmaster_pid,
+    project_all,
+    seed_forum,
+    seed_thread,
+)
 from events.postgres import PostgresEventStore, create_pool
 
 WINDOW = 10.0

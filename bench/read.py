@@ -27,15 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from common import (
-    REDIS_URL,
-    Env,
-    bench_env,
-    log,
-    project_all,
-    seed_forum,
-    seed_thread,
-)
 from http_load import (
     have_wrk,
     load,
@@ -50,6 +41,15 @@ from measure import (
 )
 from redis.asyncio import Redis
 
+from common import (
+    REDIS_URL,
+    Env,
+    bench_env,
+    log,
+    project_all,
+    seed_forum,
+    seed_thread,
+)
 from events.postgres import PostgresEventStore, create_pool
 
 POSTS = 1000

@@ -47,10 +47,10 @@ from bench.measure import (
 )
 from events.codec import decode
 from events.postgres import _HORIZON, PostgresEventStore, create_pool
+from service.settings import Settings
 from workers import rebuild, rebuild_jobs
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.settings import Settings
 
 POSTS_PER_THREAD = 20
 

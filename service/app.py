@@ -28,10 +28,10 @@ from service.limits import provide_throttle
 from service.logs import configure_logging
 from service.metrics import Metrics
 from service.requestlog import correlation_middleware
+from service.settings import Settings
 from service.web.csrf import FormGuard, load_secret
 from service.web.pages import PAGE_CONTROLLERS
 from service.web.rendering import template_config
-from workers.settings import Settings
 
 # Bodies are at most 50,000 characters; JSON escaping can make that a few times larger.
 MAX_REQUEST_BYTES = 1024 * 1024

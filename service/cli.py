@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from workers.settings import Settings
+from service.settings import Settings
 
 T = TypeVar("T")
 

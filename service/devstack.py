@@ -20,7 +20,7 @@ import msgspec
 from events.migrate import migrate
 from service import demo
 from service.devservices import ensure_postgres, ensure_redis, stop
-from workers.settings import Settings
+from service.settings import Settings
 
 
 async def _load_demo(settings: Settings) -> str:

@@ -28,7 +28,7 @@ from service.domain.actors import OPERATOR, Actor
 from service.domain.errors import DomainError
 from service.domain.members import member
 from service.domain.text import clean_name
-from workers.settings import Settings
+from service.settings import Settings
 
 
 class ImportedPost(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -20,9 +20,9 @@ from service.limits import Limiter
 from service.namestore import PostgresNameStore, guest_token_key
 from service.notify import CoalescingNotifier, Notifier, NullNotifier
 from service.sessions import Sessions
+from service.settings import Settings
 from service.views import Views
 from workers.readmodels import Keys
-from workers.settings import Settings
 
 
 @dataclass

@@ -44,7 +44,7 @@ from redis.exceptions import RedisError
 from service.addresses import address_of
 from service.domain.actors import Actor
 from service.domain.errors import TooSoonError
-from workers.settings import Settings
+from service.settings import Settings
 
 log = structlog.get_logger(__name__)
 

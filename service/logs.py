@@ -6,7 +6,7 @@ import logging
 
 import structlog
 
-from workers.settings import Settings
+from service.settings import Settings
 
 
 def configure_logging(settings: Settings) -> None:

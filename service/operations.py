@@ -15,12 +15,12 @@ import msgspec
 from redis.asyncio import Redis
 
 from events.postgres import PostgresEventStore, create_pool
+from service.settings import Settings
 from workers import native, rebuild, rebuild_jobs
 from workers.checkpoints import positions
 from workers.locks import Lease
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.settings import Settings
 
 # Below this many events a replay runs in one process whatever the number of cores.
 PARALLEL_FROM_EVENTS = 50_000

@@ -25,10 +25,10 @@ from events import EventStore
 from service.api.schemas import Section, ThreadSummary
 from service.domain.errors import NotFoundError
 from service.errors import ReadModelUnavailableError
+from service.settings import Settings
 from workers import readmodels as rm
 from workers.checkpoints import positions
 from workers.readmodels import Keys
-from workers.settings import Settings
 
 _encoder = msgspec.json.Encoder()
 

@@ -27,9 +27,9 @@ from redis.asyncio import Redis
 
 from events.migrate import migrate
 from events.postgres import PostgresEventStore, create_pool
+from service.settings import Settings
 from workers.projector import Projector
 from workers.readmodels import Keys
-from workers.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("FORUM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

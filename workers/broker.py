@@ -17,7 +17,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from workers.settings import Settings
+from workers.settings import WorkerSettings
 
 QUEUE = "projections"
 
@@ -46,7 +46,7 @@ def middleware(*, worker: bool = False) -> list[dramatiq.Middleware]:
     return stack
 
 
-def build_broker(settings: Settings, *, worker: bool = False) -> dramatiq.Broker:
+def build_broker(settings: WorkerSettings, *, worker: bool = False) -> dramatiq.Broker:
     """``worker``: the middleware a worker process needs (AsyncIO, resources); an API
     process only enqueues."""
     url = settings.broker

@@ -46,7 +46,7 @@ def build() -> None:
     here = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="forum-native-") as scratch:
         src = Path(scratch) / "src"
-        for package in ("events", "workers"):
+        for package in ("events", "common", "workers"):
             shutil.copytree(ROOT / package, src / package,
                             ignore=shutil.ignore_patterns("*.so", "__pycache__"))
         os.chdir(src)

@@ -7,11 +7,11 @@ import dramatiq
 from workers.actors import declare
 from workers.broker import build_broker
 from workers.middleware import Resources
-from workers.settings import Settings
+from workers.settings import WorkerSettings
 
 
-def setup(settings: Settings | None = None) -> dramatiq.Broker:
-    settings = settings or Settings.from_env()
+def setup(settings: WorkerSettings | None = None) -> dramatiq.Broker:
+    settings = settings or WorkerSettings.from_env()
     broker = build_broker(settings, worker=True)
     resources = Resources(settings)
     broker.add_middleware(resources)

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from events.postgres import PostgresEventStore, create_pool
 from workers.projector import Projector
 from workers.readmodels import Keys
-from workers.settings import Settings
+from workers.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +30,7 @@ TICK = 0.5
 
 
 class Resources(dramatiq.Middleware):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.projector: Projector | None = None
         self._closers: list[Any] = []

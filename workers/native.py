@@ -33,7 +33,6 @@ from types import ModuleType
 MODULES = (
     "workers.readmodels",
     "workers.batch",
-    "workers.html_text",
     "workers.projecting",
     "workers.projections.base",
     "workers.projections.archives",

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import dramatiq
 
 from workers.broker import QUEUE, build_broker
-from workers.settings import Settings
+from workers.settings import WorkerSettings
 
 
-def nudger(settings: Settings) -> Callable[[], None]:
+def nudger(settings: WorkerSettings) -> Callable[[], None]:
     broker: dramatiq.Broker | None = None
 
     def send() -> None:

@@ -26,7 +26,7 @@ from events.postgres import PostgresEventStore, create_pool
 from workers import rebuild
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.settings import Settings
+from workers.settings import WorkerSettings
 
 _POLL_SECONDS = 0.1
 
@@ -43,7 +43,7 @@ def split(builds: dict[str, str], jobs: int) -> list[dict[str, str]]:
     return [share for share in shares if share]
 
 
-def _child(settings: Settings, builds: dict[str, str], progress: Connection) -> None:
+def _child(settings: WorkerSettings, builds: dict[str, str], progress: Connection) -> None:
     # Ctrl-C reaches the whole process group; the parent alone decides, and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -53,7 +53,7 @@ def _child(settings: Settings, builds: dict[str, str], progress: Connection) -> 
         sys.exit(1)
 
 
-async def _child_fill(settings: Settings, builds: dict[str, str], progress: Connection
+async def _child_fill(settings: WorkerSettings, builds: dict[str, str], progress: Connection
                       ) -> None:
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     redis = Redis.from_url(settings.redis_url, socket_timeout=60)
@@ -66,7 +66,7 @@ async def _child_fill(settings: Settings, builds: dict[str, str], progress: Conn
 
 
 async def fill(
-    settings: Settings, store: EventStore, redis: Redis, keys: Keys,
+    settings: WorkerSettings, store: EventStore, redis: Redis, keys: Keys,
     builds: dict[str, str], *, jobs: int, on_batch: Callable[[int], None] | None = None,
 ) -> None:
     """``rebuild.fill`` over ``jobs`` processes: this one builds the heaviest share, new

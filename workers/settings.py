@@ -1,82 +1,16 @@
-"""The one configuration object, built from the environment (``FORUM_*``).
-
-It lives on the read side because both the workers and the service need it, and imports
-run one way: events <- workers <- service.
-"""
+"""What the projection workers read from the environment (common/settings.py says how)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
-import msgspec
-
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/forum"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+from common.settings import CommonSettings
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str = DEFAULT_REDIS_URL
+class WorkerSettings(CommonSettings, frozen=True, kw_only=True):
     broker_url: str = ""  # empty: the Redis URL
-    operator_token: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    # Redis key prefix of the read models: lets tests and several boards share one Redis.
-    key_prefix: str = "forum"
-    per_page: int = 25
-    max_body_bytes: int = 256 * 1024
-    min_position_wait: float = 2.0
-    # API processes keep each answer this long (see service/views.py); 0 turns it off.
-    page_cache_ms: int = 250
-    ready_max_lag: float = 30.0
-    log_level: str = "INFO"
-    log_json: bool = False
-    db_pool_size: int = 20
-    # How long a member's session (bearer token, page cookie) lasts, in seconds.
-    session_ttl: int = 30 * 24 * 3600
     # An idle Redis-broker consumer sleeps at most this long between polls (Dramatiq's
     # default is a second): it bounds how late a nudge is seen.
     idle_poll_ms: int = 25
-    # Abuse limits (service/limits.py): "off" turns every limit off (benchmarks, load tests).
-    # Each limit is "N/period" rules joined by ";" (the `limits` library's notation, e.g.
-    # "6/minute;60/hour"); an empty value means no limit of that kind.
-    rate_limits: str = "on"
-    # Peers whose X-Forwarded-For is believed: comma-separated addresses or CIDRs.
-    trusted_proxies: str = ""
-    limit_thread_guest: str = "1/minute;6/hour"  # per guest identity, and per address
-    limit_thread: str = "2/minute;20/hour"  # per member
-    limit_reply_guest: str = "2/minute;20/hour"  # per guest identity, and per address
-    limit_reply: str = "6/minute;60/hour"  # per member
-    limit_bump: str = "2/minute;10/hour"
-    limit_edit: str = "10/minute;100/hour"  # edits and deletions
-    limit_like: str = "30/minute;300/hour"  # likes and unlikes
-    limit_write: str = "10/minute;100/hour"  # any other write
-    limit_address: str = "60/minute;600/hour"  # every limited write from one address
-    limit_register: str = "3/hour;10/day"  # registration attempts per address
-    limit_signin: str = "20/minute;100/hour"  # sign-in attempts per address
-    # Failed sign-ins: each tier refuses until its window slides, so the wait grows with
-    # the failures (back-off) and ends in a refusal for a while.
-    limit_signin_failures_name: str = "3/10 seconds;5/minute;7/5 minutes;10/15 minutes"
-    limit_signin_failures_address: str = "10/minute;20/5 minutes;40/15 minutes;100/day"
-    # Which posts are held for a moderator's review (service/domain/review.py):
-    # guest-links | guests | links | off.
-    hold: str = "guest-links"
-    # A guest name stays with the guest identity that used it this long after its last use.
-    guest_name_days: float = 30.0
 
     @property
     def broker(self) -> str:
         return self.broker_url or self.redis_url
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Every field can be set as ``FORUM_<FIELD>``; ``overrides`` win over both."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for name in cls.__struct_fields__:
-            raw = env.get(f"FORUM_{name.upper()}")
-            if raw is not None and raw != "":
-                values[name] = raw
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return msgspec.convert(values, cls, strict=False)

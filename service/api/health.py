@@ -15,7 +15,7 @@ from service.api.openapi import PUBLIC, ok, problems
 from service.api.schemas import Health, Readiness
 from service.lifespan import Services
 from service.metrics import Metrics
-from workers.settings import Settings
+from service.settings import Settings
 
 log = structlog.get_logger(__name__)
 

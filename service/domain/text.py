@@ -6,6 +6,7 @@ import re
 import unicodedata
 from typing import Literal
 
+from common.characters import drop_controls
 from service.domain.errors import InvalidInputError, ReservedNameError
 from service.domain.names import confusing_mix, reserved_word
 
@@ -13,8 +14,6 @@ TITLE_MAX = 200
 BODY_MAX = 50_000
 NAME_MAX = 32
 
-# Control characters other than tab, newline and carriage return have no place in a post.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 _NAME_PUNCTUATION = frozenset(" .-_")
 
@@ -73,8 +72,7 @@ def _normalize(form: Literal["NFC", "NFKC"], text: str) -> str:
 
 
 def clean_body(body: str) -> str:
-    body = _normalize("NFC", body.replace("\r\n", "\n").replace("\r", "\n"))
-    body = _CONTROL.sub("", body).strip()
+    body = drop_controls(_normalize("NFC", body)).strip()
     if not has_visible(body):
         raise InvalidInputError("body must not be empty (invisible characters do not count)")
     if len(body) > BODY_MAX:
@@ -83,7 +81,7 @@ def clean_body(body: str) -> str:
 
 
 def clean_title(title: str) -> str:
-    title = " ".join(_CONTROL.sub("", _normalize("NFC", title)).split())
+    title = " ".join(drop_controls(_normalize("NFC", title)).split())
     if not has_visible(title):
         raise InvalidInputError("title must not be empty (invisible characters do not count)")
     if len(title) > TITLE_MAX:

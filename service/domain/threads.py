@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from common.bbcode import quote_refs
 from events.catalog import ForumEvent
 from events.held import HeldPostApproved, HeldPostRejected, PostHeld, ThreadHeld
 from events.threads import (
@@ -36,7 +37,6 @@ from service.domain.errors import (
     TooSoonError,
 )
 from service.domain.text import clean_body, clean_title
-from workers.bbcode import quote_refs
 
 STARTER_BUMP_INTERVAL = timedelta(hours=24)
 MAX_QUOTES = 50

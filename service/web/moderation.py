@@ -17,6 +17,7 @@ from typing import Any
 from litestar import Controller, Response, get, post
 from litestar.response import Redirect
 
+from common.bbcode import render as render_bbcode
 from service import bans, suspensions
 from service import commands as c
 from service.api.common import checked_id
@@ -39,7 +40,6 @@ from service.web.rendering import (
     render,
     resolve_page_actor,
 )
-from workers.bbcode import render as render_bbcode
 
 
 def _moderator(request: AnyRequest) -> Actor:

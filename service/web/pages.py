@@ -20,6 +20,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from common.bbcode import render as render_bbcode
 from service import commands as c
 from service.api.common import checked_id, writer
 from service.domain import errors as d
@@ -49,7 +50,6 @@ from service.web.rendering import (
     render,
     resolve_page_actor,
 )
-from workers.bbcode import render as render_bbcode
 
 # -- the board ----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import msgspec
 from litestar import Litestar
 
 from service.app import create_app
-from workers.settings import Settings
+from service.settings import Settings
 
 
 class Board:

@@ -11,6 +11,7 @@ import httpx
 import msgspec
 import pytest_asyncio
 
+from service.settings import Settings
 from tests.builders import unique_key, unique_slug
 from tests.conftest import OPERATOR
 from tests.e2e import test_api_writes
@@ -20,7 +21,6 @@ from tests.e2e.test_api_writes import (
     moderator_headers,
     sign_up,
 )
-from workers.settings import Settings
 
 Client = httpx.AsyncClient
 LINK = "cheap pills at https://spam.example"

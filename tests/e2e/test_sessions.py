@@ -15,10 +15,10 @@ import asyncpg
 import httpx
 import pytest_asyncio
 
+from service.settings import Settings
 from tests.builders import unique_name, unique_slug
 from tests.conftest import OPERATOR
 from tests.forms import submit
-from workers.settings import Settings
 
 PASSWORD = "correct horse"
 

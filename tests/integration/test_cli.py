@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from service.settings import Settings
 from tests.conftest import (
     FORUM,
     PG_URL,
@@ -22,7 +23,6 @@ from tests.conftest import (
     process_env,
 )
 from workers.projections import PROJECTIONS
-from workers.settings import Settings
 
 
 def forum(*args: str, env: dict[str, str], timeout: float = 60

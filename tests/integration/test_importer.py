@@ -13,8 +13,8 @@ import pytest
 from events import RecordedEvent
 from events.postgres import _record
 from events.threads import PostAdded, ThreadStarted
+from service.settings import Settings
 from tests.conftest import FORUM, ROOT, process_env
-from workers.settings import Settings
 
 
 def forum_import(path: Path, settings: Settings) -> subprocess.CompletedProcess[str]:

@@ -9,11 +9,11 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 
+from service.settings import Settings
 from tests.conftest import free_port
 from tests.invariants.test_replay_while_writing import bulk
 from workers import rebuild, rebuild_jobs
 from workers.rebuild_jobs import _child_fill
-from workers.settings import Settings
 
 pytestmark = pytest.mark.asyncio
 

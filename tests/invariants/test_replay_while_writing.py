@@ -20,13 +20,13 @@ from events.records import forum_stream, thread_stream
 from service.domain import sections, threads
 from service.domain.actors import OPERATOR as OPERATOR_ACTOR
 from service.domain.actors import Actor
+from service.settings import Settings
 from tests.background import Background, ReplyWriter, open_thread
 from tests.conftest import FORUM, ROOT, Stack, process_env
 from tests.readmodel_dump import assert_equals_rebuild, differences, dump, last_written
 from workers.checkpoints import positions
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from events.threads import PostAdded
+from service.settings import Settings
 from tests.background import open_thread
 from tests.conftest import FORUM, ROOT, process_env
-from workers.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

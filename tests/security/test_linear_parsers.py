@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 import pytest
 
+from common.bbcode import quote_refs, render
 from service.domain import text
 from service.domain.errors import InvalidInputError
 from service.domain.quoting import quoted, without_quotes
 from tests.security.hostile import BOMBS, GROWTH, LIMIT, SIZE, seconds
-from workers.bbcode import quote_refs, render
 
 
 def _refused_or(clean: Callable[[str], str]) -> Callable[[str], object]:

@@ -1,4 +1,4 @@
-"""Tests for workers.bbcode: BBCode -> safe HTML rendering and quote references."""
+"""Tests for common.bbcode: BBCode -> safe HTML rendering and quote references."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.bbcode import QuoteRef, _render_markup, quote_refs, render
+from common.bbcode import QuoteRef, _render_markup, quote_refs, render
 
 ALLOWED_TAGS = {"strong", "em", "a", "blockquote", "div", "br"}
 VOID_TAGS = {"br"}

@@ -3,8 +3,9 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers import bbcode
-from workers.html_text import clean, plain, tagless_html
+from common import bbcode
+from common.characters import drop_controls as clean
+from common.html_text import plain, tagless_html
 
 
 @settings(max_examples=500)

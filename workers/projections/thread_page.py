@@ -14,6 +14,8 @@ from typing import Final
 
 import msgspec
 
+from common.bbcode import render
+from common.html_text import tagless_html
 from events.threads import (
     PostAdded,
     PostDeleted,
@@ -28,8 +30,6 @@ from events.threads import (
     ThreadUnlocked,
 )
 from workers.batch import Batch
-from workers.bbcode import render
-from workers.html_text import tagless_html
 from workers.projections.base import Projection
 from workers.readmodels import Namespace, StoredQuote, rfc3339
 

@@ -30,7 +30,8 @@ from typing import Any
 import bbcode as _bbcode
 import msgspec
 
-from workers.html_text import clean, escape, plain, tagless_html
+from common.characters import drop_controls
+from common.html_text import escape, plain, tagless_html
 
 __all__ = ["QuoteRef", "quote_refs", "render"]
 
@@ -300,12 +301,12 @@ def _render_markup(body: str) -> str:
     html = tagless_html(body)
     if html is not None:
         return html
-    html_out: str = _Parser().format(clean(body))
+    html_out: str = _Parser().format(drop_controls(body))
     return html_out
 
 
 def _render_fallback(body: str) -> str:
-    return plain(clean(body))
+    return plain(drop_controls(body))
 
 
 def render(body: str) -> str:
@@ -321,7 +322,7 @@ def _quote_refs(body: str) -> list[QuoteRef]:
     seen: set[int] = set()
     if "[" not in body:
         return refs
-    for kind, tag_name, opts, _text in _Parser().tokenize(clean(body)):
+    for kind, tag_name, opts, _text in _Parser().tokenize(drop_controls(body)):
         if kind != _TOKEN_TAG_START or tag_name != "quote" or not opts:
             continue
         name, post = opts.get("name"), opts.get("post")
