@@ -161,7 +161,8 @@ class Trace:
 
     async def run(self, env: Env, stop: asyncio.Event) -> None:
         from events.postgres import _HEAD
-        from workers.readmodels import CHECKPOINTS
+        from workers.checkpoints import positions
+        from workers.readmodels import Keys
 
         redis = Redis.from_url(REDIS_URL)
         conn = await asyncpg.connect(env.database_url)
@@ -169,11 +170,11 @@ class Trace:
             while not stop.is_set():
                 t = time.perf_counter()
                 head = await conn.fetchval(_HEAD)
-                values = await redis.eval(CHECKPOINTS, 0, env.prefix,  # type: ignore[misc]
-                                          "thread_page", "member_stats")
+                values = await positions(redis, Keys(env.prefix),
+                                         ["thread_page", "member_stats"])
                 self.times.append(t)
                 self.heads.append(int(head or 0))
-                self.checkpoints.append(min(int(v or 0) for v in values))
+                self.checkpoints.append(min(v or 0 for v in values.values()))
                 await asyncio.sleep(0.002)
         finally:
             await conn.close()

@@ -13,6 +13,11 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from events import ConcurrencyError, StoreUnavailableError
 from service.domain import errors as d
+from workers.readmodels.errors import (
+    BeyondHeadError,
+    ReadModelUnavailableError,
+    ReadNotFoundError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -26,15 +31,6 @@ _STATUS: list[tuple[type[d.DomainError], int]] = [
     (d.ConflictError, 409),
     (d.InvalidInputError, 422),
 ]
-
-
-class ReadModelUnavailableError(Exception):
-    """A read model is missing (being rebuilt) or behind the position a client asked for."""
-
-    def __init__(self, detail: str, retry_after: int = 1) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after = retry_after
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
@@ -97,6 +93,10 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
                        headers={"Retry-After": "2"})
     if isinstance(exc, ReadModelUnavailableError):
         return problem(503, exc.detail, headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, ReadNotFoundError):
+        return problem(404, exc.detail)
+    if isinstance(exc, BeyondHeadError):  # the API's X-Min-Position, a page's ?after=
+        return problem(400, exc.detail)
     if isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.startswith(
         ("asyncpg", "redis")
     ):

@@ -21,8 +21,9 @@ from service.namestore import PostgresNameStore, guest_token_key
 from service.notify import CoalescingNotifier, Notifier, NullNotifier
 from service.sessions import Sessions
 from service.settings import Settings
-from service.views import Views
+from service.web.kept import KeptPages
 from workers.readmodels import Keys
+from workers.readmodels.reads import Reads
 
 
 @dataclass
@@ -34,9 +35,10 @@ class Services:
     notifier: Notifier
     handlers: Handlers
     auth: Authenticator
-    views: Views
+    reads: Reads
     limiter: Limiter
     bans: Banned
+    pages: KeptPages
 
 
 def _notifier(settings: Settings) -> Notifier:
@@ -64,8 +66,10 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
             handlers=handlers, auth=Authenticator(sessions, settings.operator_token),
-            views=Views(redis, Keys(settings.key_prefix), settings, store),
-            limiter=Limiter(settings, redis), bans=Banned(pool),
+            reads=Reads(redis, Keys(settings.key_prefix), store, per_page=settings.per_page,
+                        min_position_wait=settings.min_position_wait,
+                        cache_ms=settings.page_cache_ms),
+            limiter=Limiter(settings, redis), bans=Banned(pool), pages=KeptPages(),
         )
     finally:
         await notifier.close()

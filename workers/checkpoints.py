@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from workers.readmodels import CHECKPOINTS, Keys
+from workers.readmodels import Keys
 
 
 async def positions(redis: Redis, keys: Keys, names: list[str]) -> dict[str, int | None]:
-    """Each live projection's checkpoint; None where it has no live read model."""
-    values = await redis.eval(CHECKPOINTS, 0, keys.prefix, *names)  # type: ignore[misc]
-    return {
-        name: (None if value is None else int(value))
-        for name, value in zip(names, values, strict=False)
-    } | {name: None for name in names[len(values):]}
+    """Each live projection's checkpoint; None where it has no live read model (or a
+    rebuild swapped it between the two reads: it is read again next time)."""
+    pointers = await redis.mget([keys.active(name) for name in names])
+    live = {name: keys.namespace(name, _text(pointer)).checkpoint
+            for name, pointer in zip(names, pointers, strict=True) if pointer is not None}
+    values = await redis.mget(list(live.values())) if live else []
+    found = {name: int(value) for name, value in zip(live, values, strict=True)
+             if value is not None}
+    return {name: found.get(name) for name in names}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

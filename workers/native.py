@@ -31,7 +31,8 @@ from types import ModuleType
 # across an ``await`` that raises inside try/finally (the runner's), and bbcode.py
 # subclasses an interpreted parser.
 MODULES = (
-    "workers.readmodels",
+    "workers.readmodels.formats",
+    "workers.readmodels.keys",
     "workers.batch",
     "workers.projecting",
     "workers.projections.base",

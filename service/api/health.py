@@ -16,8 +16,14 @@ from service.api.schemas import Health, Readiness
 from service.lifespan import Services
 from service.metrics import Metrics
 from service.settings import Settings
+from workers.checkpoints import positions
+from workers.readmodels import PROJECTION_NAMES
 
 log = structlog.get_logger(__name__)
+
+
+async def positions_of(services: Services) -> dict[str, int | None]:
+    return await positions(services.redis, services.reads.keys, list(PROJECTION_NAMES))
 
 
 async def _check(coro: object, timeout: float = 2.0) -> str:
@@ -74,7 +80,7 @@ class HealthController(Controller):
         ready = postgres == "ok" and redis == "ok"
         if ready:
             head = await services.store.head()
-            positions = await services.views.positions()
+            positions = await positions_of(services)
             behind = {n: head - p for n, p in positions.items() if p is not None and p < head}
             missing = [n for n, p in positions.items() if p is None]
             checks["head"] = head
@@ -98,9 +104,9 @@ class HealthController(Controller):
         try:
             head = await services.store.head()
             metrics.head.set(head)
-            projected = await services.redis.hget(services.views.keys.stats(), "projected")
+            projected = await services.redis.hget(services.reads.keys.stats(), "projected")
             metrics.projected.set(int(projected or 0))
-            for name, position in (await services.views.positions()).items():
+            for name, position in (await positions_of(services)).items():
                 if position is not None:
                     metrics.position.labels(name).set(position)
                     metrics.lag.labels(name).set(max(0, head - position))

@@ -12,6 +12,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
 from service import commands as c
+from service.api import bodies
 from service.api.common import checked_id, written
 from service.api.openapi import SIGNED_IN, WRITERS, ok, problems
 from service.domain.actors import Actor
@@ -20,7 +21,7 @@ from service.guests import GuestPass, guest_id
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.limits import Throttle
-from workers.projections.held import HeldItem
+from workers.readmodels.values import HeldItem
 
 Page = Parameter(query="page", default=1, ge=1, le=1_000_000)
 MinPosition = Parameter(header="X-Min-Position", default=None, required=False)
@@ -53,8 +54,8 @@ class HeldController(Controller):
         if actor is None and guest_pass.sent is not None:
             actor = Actor("", "guest", guest_id=guest_id(guest_pass.sent))
         who = _identified(actor)
-        return await services.views.held(None if who.moderates else who.key, page,
-                                         min_position)
+        return bodies.held(await services.reads.held(
+            None if who.moderates else who.key, page, min_position=min_position))
 
     @post("/{held_id:int}/approve", operation_id="approveHeld", status_code=200,
           security=SIGNED_IN, responses={

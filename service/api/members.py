@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, delete, get, post, put
 
 from events.records import member_stream
 from service import commands as c
+from service.api import bodies
 from service.api import schemas as sc
 from service.api.common import json_response, name_path, written
 from service.api.openapi import (
@@ -110,4 +111,4 @@ class MemberController(Controller):
         200: ok(sc.UserProfile, "a member's or a guest's profile"), **problems(404)})
     async def profile(self, name: Name, services: Services,
                       min_position: int | None = MinPosition) -> Response[bytes]:
-        return await services.views.user(name, min_position)
+        return bodies.user(await services.reads.user(name, min_position=min_position))

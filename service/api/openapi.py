@@ -40,7 +40,7 @@ from litestar.routes import HTTPRoute
 
 from service.api.common import MAX_ID
 from service.errors import PROBLEM, Problem
-from service.views import SLUG
+from workers.readmodels.reads import SLUG
 
 SLUG_PATTERN = SLUG.pattern
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Controller, Response, delete, get, patch, post
 
 from service import commands as c
+from service.api import bodies
 from service.api import schemas as s
 from service.api.common import checked_id, written
 from service.api.openapi import PUBLIC, SIGNED_IN, MinPosition, PostId, ok, problems
@@ -39,7 +40,8 @@ class PostController(Controller):
         **problems(404)})
     async def get_post(self, post_id: PostId, services: Services,
                        min_position: int | None = MinPosition) -> Response[bytes]:
-        return await services.views.post(checked_id(post_id, "post"), min_position)
+        return bodies.post(await services.reads.post(checked_id(post_id, "post"),
+                                                     min_position=min_position))
 
     @patch("/{post_id:int}", operation_id="editPost", security=SIGNED_IN, responses={
         200: ok(s.PostChanged, "the post was edited"), **_CHANGE_PROBLEMS})

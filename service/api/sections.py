@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Controller, Response, get, post
 
 from service import commands as c
+from service.api import bodies
 from service.api import schemas as s
 from service.api.common import moderator, writer, written
 from service.api.openapi import (
@@ -23,7 +24,7 @@ from service.guests import GuestPass
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.limits import Throttle
-from service.views import known_slug
+from workers.readmodels.reads import known_slug
 
 
 class SectionController(Controller):
@@ -44,7 +45,7 @@ class SectionController(Controller):
         200: ok(s.Forums, "every section"), **problems()})
     async def list(self, services: Services, min_position: int | None = MinPosition
                    ) -> Response[bytes]:
-        return await services.views.forums(min_position)
+        return bodies.forums(await services.reads.forums(min_position=min_position))
 
     @post("/{slug:str}/threads", operation_id="startThread", status_code=201,
           security=WRITERS, responses={
@@ -77,18 +78,21 @@ class SectionController(Controller):
         **problems(404)})
     async def threads(self, slug: Slug, services: Services, page: int = Page,
                       min_position: int | None = MinPosition) -> Response[bytes]:
-        return await services.views.section_threads(slug, page, min_position)
+        return bodies.section_threads(await services.reads.section_threads(
+            slug, page, min_position=min_position))
 
     @get("/{slug:str}/archive", operation_id="archiveYears", security=PUBLIC, responses={
         200: ok(s.ArchiveYears, "the years the section's threads started in"),
         **problems(404)})
     async def archive(self, slug: Slug, services: Services,
                       min_position: int | None = MinPosition) -> Response[bytes]:
-        return await services.views.archive_years(slug, min_position)
+        return bodies.archive_years(await services.reads.archive_years(
+            slug, min_position=min_position))
 
     @get("/{slug:str}/archive/{year:int}", operation_id="archiveYear", security=PUBLIC,
          responses={200: ok(s.ArchiveYear, "the threads started in one year"),
                     **problems(404)})
     async def archive_year(self, slug: Slug, year: Year, services: Services, page: int = Page,
                            min_position: int | None = MinPosition) -> Response[bytes]:
-        return await services.views.archive_year(slug, year, page, min_position)
+        return bodies.archive_year(slug, year, await services.reads.archive_year(
+            slug, year, page, min_position=min_position))

@@ -6,6 +6,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
 from service import commands as c
+from service.api import bodies
 from service.api import schemas as s
 from service.api.common import checked_id, writer, written
 from service.api.openapi import (
@@ -46,9 +47,9 @@ class ThreadController(Controller):
     async def get_page(self, thread_id: ThreadId, services: Services, page: int = Page,
                        per_page: int | None = PerPage, min_position: int | None = MinPosition
                        ) -> Response[bytes]:
-        return await services.views.thread_page(
-            checked_id(thread_id, "thread"), page, per_page, min_position
-        )
+        return bodies.thread_page(await services.reads.thread_page(
+            checked_id(thread_id, "thread"), page, per_page=per_page,
+            min_position=min_position))
 
     @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201,
           security=WRITERS, responses={
@@ -119,4 +120,5 @@ class UnansweredController(Controller):
         **problems(404)})
     async def unanswered(self, services: Services, page: int = Page,
                          min_position: int | None = MinPosition) -> Response[bytes]:
-        return await services.views.unanswered(page, min_position)
+        return bodies.unanswered(await services.reads.unanswered(
+            page, min_position=min_position))

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from litestar import Controller, Response, get, post
 from litestar.response import Redirect
 
@@ -29,7 +30,6 @@ from service.web.rendering import (
     After,
     AnyRequest,
     Page,
-    _decode,
     _form,
     _meta,
     _position,
@@ -149,9 +149,10 @@ async def _page(request: AnyRequest, services: Services, page: int, after: int |
                 suspend_form: Mapping[str, str] | None = None,
                 ban_form: Mapping[str, str] | None = None,
                 error: d.DomainError | None = None) -> Response[str]:
-    listing = _decode(await services.views.held(None, page, after))
-    for item in listing["held"]:
-        item["html"] = render_bbcode(item["body"])
+    queue = await services.reads.held(None, page, min_position=after)
+    listing = {"page": queue.page, "pages": queue.pages, "held": [
+        {**msgspec.structs.asdict(item), "html": render_bbcode(item.body)}
+        for item in queue.held()]}
     suspended = await suspensions.current(services.pool, datetime.now(UTC))
     banned, _ = await bans.active(services.pool, 1)
     return render(request, "moderation.html.j2", {

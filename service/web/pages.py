@@ -21,13 +21,13 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
 from common.bbcode import render as render_bbcode
+from common.post_html import serve
 from service import commands as c
 from service.api.common import checked_id, writer
 from service.domain import errors as d
 from service.domain.actors import Actor
 from service.domain.quoting import quoted
 from service.domain.text import clean_body
-from service.errors import ReadModelUnavailableError
 from service.guests import GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GuestPass, cookie_pass, guest_id
 from service.lifespan import Services
 from service.limits import Throttle
@@ -38,7 +38,6 @@ from service.web.rendering import (
     After,
     AnyRequest,
     Page,
-    _decode,
     _form,
     _meta,
     _position,
@@ -50,6 +49,8 @@ from service.web.rendering import (
     render,
     resolve_page_actor,
 )
+from workers.readmodels.errors import ReadModelUnavailableError, ReadNotFoundError
+from workers.readmodels.values import ThreadPage
 
 # -- the board ----------------------------------------------------------------------------
 
@@ -82,12 +83,19 @@ async def _my_held(request: AnyRequest, services: Services, thread_id: int,
     if actor is None or actor.moderates:  # moderators have the moderation page
         return []
     try:
-        mine = _decode(await services.views.held(actor.key, 1, None, 100))["held"]
-    except (ReadModelUnavailableError, d.NotFoundError):
+        mine = (await services.reads.held(actor.key, 1, per_page=100)).held()
+    except (ReadModelUnavailableError, ReadNotFoundError):
         return []
     skip = shown["id"] if shown else None
-    return [{**item, "html": render_bbcode(item["body"])} for item in mine
-            if item["thread_id"] == thread_id and item["id"] != skip]
+    return [{"id": item.id, "html": render_bbcode(item.body)} for item in mine
+            if item.thread_id == thread_id and item.id != skip]
+
+
+def posts_html(view: ThreadPage) -> str:
+    """The page's posts, cooked at projection time, with today's counters and likes."""
+    thread, page = view.thread, view.page
+    return "".join(serve(post.stored, thread.id, post.threads, post.posts, post.likes, page,
+                         thread.locked) for post in view.posts)
 
 
 class BoardPages(Controller):
@@ -98,14 +106,15 @@ class BoardPages(Controller):
     @get("/")
     async def index(self, request: AnyRequest, services: Services, after: After = None
                     ) -> Response[str]:
-        forums = _decode(await services.views.forums(_position(after)))["forums"]
+        view = await services.reads.forums(min_position=_position(after))
         return render(request, "index.html.j2", {"page_title": "Board index",
-                                                 "forums": forums})
+                                                 "forums": view.forums},
+                      shared=("index", view.seen))
 
     @get("/unanswered")
     async def unanswered(self, request: AnyRequest, services: Services, page: Page = 1,
                          after: After = None) -> Response[str]:
-        listing = _decode(await services.views.unanswered(page, _position(after)))
+        listing = await services.reads.unanswered(page, min_position=_position(after))
         return render(request, "unanswered.html.j2", {
             "page_title": "Unanswered threads", "listing": listing,
             "titles": await _section_titles(services),
@@ -120,12 +129,14 @@ class BoardPages(Controller):
                        min_position: int | None, form: Mapping[str, str] | None = None,
                        error: str | None = None, status: int = 200,
                        held: Mapping[str, Any] | None = None) -> Response[str]:
-        listing = _decode(await services.views.section_threads(slug, page, min_position))
+        view = await services.reads.section_threads(slug, page, min_position=min_position)
+        plain = not (form or error or held)
         return render(request, "section.html.j2", {
-            "page_title": listing["forum"]["title"], "forum_slug": slug, "listing": listing,
+            "page_title": view.forum.title, "forum_slug": slug, "forum": view.forum,
+            "listing": view.listing,
             "form": {"title": "", "body": "", "guest_name": "", **(form or {})},
             "error": error, "held": held,
-        }, status)
+        }, status, shared=("section", slug, page, view.listing.seen) if plain else None)
 
     @post("/forums/{slug:str}/threads", status_code=303)
     async def start_thread(self, request: AnyRequest, services: Services, slug: str,
@@ -159,21 +170,21 @@ class BoardPages(Controller):
     @get("/forums/{slug:str}/archive")
     async def archive(self, request: AnyRequest, services: Services, slug: str,
                       after: After = None) -> Response[str]:
-        years = _decode(await services.views.archive_years(slug, _position(after)))
+        years = await services.reads.archive_years(slug, min_position=_position(after))
         return render(request, "archive.html.j2", {
-            "page_title": f"{years['forum']['title']}: archive", "forum_slug": slug,
+            "page_title": f"{years.forum.title}: archive", "forum_slug": slug,
             "archive": years,
         })
 
     @get("/forums/{slug:str}/archive/{year:int}")
     async def archive_year(self, request: AnyRequest, services: Services, slug: str,
                            year: int, page: Page = 1, after: After = None) -> Response[str]:
-        listing = _decode(await services.views.archive_year(slug, year, page,
-                                                            _position(after)))
+        listing = await services.reads.archive_year(slug, year, page,
+                                                    min_position=_position(after))
         titles = await _section_titles(services)
         return render(request, "archive_year.html.j2", {
             "page_title": f"{titles.get(slug, slug)}: {year}", "forum_slug": slug,
-            "section_title": titles.get(slug, slug), "listing": listing,
+            "section_title": titles.get(slug, slug), "listing": listing, "year": year,
         })
 
     # -- threads ---------------------------------------------------------------------
@@ -188,11 +199,11 @@ class BoardPages(Controller):
         quote_id = _position(quote)
         if quote_id is not None:
             try:
-                target = _decode(await services.views.post(quote_id, None))
-            except d.NotFoundError:
+                target = (await services.reads.post(quote_id)).post.head()
+            except ReadNotFoundError:
                 target = None
-            if target and target["thread_id"] == thread_id and not target["deleted"]:
-                body = quoted(target["author"]["name"], target["id"], target["body"])
+            if target and target.thread_id == thread_id and not target.deleted:
+                body = quoted(target.author.name, target.id, target.body)
         return await self._thread(request, services, thread_id, page, _position(after),
                                   {"body": body})
 
@@ -200,15 +211,18 @@ class BoardPages(Controller):
                       page: int, min_position: int | None, form: Mapping[str, str],
                       error: str | None = None, status: int = 200,
                       held: Mapping[str, Any] | None = None) -> Response[str]:
-        view = _decode(await services.views.thread_page(thread_id, page, None, min_position))
-        slug = view["thread"]["forum"]
-        titles = await _section_titles(services)
-        return render(request, "thread.html.j2", {
-            "page_title": view["thread"]["title"], "forum_slug": slug,
-            "section_title": titles.get(slug, slug), "view": view,
+        view = await services.reads.thread_page(thread_id, page, min_position=min_position,
+                                                form="html")
+        slug = view.thread.forum
+        title = (await _section_titles(services)).get(slug, slug)
+        mine = await _my_held(request, services, thread_id, held)
+        plain = not (any(form.values()) or error or held or mine)
+        return render(request, "thread.html.j2", lambda: {
+            "page_title": view.thread.title, "forum_slug": slug, "section_title": title,
+            "view": view, "posts_html": posts_html(view),
             "form": {"body": "", "guest_name": "", **form}, "error": error, "held": held,
-            "my_held": await _my_held(request, services, thread_id, held),
-        }, status)
+            "my_held": mine,
+        }, status, shared=("thread", thread_id, page, view.seen, title) if plain else None)
 
     @post("/threads/{thread_id:int}/reply", status_code=303)
     async def reply(self, request: AnyRequest, services: Services, thread_id: int,
@@ -231,7 +245,7 @@ class BoardPages(Controller):
             try:
                 return await self._thread(request, services, thread_id, page, None, form,
                                           _reason(refused), _refusal_status(refused))
-            except d.NotFoundError:
+            except ReadNotFoundError:
                 return await self._thread(request, services, thread_id, 1, None, form,
                                           _reason(refused), _refusal_status(refused))
         if isinstance(result, c.HeldResult):  # shown to its author only, here and now

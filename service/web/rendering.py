@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Hashable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,46 +23,27 @@ from litestar.params import Parameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from common.times import day, stamp
 from events import StoreUnavailableError
 from service.api.common import MAX_ID
 from service.auth import Identity
 from service.deps import SAFE_METHODS, check_may_write, correlation_id
 from service.domain import errors as d
 from service.domain.actors import Actor
-from service.errors import ReadModelUnavailableError, handle
+from service.errors import handle
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.web.csrf import form_token
+from service.web.kept import TOKEN_SLOT
+from workers.readmodels.errors import ReadModelUnavailableError
 
 HERE = Path(__file__).parent
 COOKIE = "forum_token"
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 Page = Annotated[int, Parameter(query="page", ge=1, le=1_000_000)]
 After = Annotated[str | None, Parameter(query="after", required=False)]
 
 # -- templates --------------------------------------------------------------------------
-
-
-def _when(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
-
-
-def day(value: str | None) -> str:
-    """``2011-06-08T12:00:00Z`` → ``8 Jun 2011``."""
-    when = _when(value)
-    return f"{when.day} {MONTHS[when.month - 1]} {when.year}" if when else ""
-
-
-def stamp(value: str | None) -> str:
-    """The full time, for a tooltip: ``8 Jun 2011 12:00 UTC``."""
-    when = _when(value)
-    return f"{day(value)} {when:%H:%M} UTC" if when else ""
 
 
 def page_links(page: int, pages: int) -> list[int | None]:
@@ -79,8 +59,11 @@ def page_links(page: int, pages: int) -> list[int | None]:
 
 @cache
 def environment() -> Environment:
+    # auto_reload off: templates change with a deploy, not while a process runs (it cost a
+    # stat() per template per page).
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      auto_reload=False)
     env.filters["day"] = day
     env.filters["stamp"] = stamp
     env.filters["urlquote"] = lambda value: urlquote(str(value), safe="")
@@ -146,24 +129,44 @@ def page_actor(request: AnyRequest) -> Actor | None:
     return identity.actor
 
 
-def render(request: AnyRequest, name: str, context: Mapping[str, Any], status: int = 200,
-           headers: Mapping[str, str] | None = None) -> Response[str]:
+Context = Mapping[str, Any]
+
+
+def render(request: AnyRequest, name: str, context: Context | Callable[[], Context],
+           status: int = 200, headers: Mapping[str, str] | None = None, *,
+           shared: Hashable | None = None) -> Response[str]:
+    """The page ``name`` rendered with ``context`` (or what the callable makes, when it is
+    rendered at all). ``shared``: the identity of what the page shows when it is the same
+    for everyone who views it alike (e.g. the thread, page and read-model position it
+    reflects): such a page is rendered once and kept (service/web/kept.py), and each
+    viewer's form token is put in its place."""
     identity = _page_identity(request)
     actor = identity.actor if identity else None
     services = _services(request)
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    forum = context.get("forum_slug")
     token, token_cookie = form_token(request.scope, request.cookies,
                                      getattr(request.app.state, "csrf_secret", None))
-    html = environment().get_template(name).render(
-        csrf_token=token,
-        me=actor.name if actor else None,
-        moderates=actor is not None and actor.moderates,
-        here=here if request.method == "GET" else request.url.path,
-        archive_href=f"/forums/{urlquote(forum, safe='')}/archive" if forum else "/#archives",
-        per_page=services.settings.per_page if services else 25,
-        **context,
-    )
+    me = actor.name if actor else None
+    moderates = actor is not None and actor.moderates
+    here = request.url.path
+    if request.method == "GET" and request.url.query:
+        here += f"?{request.url.query}"
+
+    def page(csrf_token: str) -> str:
+        values = context() if callable(context) else context
+        forum = values.get("forum_slug")
+        return environment().get_template(name).render(
+            csrf_token=csrf_token, me=me, moderates=moderates, here=here,
+            archive_href=f"/forums/{urlquote(forum, safe='')}/archive" if forum
+            else "/#archives",
+            per_page=services.settings.per_page if services else 25,
+            **values,
+        )
+
+    if shared is None or services is None or request.method != "GET" or status != 200:
+        html = page(token)
+    else:
+        html = services.pages.page((name, shared, here, me, moderates), page).replace(
+            TOKEN_SLOT, token)
     return Response(content=html, status_code=status, media_type=MediaType.HTML,
                     headers={"Cache-Control": "private, no-cache", **(headers or {})},
                     cookies=[token_cookie] if token_cookie else None)
@@ -179,10 +182,6 @@ def _position(after: str | None) -> int | None:
         return None
     value = int(after.strip())
     return value if 0 < value <= MAX_ID else None
-
-
-def _decode(response: Response[bytes]) -> Any:
-    return msgspec.json.decode(response.content)
 
 
 async def _form(request: AnyRequest) -> dict[str, str]:
@@ -220,10 +219,10 @@ def _safe_next(target: str | None) -> str:
 
 async def _section_titles(services: Services) -> dict[str, str]:
     try:
-        forums = _decode(await services.views.forums(None))["forums"]
+        forums = (await services.reads.forums()).forums
     except ReadModelUnavailableError:
         return {}
-    return {f["slug"]: f["title"] for f in forums}
+    return {f.slug: f.title for f in forums}
 
 
 def page_error(request: AnyRequest, exc: Exception) -> Response[str]:

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from workers.batch import Batch
 from workers.readmodels import (
-    _REMEMBERED,
     Namespace,
     counter_key,
     moment_of,
@@ -18,6 +17,7 @@ from workers.readmodels import (
     score,
     score_text,
 )
+from workers.readmodels.keys import _REMEMBERED
 
 moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
                        timezones=st.just(UTC))

@@ -19,33 +19,9 @@ from events.held import HeldPostApproved, HeldPostRejected, PostHeld, ThreadHeld
 from workers.batch import Batch
 from workers.projections.base import Projection
 from workers.readmodels import Namespace, rfc3339
-
-
-class HeldItem(msgspec.Struct):
-    id: int
-    thread_id: int
-    forum: str
-    title: str | None  # the new thread's title when the whole thread is held
-    author: str
-    guest: bool
-    body: str
-    created_at: str
-    new_thread: bool
-
+from workers.readmodels.values import HeldItem
 
 _encode: Final = msgspec.json.Encoder().encode
-
-
-def pending_key(ns: Namespace) -> str:
-    return f"{ns.base}:held:pending"
-
-
-def author_key(ns: Namespace, key: str) -> str:
-    return f"{ns.base}:held:by:{key}"
-
-
-def items_key(ns: Namespace) -> str:
-    return f"{ns.base}:held:items"
 
 
 class Held(Projection):
@@ -77,14 +53,14 @@ class Held(Projection):
     def _add(ns: Namespace, batch: Batch, event: PostHeld | ThreadHeld, item: HeldItem
              ) -> None:
         hid = str(event.held_id)
-        batch.zadd_one(pending_key(ns), hid, event.occurred_at)
-        batch.zadd_one(author_key(ns, event.author_key), hid, event.occurred_at)
-        batch.hset(items_key(ns), hid, _encode(item))
+        batch.zadd_one(ns.held_pending(), hid, event.occurred_at)
+        batch.zadd_one(ns.held_by(event.author_key), hid, event.occurred_at)
+        batch.hset(ns.held_items(), hid, _encode(item))
 
     @staticmethod
     def _decided(ns: Namespace, batch: Batch, event: HeldPostApproved | HeldPostRejected
                  ) -> None:
         hid = str(event.held_id)
-        batch.zrem(pending_key(ns), hid)
-        batch.zrem(author_key(ns, event.author_key), hid)
-        batch.hset(items_key(ns), hid, "")
+        batch.zrem(ns.held_pending(), hid)
+        batch.zrem(ns.held_by(event.author_key), hid)
+        batch.hset(ns.held_items(), hid, "")

@@ -1,0 +1,83 @@
+"""A cooked post, served, is byte for byte what the thread page's template made of the same
+post when it rendered every post on every view (the loop kept here as the reference)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+from jinja2 import Environment
+
+from common.bbcode import render
+from common.post_html import cook, serve
+from common.times import day, stamp
+from workers.readmodels import rfc3339
+
+# The thread page's loop over its posts before posts were cooked (service/web/templates/
+# thread.html.j2 at 4150c02), unchanged.
+REFERENCE = """{% for p in view.posts %}
+  <article class="post{% if p.author.op %} by-op{% endif %}" id="p{{ p.id }}">
+    <aside class="author">
+      <div class="name">{% if p.author.op %}<span class="op" title="started this thread">OP</span> {% endif %}{{ p.author.name }}</div>
+      <div class="role">{{ "guest" if p.author.guest else "member" }}</div>
+      <div class="counters" title="threads started | posts written">{{ p.author.threads }} | {{ p.author.posts }}</div>
+    </aside>
+    <div class="content">
+      <div class="post-head">
+        <time datetime="{{ p.created_at }}" title="{{ p.created_at|stamp }}">{{ p.created_at|day }}</time>
+        <a class="number" href="{{ base }}?page={{ view.page }}#p{{ p.id }}">#{{ p.number }}</a>
+      </div>
+{% if p.deleted %}
+      <p class="deleted">This post was deleted.</p>
+{% else %}
+      <div class="body">{{ p.html|safe }}</div>
+{% if p.edited_at %}
+      <p class="edited">edited <time datetime="{{ p.edited_at }}" title="{{ p.edited_at|stamp }}">{{ p.edited_at|day }}</time></p>
+{% endif %}
+{% endif %}
+      <div class="post-foot">
+{% if p.likes %}<span class="likes">{{ p.likes }} like{{ "s" if p.likes != 1 }}</span>{% endif %}
+{% if not p.deleted and not thread.locked %}
+        <a class="quote-link" href="{{ base }}?page={{ view.page }}&amp;quote={{ p.id }}#reply">Quote</a>
+{% endif %}
+      </div>
+    </div>
+  </article>
+{% endfor %}"""  # noqa: E501
+
+_env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+_env.filters["day"] = day
+_env.filters["stamp"] = stamp
+_template = _env.from_string(REFERENCE)
+
+times = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1),
+                     timezones=st.just(UTC))
+
+
+@given(post_id=st.integers(1, 2**63 - 1), thread_id=st.integers(1, 2**63 - 1),
+       number=st.integers(1, 10**6), created=times, edited=st.none() | times,
+       deleted=st.booleans(), body=st.text(max_size=80), author=st.text(max_size=32),
+       guest=st.booleans(), op=st.booleans(), threads=st.integers(0, 10**6),
+       posts=st.integers(0, 10**6), likes=st.integers(0, 10**4), page=st.integers(1, 10**4),
+       locked=st.booleans())
+def test_a_served_cooked_post_is_what_the_template_rendered(
+        post_id: int, thread_id: int, number: int, created: datetime,
+        edited: datetime | None, deleted: bool, body: str, author: str, guest: bool,
+        op: bool, threads: int, posts: int, likes: int, page: int, locked: bool) -> None:
+    html = "" if deleted else render(body)
+    created_text, edited_text = rfc3339(created), rfc3339(edited) if edited else None
+    expected = _template.render(
+        view={"page": page, "posts": [{
+            "id": post_id, "number": number, "created_at": created_text,
+            "edited_at": edited_text, "deleted": deleted, "html": html, "likes": likes,
+            "author": {"name": author, "guest": guest, "op": op, "threads": threads,
+                       "posts": posts},
+        }]},
+        thread={"locked": locked}, base=f"/threads/{thread_id}",
+    )
+    cooked = cook(post_id, thread_id, number, created, created_text, edited, edited_text,
+                  deleted, html, author, guest, op)
+    served = serve(cooked, thread_id, str(threads).encode(), str(posts).encode(),
+                   str(likes).encode(), page, locked)
+    assert served == expected

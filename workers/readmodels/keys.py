@@ -1,0 +1,203 @@
+"""Every Redis key of the read models, built here and nowhere else (the Lua read scripts
+get theirs in ``KEYS``, built by these same methods).
+
+Every projection writes under its own namespace, ``{prefix}:{projection}:{ns}``;
+``{prefix}:active:{projection}`` names the namespace readers use. A rebuild fills a fresh
+namespace and then moves that pointer, so readers switch atomically and never see a
+half-built view.
+"""
+
+from __future__ import annotations
+
+from typing import Final, TypeVar
+
+PROJECTION_NAMES: Final = ("thread_page", "thread_list", "unanswered", "archives",
+                           "member_stats", "held")
+
+
+class Keys:
+    """Keys outside any namespace: pointers, locks, build state."""
+
+    def __init__(self, prefix: str = "forum") -> None:
+        self.prefix = prefix
+
+    def active(self, projection: str) -> str:
+        return f"{self.prefix}:active:{projection}"
+
+    def building(self, projection: str) -> str:
+        return f"{self.prefix}:building:{projection}"
+
+    def stats(self) -> str:
+        """Operational counters (outside any namespace: not part of the read models)."""
+        return f"{self.prefix}:stats"
+
+    def generation(self) -> str:
+        return f"{self.prefix}:generation"
+
+    def lock(self, name: str) -> str:
+        return f"{self.prefix}:lock:{name}"
+
+    def dirty(self, name: str) -> str:
+        return f"{self.prefix}:dirty:{name}"
+
+    def namespace(self, projection: str, ns: str) -> Namespace:
+        return Namespace(f"{self.prefix}:{projection}:{ns}")
+
+    def all_pattern(self) -> str:
+        return f"{self.prefix}:*"
+
+
+# How many threads', sections' and authors' keys a Namespace remembers (then it starts
+# afresh): a rebuild meets every author of the log, and below the number active in a
+# stretch of it (5,000 in the replay benchmark's log) the memory was cleared before use.
+_REMEMBERED: Final = 65536
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Namespace:
+    """The keys of one projection's generation.
+
+    The fixed keys are built once, and a thread's, a section's and an author's keys are
+    remembered: a batch of the log names the same few threads, sections and authors over
+    and over, and building the strings was a tenth of the cost of projecting a post."""
+
+    __slots__ = ("_folded", "_guest_counters", "_guest_members", "_member_counters",
+                 "_member_members", "_sections", "_threads", "base", "checkpoint",
+                 "guest_firsts", "guest_names", "sections", "unanswered")
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.checkpoint = f"{base}:checkpoint"
+        # thread_list: sorted set of the sections' slugs
+        self.sections = f"{base}:sections"
+        # unanswered: sorted set of thread ids
+        self.unanswered = f"{base}:unanswered"
+        # member_stats: hash of a guest's folded name -> the name as last written
+        self.guest_names = f"{base}:guests:names"
+        # member_stats: sorted set of guests' folded names, scored by their first post
+        self.guest_firsts = f"{base}:guests:first"
+        self._threads: dict[int, tuple[str, str, str]] = {}
+        self._sections: dict[str, tuple[str, str]] = {}
+        # Apart, not a tuple indexed by ``guest``: compiled, a tuple attribute is boxed
+        # anew on every read.
+        self._member_members: dict[str, str] = {}
+        self._guest_members: dict[str, str] = {}
+        self._member_counters: dict[str, str] = {}
+        self._guest_counters: dict[str, str] = {}
+        self._folded: dict[str, str] = {}
+
+    def pattern(self) -> str:
+        return f"{self.base}:*"
+
+    # thread_page
+    def thread_keys(self, thread_id: int) -> tuple[str, str, str]:
+        """The thread's summary, posts (as JSON) and authors keys."""
+        keys = self._threads.get(thread_id)
+        if keys is None:
+            summary = f"{self.base}:t:{thread_id}"
+            keys = _keep(self._threads, thread_id,
+                         (summary, f"{summary}:posts", f"{summary}:authors"))
+        return keys
+
+    def thread(self, thread_id: int) -> str:
+        return self.thread_keys(thread_id)[0]
+
+    def posts(self, thread_id: int) -> str:
+        return self.thread_keys(thread_id)[1]
+
+    def authors(self, thread_id: int) -> str:
+        return self.thread_keys(thread_id)[2]
+
+    def cooked(self, thread_id: int) -> str:
+        """The thread's posts as HTML (``CookedPost``), beside their JSON."""
+        return self.thread_keys(thread_id)[0] + ":html"
+
+    def likes(self, thread_id: int) -> str:
+        return f"{self.base}:t:{thread_id}:likes"
+
+    # thread_list
+    def section_keys(self, slug: str) -> tuple[str, str]:
+        """The section's summary and its threads by last bump."""
+        keys = self._sections.get(slug)
+        if keys is None:
+            summary = f"{self.base}:s:{slug}"
+            keys = _keep(self._sections, slug, (summary, f"{summary}:threads"))
+        return keys
+
+    def section(self, slug: str) -> str:
+        return self.section_keys(slug)[0]
+
+    def section_threads(self, slug: str) -> str:
+        return self.section_keys(slug)[1]
+
+    # archives
+    def archive(self, slug: str, year: int) -> str:
+        return f"{self.base}:a:{slug}:{year}"
+
+    def archive_years(self, slug: str) -> str:
+        return f"{self.base}:a:{slug}:years"
+
+    # member_stats
+    def member(self, counter_key: str) -> str:
+        return f"{self.base}:u:{counter_key}"
+
+    def member_of(self, name: str, guest: bool) -> str:
+        """``member(counter_key(name, guest))``."""
+        remembered = self._guest_members if guest else self._member_members
+        key = remembered.get(name)
+        if key is None:
+            key = _keep(remembered, name, self.member(self.counter_key(name, guest)))
+        return key
+
+    def counter_key(self, name: str, guest: bool) -> str:
+        """``counter_key(name, guest)``, remembered."""
+        remembered = self._guest_counters if guest else self._member_counters
+        key = remembered.get(name)
+        if key is None:
+            key = _keep(remembered, name, counter_key(name, guest))
+        return key
+
+    # What a read script checks a key it was given against (``prefix`` + what it read).
+    def threads_prefix(self) -> str:
+        return f"{self.base}:t:"
+
+    def sections_prefix(self) -> str:
+        return f"{self.base}:s:"
+
+    def members_prefix(self) -> str:
+        return f"{self.base}:u:"
+
+    # held
+    def held_pending(self) -> str:
+        """Sorted set of held ids, by when they were held."""
+        return f"{self.base}:held:pending"
+
+    def held_by(self, author_key: str) -> str:
+        """The same, for one author (``Actor.key``)."""
+        return f"{self.base}:held:by:{author_key}"
+
+    def held_items(self) -> str:
+        """Hash: held id -> the item as ready JSON."""
+        return f"{self.base}:held:items"
+
+    def folded(self, name: str) -> str:
+        """``name.casefold()``, remembered."""
+        folded = self._folded.get(name)
+        if folded is None:
+            folded = _keep(self._folded, name, name.casefold())
+        return folded
+
+
+def _keep(memory: dict[K, V], key: K, value: V) -> V:
+    """Remember ``value`` for ``key`` (a memory that is full starts afresh)."""
+    if len(memory) >= _REMEMBERED:
+        memory.clear()
+    memory[key] = value
+    return value
+
+
+def counter_key(name: str, guest: bool) -> str:
+    """Members and guests are counted apart: a guest never takes a member's name, but a
+    name used by guests may later be registered."""
+    return ("g:" if guest else "m:") + name.casefold()

@@ -1,0 +1,445 @@
+"""Every read of the read models: one script call per read (workers/readmodels/scripts.py)
+given every key it touches, answering typed values (workers/readmodels/values.py) that
+know nothing of HTTP. The JSON routes splice them into bytes, the pages into HTML.
+
+Keys are built from the namespaces this process last saw the pointers name; a script
+checks them and says when they moved, and the read is built again. Keys that depend on
+the data (a page's authors' counters, a listing's threads) are guessed from the last read
+of the same page and checked the same way: a read is one round trip unless something
+changed. With ``min_position`` a read waits (at most ``min_position_wait`` seconds) until
+the read models it uses have reached that position.
+
+Answers are kept ``cache_ms`` and served again meanwhile (hot pages are asked for many
+times a second): keyed by what was asked, each keeps the position it reflects, so a read
+waiting for a later position never takes it, and read-your-writes holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, Final, Literal, Protocol, TypeVar
+
+from redis.asyncio import Redis
+
+from events import EventStore
+from workers.readmodels import scripts
+from workers.readmodels.errors import (
+    BeyondHeadError,
+    ReadModelUnavailableError,
+    ReadNotFoundError,
+)
+from workers.readmodels.formats import moment_of, rfc3339
+from workers.readmodels.keys import Keys, Namespace, counter_key
+from workers.readmodels.values import (
+    ArchiveYears,
+    Forums,
+    HeldQueue,
+    Listing,
+    OnePost,
+    PostEntry,
+    Section,
+    SectionPage,
+    ThreadPage,
+    ThreadSummary,
+    UserStats,
+    YearCount,
+)
+
+# What service/domain/text.py accepts as a slug. Anything else names no section, and must
+# never reach a Redis key: "a:threads" would address another section's sorted set.
+SLUG: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# Answers kept, and pages whose data-dependent keys are remembered, per process.
+KEPT: Final = 4096
+# A read rebuilt this many times (pointers moving, pages changing under it) gives up.
+_ATTEMPTS: Final = 5
+
+Form = Literal["json", "html"]
+# Builds a script's own keys and arguments from the namespaces and the guessed names.
+Shape = Callable[[list[Namespace], list[str]], tuple[list[str], list[Any]]]
+
+
+def known_slug(slug: str) -> str:
+    """``slug`` when it could name a section; not found otherwise."""
+    if not SLUG.fullmatch(slug):
+        raise ReadNotFoundError(f"no section {slug[:80]!r}")
+    return slug
+
+
+def _pairs(flat: list[bytes]) -> dict[str, str]:
+    it = iter(flat)
+    return {k.decode(): v.decode() for k, v in zip(it, it, strict=True)}
+
+
+def summary(flat: list[bytes]) -> ThreadSummary:
+    h = _pairs(flat)
+    return ThreadSummary(
+        id=int(h["id"]), title=h["title"], forum=h["forum"], author=h["author"],
+        guest=h["guest"] == "1", posts=int(h["posts"]), replies=int(h["replies"]),
+        created_at=h["created_at"], bumped_at=h["bumped_at"], locked=h["locked"] == "1",
+    )
+
+
+def section(flat: list[bytes]) -> Section:
+    h = _pairs(flat)
+    return Section(slug=h["slug"], title=h["title"], threads=int(h["threads"]),
+                   posts=int(h["posts"]))
+
+
+def _pages(total: int, per_page: int) -> int:
+    return max(1, -(-total // per_page))
+
+
+def _page_of(page: int, pages: int) -> None:
+    if page > pages:
+        raise ReadNotFoundError(f"page {page} is past the last page ({pages})")
+
+
+class _Positioned(Protocol):
+    @property
+    def position(self) -> int: ...
+
+
+A = TypeVar("A", bound=_Positioned)
+
+
+class AnswerCache:
+    """The last answers, each for ``ttl`` seconds, the least recently used dropped first."""
+
+    def __init__(self, ttl_ms: int, size: int = KEPT) -> None:
+        self.ttl = ttl_ms / 1000
+        self.size = size
+        self._kept: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: Hashable, kind: type[A], min_position: int | None) -> A | None:
+        if self.ttl <= 0:
+            return None
+        kept = self._kept.get(key)
+        if kept is None or time.monotonic() - kept[0] >= self.ttl:
+            return None
+        answer = kept[1]
+        if not isinstance(answer, kind) or (
+                min_position is not None and answer.position < min_position):
+            return None
+        return answer
+
+    def put(self, key: Hashable, answer: A) -> A:
+        if self.ttl > 0:
+            self._kept[key] = (time.monotonic(), answer)
+            self._kept.move_to_end(key)
+            if len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return answer
+
+
+class Reads:
+    def __init__(self, redis: Redis, keys: Keys, store: EventStore, *, per_page: int,
+                 min_position_wait: float, cache_ms: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.store = store
+        self.per_page = per_page
+        self.min_position_wait = min_position_wait
+        self.cache = AnswerCache(cache_ms)
+        self._spaces: dict[str, tuple[str, Namespace]] = {}
+        self._guesses: OrderedDict[Hashable, list[str]] = OrderedDict()
+        self._scripts = {source: redis.register_script(source) for source in (
+            scripts.THREAD_PAGE, scripts.POST, scripts.LISTING, scripts.FORUMS,
+            scripts.ARCHIVE_YEARS, scripts.USER, scripts.HELD)}
+
+    # -- the plumbing ------------------------------------------------------------------
+
+    async def _namespaces(self, names: tuple[str, ...]) -> list[tuple[str, Namespace]] | None:
+        """The live namespaces of ``names`` as last seen; None if one has none."""
+        if any(name not in self._spaces for name in names):
+            pointers = await self.redis.mget([self.keys.active(name) for name in names])
+            for name, pointer in zip(names, pointers, strict=True):
+                if pointer is None:
+                    return None
+                self._learn(name, pointer)
+        return [self._spaces[name] for name in names]
+
+    def _learn(self, name: str, pointer: bytes | str) -> None:
+        ns = pointer.decode() if isinstance(pointer, bytes) else pointer
+        if self._spaces.get(name, ("",))[0] != ns:
+            self._spaces[name] = (ns, self.keys.namespace(name, ns))
+
+    def _guess(self, guess: Hashable | None, names: list[str] | None = None) -> list[str]:
+        if guess is None:
+            return []
+        if names is not None:
+            self._guesses[guess] = names
+            self._guesses.move_to_end(guess)
+            if len(self._guesses) > KEPT:
+                self._guesses.popitem(last=False)
+        return self._guesses.get(guess, [])
+
+    async def _call(self, script: str, names: tuple[str, ...], shape: Shape,
+                    guess: Hashable | None) -> list[Any] | None:
+        """One answer ``{1, checkpoints, ...}`` of ``script``; None while a read model it
+        needs has no live namespace."""
+        for _ in range(_ATTEMPTS):
+            spaces = await self._namespaces(names)
+            if spaces is None:
+                return None
+            own, argv = shape([ns for _, ns in spaces], self._guess(guess))
+            answer: list[Any] = await self._scripts[script](
+                keys=[*(self.keys.active(name) for name in names),
+                      *(ns.checkpoint for _, ns in spaces), *own],
+                args=[len(names), *(name for name, _ in spaces), *argv],
+            )
+            if answer[0] == 1:
+                return answer
+            if answer[0] == 0:
+                for name in names:
+                    self._spaces.pop(name, None)
+                return None
+            if answer[0] == 2:  # a rebuild swapped a namespace in: build the keys again
+                for name, pointer in zip(names, answer[1], strict=True):
+                    if pointer:
+                        self._learn(name, pointer)
+                    else:
+                        self._spaces.pop(name, None)
+            else:  # 3: the page changed since it was last read
+                self._guess(guess, [name.decode() for name in answer[1]])
+        raise ReadModelUnavailableError("the read models changed during the read; try again")
+
+    async def _read(self, script: str, names: tuple[str, ...], shape: Shape,
+                    min_position: int | None, guess: Hashable | None = None
+                    ) -> tuple[list[Any], tuple[int, ...]]:
+        """The answer of ``script``, and the checkpoints of the read models it read; waits
+        until the lowest is ``min_position`` when asked."""
+        deadline = time.monotonic() + self.min_position_wait
+        checked = False
+        while True:
+            answer = await self._call(script, names, shape, guess)
+            if answer is None:
+                if min_position is None or time.monotonic() >= deadline:
+                    raise ReadModelUnavailableError(
+                        "the read models are being rebuilt; try again shortly", 2)
+            else:
+                seen = tuple(int(c) for c in answer[1])
+                if min_position is None or min(seen) >= min_position:
+                    return answer, seen
+                if time.monotonic() >= deadline:
+                    raise ReadModelUnavailableError(
+                        f"the read models have not reached position {min_position} yet", 1)
+            if not checked:  # only a read that would wait pays for this query
+                checked = True
+                if min_position is not None and not await self.store.has_position(min_position):
+                    raise BeyondHeadError(f"position {min_position} is beyond the log's "
+                                          "head: no write answered it")
+            await asyncio.sleep(0.005)
+
+    # -- threads -----------------------------------------------------------------------
+
+    async def thread_page(self, thread_id: int, page: int, *, per_page: int | None = None,
+                          min_position: int | None = None, form: Form = "json"
+                          ) -> ThreadPage:
+        per_page = per_page or self.per_page
+        asked = ("thread_page", thread_id, page, per_page, form)
+        kept = self.cache.get(asked, ThreadPage, min_position)
+        if kept is not None:
+            return kept
+        start = (page - 1) * per_page
+
+        def shape(spaces: list[Namespace], authors: list[str]) -> tuple[list[str], list[Any]]:
+            tp, ms = spaces
+            posts = tp.cooked(thread_id) if form == "html" else tp.posts(thread_id)
+            return ([tp.thread(thread_id), posts, tp.authors(thread_id), tp.likes(thread_id),
+                     *(ms.member(author) for author in authors)],
+                    [start, start + per_page - 1, ms.members_prefix()])
+
+        answer, seen = await self._read(
+            scripts.THREAD_PAGE, ("thread_page", "member_stats"), shape, min_position,
+            ("thread_page", thread_id, start, per_page))
+        if not answer[2]:
+            raise ReadNotFoundError("no such thread")
+        _, _, flat, count, posts, likes, authored = answer
+        pages = _pages(count, per_page)
+        _page_of(page, pages)
+        entries = [PostEntry(stored, c[0], c[1], c[2], liked)
+                   for stored, liked, c in zip(posts, likes, authored, strict=True)]
+        return self.cache.put(asked, ThreadPage(summary(flat), entries, page, pages, per_page,
+                                                min(seen), seen))
+
+    async def post(self, post_id: int, *, min_position: int | None = None) -> OnePost:
+        asked = ("post", post_id)
+        kept = self.cache.get(asked, OnePost, min_position)
+        if kept is not None:
+            return kept
+        where = await self.store.locate_post(post_id)
+        if where is None:
+            raise ReadNotFoundError("no such post")
+
+        def shape(spaces: list[Namespace], author: list[str]) -> tuple[list[str], list[Any]]:
+            tp, ms = spaces
+            tid = where.thread_id
+            return ([tp.posts(tid), tp.authors(tid), tp.likes(tid),
+                     *(ms.member(a) for a in author[:1])],
+                    [where.number, ms.members_prefix()])
+
+        answer, seen = await self._read(
+            scripts.POST, ("thread_page", "member_stats"), shape, min_position, asked)
+        if not answer[2]:
+            raise ReadNotFoundError("no such post")
+        _, _, stored, likes, counters = answer
+        entry = PostEntry(stored, counters[0], counters[1], counters[2], likes)
+        return self.cache.put(asked, OnePost(entry, (where.number - 1) // self.per_page + 1,
+                                             min(seen)))
+
+    # -- listings ----------------------------------------------------------------------
+
+    async def _listing(self, projection: str, page: int, min_position: int | None,
+                       listed: Callable[[Namespace], tuple[str, str | None]],
+                       guess: Hashable) -> tuple[Listing, dict[str, str]]:
+        per_page = self.per_page
+        start = (page - 1) * per_page
+
+        def shape(spaces: list[Namespace], ids: list[str]) -> tuple[list[str], list[Any]]:
+            lp, tp = spaces
+            ranked, extra = listed(lp)
+            return ([ranked, extra or ranked, *(tp.thread(int(i)) for i in ids)],
+                    [start, start + per_page - 1, tp.threads_prefix(),
+                     "0" if extra is None else "1"])
+
+        answer, seen = await self._read(
+            scripts.LISTING, (projection, "thread_page"), shape, min_position, guess)
+        _, _, total, flats, extra = answer
+        pages = _pages(int(total), per_page)
+        _page_of(page, pages)
+        return (Listing([summary(f) for f in flats if f], page, pages, min(seen), seen),
+                _pairs(extra))
+
+    async def section_threads(self, slug: str, page: int, *,
+                              min_position: int | None = None) -> SectionPage:
+        known_slug(slug)
+        asked = ("section", slug, page)
+        kept = self.cache.get(asked, SectionPage, min_position)
+        if kept is not None:
+            return kept
+        listing, meta = await self._listing(
+            "thread_list", page, min_position,
+            lambda lp: (lp.section_threads(slug), lp.section(slug)), asked)
+        if not meta:
+            raise ReadNotFoundError(f"no section {slug!r}")
+        forum = Section(slug=meta["slug"], title=meta["title"], threads=int(meta["threads"]),
+                        posts=int(meta["posts"]))
+        return self.cache.put(asked, SectionPage(forum, listing))
+
+    async def unanswered(self, page: int, *, min_position: int | None = None) -> Listing:
+        asked = ("unanswered", page)
+        kept = self.cache.get(asked, Listing, min_position)
+        if kept is not None:
+            return kept
+        listing, _ = await self._listing("unanswered", page, min_position,
+                                         lambda up: (up.unanswered, None), asked)
+        return self.cache.put(asked, listing)
+
+    async def archive_year(self, slug: str, year: int, page: int, *,
+                           min_position: int | None = None) -> Listing:
+        if not 1 <= year <= 9999:
+            raise ReadNotFoundError("no such year")
+        known_slug(slug)
+        asked = ("archive", slug, year, page)
+        kept = self.cache.get(asked, Listing, min_position)
+        if kept is not None:
+            return kept
+        listing, years = await self._listing(
+            "archives", page, min_position,
+            lambda ap: (ap.archive(slug, year), ap.archive_years(slug)), asked)
+        if not years:
+            raise ReadNotFoundError(f"no archive for section {slug!r}")
+        if not listing.threads and page == 1 and int(years.get(str(year), "0")) <= 0:
+            raise ReadNotFoundError(f"no threads of {year} in {slug!r}")
+        return self.cache.put(asked, listing)
+
+    async def archive_years(self, slug: str, *, min_position: int | None = None
+                            ) -> ArchiveYears:
+        known_slug(slug)
+        asked = ("years", slug)
+        kept = self.cache.get(asked, ArchiveYears, min_position)
+        if kept is not None:
+            return kept
+
+        def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
+            ap, lp = spaces
+            return [lp.section(slug), ap.archive_years(slug)], []
+
+        answer, seen = await self._read(
+            scripts.ARCHIVE_YEARS, ("archives", "thread_list"), shape, min_position)
+        _, _, section_flat, years_flat = answer
+        if not section_flat:
+            raise ReadNotFoundError(f"no section {slug!r}")
+        years = sorted(((int(y), int(n)) for y, n in _pairs(years_flat).items() if int(n) > 0),
+                       reverse=True)
+        return self.cache.put(asked, ArchiveYears(
+            section(section_flat), [YearCount(year=y, threads=n) for y, n in years], min(seen),
+            seen))
+
+    async def forums(self, *, min_position: int | None = None) -> Forums:
+        asked = ("forums",)
+        kept = self.cache.get(asked, Forums, min_position)
+        if kept is not None:
+            return kept
+
+        def shape(spaces: list[Namespace], slugs: list[str]) -> tuple[list[str], list[Any]]:
+            (lp,) = spaces
+            return ([lp.sections, *(lp.section(slug) for slug in slugs)],
+                    [lp.sections_prefix()])
+
+        answer, seen = await self._read(scripts.FORUMS, ("thread_list",), shape,
+                                        min_position, asked)
+        return self.cache.put(asked, Forums([section(flat) for flat in answer[2]], min(seen),
+                                            seen))
+
+    # -- people ------------------------------------------------------------------------
+
+    async def user(self, name: str, *, min_position: int | None = None) -> UserStats:
+        asked = ("user", name)
+        kept = self.cache.get(asked, UserStats, min_position)
+        if kept is not None:
+            return kept
+        name = name.strip()
+        folded = name.casefold()
+
+        def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
+            (ms,) = spaces
+            return ([ms.member(counter_key(name, False)), ms.member(counter_key(name, True)),
+                     ms.guest_names, ms.guest_firsts], [folded])
+
+        answer, seen = await self._read(scripts.USER, ("member_stats",), shape,
+                                        min_position)
+        if not answer[2]:
+            raise ReadNotFoundError(f"no user {name!r}")
+        h = _pairs(answer[2])
+        joined: str | None
+        if len(answer) > 3:  # a guest: names and first posts are kept for all guests
+            name, guest = answer[3].decode(), True
+            joined = rfc3339(moment_of(answer[4])) if answer[4] else None
+        else:  # the operator has counters but no profile: the name as it was asked for
+            name, guest, joined = h.get("name", name), h.get("guest") == "1", h.get("joined")
+        return self.cache.put(asked, UserStats(
+            name, guest, joined, int(h.get("threads", 0)), int(h.get("posts", 0)),
+            int(h.get("reputation", 0)), min(seen)))
+
+    async def held(self, author_key: str | None, page: int, *, per_page: int | None = None,
+                   min_position: int | None = None) -> HeldQueue:
+        """Posts held for review, oldest first: all of them (``author_key`` None: for
+        moderators) or one author's. Never kept: it is private."""
+        per_page = per_page or self.per_page
+        start = (page - 1) * per_page
+
+        def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
+            (hp,) = spaces
+            held = hp.held_pending() if author_key is None else hp.held_by(author_key)
+            return [held, hp.held_items()], [start, start + per_page - 1]
+
+        answer, seen = await self._read(scripts.HELD, ("held",), shape, min_position)
+        _, _, total, items = answer
+        pages = _pages(int(total), per_page)
+        _page_of(page, pages)
+        return HeldQueue([item for item in items if item], page, pages, min(seen))

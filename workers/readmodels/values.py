@@ -1,0 +1,177 @@
+"""What the reads answer (workers/readmodels/reads.py): plain typed values, nothing of HTTP.
+
+A thread page's posts come as the bytes stored for them (``PostEntry``): JSON, which the
+JSON route splices, or HTML cooked at projection time, which the page splices; either way
+with the author's live counters and the like count beside them. Every value carries
+``position``: the lowest checkpoint of the read models it came from; pages add ``seen``,
+all of their checkpoints: what a value shows is the same whenever ``seen`` is.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+import msgspec
+
+# RFC 3339, UTC ("2011-06-08T14:03:00.000Z").
+Time = Annotated[str, msgspec.Meta(extra_json_schema={"extra": {"format": "date-time"}})]
+
+
+class ThreadSummary(msgspec.Struct):
+    """A thread as lists show it."""
+
+    id: int
+    title: str
+    forum: str
+    author: str
+    guest: bool
+    posts: int
+    replies: int
+    created_at: Time
+    bumped_at: Time
+    locked: bool
+
+
+class Section(msgspec.Struct):
+    slug: str
+    title: str
+    threads: int
+    posts: int
+
+
+class HeldItem(msgspec.Struct):
+    """A post or new thread held for review, as the held projection stores it (JSON)."""
+
+    id: int
+    thread_id: int
+    forum: str
+    title: str | None  # the new thread's title when the whole thread is held
+    author: str
+    guest: bool
+    body: str
+    created_at: str
+    new_thread: bool
+
+
+class StoredQuote(msgspec.Struct):
+    post_id: int
+    number: int
+    author: str
+
+
+class AuthorHead(msgspec.Struct):
+    name: str
+    guest: bool
+    op: bool
+
+
+class PostHead(msgspec.Struct):
+    """A post as the thread page stores it: JSON without its closing ``}}``, where a read
+    splices in the author's counters and the likes. Field order is the contract:
+    ``author`` must come last."""
+
+    id: int
+    thread_id: int
+    number: int
+    created_at: str
+    edited_at: str | None
+    deleted: bool
+    body: str
+    html: str
+    quotes: list[StoredQuote]
+    author: AuthorHead
+
+
+_post_head: Final = msgspec.json.Decoder(PostHead).decode
+_held_item: Final = msgspec.json.Decoder(HeldItem).decode
+
+
+class PostEntry(msgspec.Struct, frozen=True):
+    """One post of a page: what is stored for it (a ``PostHead``'s JSON without its tail,
+    or the post's cooked HTML: common/post_html.py) and what a read adds: the author's
+    counters and the like count, as the decimal bytes Redis holds them."""
+
+    stored: bytes
+    threads: bytes
+    posts: bytes
+    reputation: bytes
+    likes: bytes
+
+    def head(self) -> PostHead:
+        """The stored JSON's fields (for the rare page that needs one: a quote)."""
+        return _post_head(self.stored + b"}}")
+
+
+class ThreadPage(msgspec.Struct, frozen=True):
+    thread: ThreadSummary
+    posts: list[PostEntry]
+    page: int
+    pages: int
+    per_page: int
+    position: int
+    seen: tuple[int, ...]
+
+
+class OnePost(msgspec.Struct, frozen=True):
+    """A post read alone, by id, with the page of its thread it is on."""
+
+    post: PostEntry
+    page: int
+    position: int
+
+
+class Listing(msgspec.Struct, frozen=True):
+    """A page of threads: a section's by last bump, the unanswered, a year's archive."""
+
+    threads: list[ThreadSummary]
+    page: int
+    pages: int
+    position: int
+    seen: tuple[int, ...]
+
+
+class SectionPage(msgspec.Struct, frozen=True):
+    forum: Section
+    listing: Listing
+
+    @property
+    def position(self) -> int:
+        return self.listing.position
+
+
+class YearCount(msgspec.Struct):
+    year: int
+    threads: int
+
+
+class ArchiveYears(msgspec.Struct, frozen=True):
+    forum: Section
+    years: list[YearCount]
+    position: int
+    seen: tuple[int, ...]
+
+
+class Forums(msgspec.Struct, frozen=True):
+    forums: list[Section]
+    position: int
+    seen: tuple[int, ...]
+
+
+class UserStats(msgspec.Struct, frozen=True):
+    name: str
+    guest: bool
+    joined: str | None
+    threads: int
+    posts: int
+    reputation: int
+    position: int
+
+
+class HeldQueue(msgspec.Struct, frozen=True):
+    items: list[bytes]  # each a HeldItem as JSON
+    page: int
+    pages: int
+    position: int
+
+    def held(self) -> list[HeldItem]:
+        return [_held_item(item) for item in self.items]
