@@ -40,8 +40,7 @@ from measure import (
     print_table,
 )
 from redis.asyncio import Redis
-
-from common import (
+from world import (
     REDIS_URL,
     Env,
     bench_env,
@@ -50,6 +49,7 @@ from common import (
     seed_forum,
     seed_thread,
 )
+
 from events.postgres import PostgresEventStore, create_pool
 
 POSTS = 1000
