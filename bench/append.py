@@ -40,14 +40,14 @@ from measure import (
     paired_ratio,
     print_table,
 )
-
-from common import (
+from world import (
     Env,
     bench_env,
     log,
     postmaster_pid,
     seed_forum,
 )
+
 from events.codec import encode
 from events.errors import ConcurrencyError
 from events.postgres import PostgresEventStore, create_pool

@@ -7,7 +7,7 @@
 Starts a real ``forum serve`` and a real ``forum worker`` (Redis broker under the run's own
 key prefix), then replies as guests at a steady ``--rate`` (open loop: write i is sent at
 start + i/rate whatever the earlier ones are doing) for ``--duration`` seconds, spread over
-``--threads`` threads, from a lean asyncio HTTP/1.1 keep-alive client (common.RawHttp;
+``--threads`` threads, from a lean asyncio HTTP/1.1 keep-alive client (http_load.RawHttp;
 httpx costs ~1 ms of CPU a request and its pool crawls with hundreds in flight, which
 made the load generator, not the service, the bottleneck). For each write it records
 when the POST returned, then asks
@@ -49,8 +49,7 @@ from measure import (
     print_table,
 )
 from redis.asyncio import Redis
-
-from common import (
+from world import (
     REDIS_URL,
     Env,
     bench_env,
@@ -60,6 +59,7 @@ from common import (
     seed_forum,
     seed_thread,
 )
+
 from events.postgres import PostgresEventStore, create_pool
 
 WINDOW = 10.0

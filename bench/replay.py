@@ -30,7 +30,12 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (
+from bench.measure import (
+    machine,
+    median,
+    print_table,
+)
+from bench.world import (
     PG_ADMIN_URL,
     REDIS_URL,
     create_database,
@@ -39,11 +44,6 @@ from bench.common import (
     log,
     unique,
     with_db,
-)
-from bench.measure import (
-    machine,
-    median,
-    print_table,
 )
 from events.codec import decode
 from events.postgres import _HORIZON, PostgresEventStore, create_pool
