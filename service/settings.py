@@ -14,7 +14,7 @@ class Settings(WorkerSettings, frozen=True, kw_only=True):
     # The largest request body taken, in bytes (form posts and JSON alike).
     max_body_bytes: int = 256 * 1024
     min_position_wait: float = 2.0
-    # API processes keep each answer this long (see service/views.py); 0 turns it off.
+    # API processes keep each answer this long (workers/readmodels/reads.py); 0: off.
     page_cache_ms: int = 250
     ready_max_lag: float = 30.0
     db_pool_size: int = 20

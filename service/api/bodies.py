@@ -10,17 +10,7 @@ from typing import Final
 import msgspec
 from litestar import MediaType, Response
 
-from workers.readmodels.values import (
-    ArchiveYears,
-    Forums,
-    HeldQueue,
-    Listing,
-    OnePost,
-    PostEntry,
-    SectionPage,
-    ThreadPage,
-    UserStats,
-)
+from workers.readmodels import values as v
 
 _encode: Final = msgspec.json.Encoder().encode
 
@@ -33,14 +23,14 @@ def answer(body: bytes, position: int, *, private: bool = False) -> Response[byt
     return Response(content=body, media_type=MediaType.JSON, headers=headers)
 
 
-def _post(entry: PostEntry, tail: bytes = b"") -> bytes:
+def _post(entry: v.PostEntry, tail: bytes = b"") -> bytes:
     return b"".join((
         entry.stored, b',"threads":', entry.threads, b',"posts":', entry.posts,
         b',"reputation":', entry.reputation, b'},"likes":', entry.likes, tail, b"}",
     ))
 
 
-def thread_page(view: ThreadPage) -> Response[bytes]:
+def thread_page(view: v.ThreadPage) -> Response[bytes]:
     return answer(b"".join((
         b'{"thread":', _encode(view.thread), b',"posts":[',
         b",".join(_post(entry) for entry in view.posts),
@@ -48,45 +38,45 @@ def thread_page(view: ThreadPage) -> Response[bytes]:
     )), view.position)
 
 
-def post(view: OnePost) -> Response[bytes]:
+def post(view: v.OnePost) -> Response[bytes]:
     return answer(_post(view.post, b',"page":%d' % view.page), view.position)
 
 
-def _threads(listing: Listing) -> bytes:
+def _threads(listing: v.Listing) -> bytes:
     return b'"threads":%s,"page":%d,"pages":%d' % (
         _encode(listing.threads), listing.page, listing.pages)
 
 
-def section_threads(view: SectionPage) -> Response[bytes]:
+def section_threads(view: v.SectionPage) -> Response[bytes]:
     return answer(b'{"forum":%s,%s}' % (_encode(view.forum), _threads(view.listing)),
                   view.listing.position)
 
 
-def unanswered(view: Listing) -> Response[bytes]:
+def unanswered(view: v.Listing) -> Response[bytes]:
     return answer(b"{%s}" % _threads(view), view.position)
 
 
-def archive_year(slug: str, year: int, view: Listing) -> Response[bytes]:
+def archive_year(slug: str, year: int, view: v.Listing) -> Response[bytes]:
     return answer(b'{"forum":%s,"year":%d,%s}' % (_encode(slug), year, _threads(view)),
                   view.position)
 
 
-def archive_years(view: ArchiveYears) -> Response[bytes]:
+def archive_years(view: v.ArchiveYears) -> Response[bytes]:
     return answer(_encode({"forum": view.forum, "years": view.years}), view.position)
 
 
-def forums(view: Forums) -> Response[bytes]:
+def forums(view: v.Forums) -> Response[bytes]:
     return answer(_encode({"forums": view.forums, "page": 1, "pages": 1}), view.position)
 
 
-def user(view: UserStats) -> Response[bytes]:
+def user(view: v.UserStats) -> Response[bytes]:
     return answer(_encode({
         "name": view.name, "guest": view.guest, "joined": view.joined,
         "threads": view.threads, "posts": view.posts, "reputation": view.reputation,
     }), view.position)
 
 
-def held(view: HeldQueue) -> Response[bytes]:
+def held(view: v.HeldQueue) -> Response[bytes]:
     return answer(b"".join((b'{"held":[', b",".join(view.items),
                             b'],"page":%d,"pages":%d}' % (view.page, view.pages))),
                   view.position, private=True)

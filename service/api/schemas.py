@@ -1,7 +1,8 @@
 """The JSON bodies the API answers, as the OpenAPI document (/api/schema) describes them.
 
-Declarations only. Reads send JSON spliced from ready bytes (service/views.py, which also
-encodes ThreadSummary and Section) and writes encode their command results
+Declarations only. Reads send JSON spliced from ready bytes (service/api/bodies.py, which
+also encodes the read values ThreadSummary, Section and YearCount: declared with the
+reads, workers/readmodels/values.py) and writes encode their command results
 (service/commands.py); these Structs mirror that JSON field for field so the document
 tells the truth without decoding anything on the read path.
 tests/e2e/test_openapi.py checks real answers against them (and Schemathesis does too).
@@ -10,12 +11,13 @@ Fields that are sometimes absent are ``UNSET`` (not required), never ``None``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from service.errors import Problem
+from workers.readmodels.values import Section, ThreadSummary, Time, YearCount
 
 __all__ = [
     "ArchiveYear", "ArchiveYears", "Author", "EventsPage", "ForumCreated", "Forums",
@@ -27,33 +29,9 @@ __all__ = [
 
 # A position of the event log: pass it back (X-Min-Position, after), never do arithmetic.
 Position = int
-# RFC 3339, UTC ("2011-06-08T14:03:00.000Z").
-Time = Annotated[str, msgspec.Meta(extra_json_schema={"extra": {"format": "date-time"}})]
 
 
 # -- reads ------------------------------------------------------------------------------
-
-class ThreadSummary(msgspec.Struct):
-    """A thread as lists show it (service/views.py encodes these)."""
-
-    id: int
-    title: str
-    forum: str
-    author: str
-    guest: bool
-    posts: int
-    replies: int
-    created_at: Time
-    bumped_at: Time
-    locked: bool
-
-
-class Section(msgspec.Struct):
-    slug: str
-    title: str
-    threads: int
-    posts: int
-
 
 class Author(msgspec.Struct):
     name: str
@@ -109,11 +87,6 @@ class UnansweredList(msgspec.Struct):
     threads: list[ThreadSummary]
     page: int
     pages: int
-
-
-class YearCount(msgspec.Struct):
-    year: int
-    threads: int
 
 
 class ArchiveYears(msgspec.Struct):
