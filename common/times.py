@@ -9,8 +9,7 @@ MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", 
                  "Dec")
 
 
-def when(value: str | None) -> datetime | None:
-    """An RFC 3339 time as the read models hold it, in UTC; None if it is none."""
+def _when(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
@@ -19,21 +18,13 @@ def when(value: str | None) -> datetime | None:
         return None
 
 
-def day_of(moment: datetime) -> str:
-    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
-
-
-def stamp_of(moment: datetime) -> str:
-    return f"{day_of(moment)} {moment:%H:%M} UTC"
-
-
 def day(value: str | None) -> str:
     """``2011-06-08T12:00:00Z`` → ``8 Jun 2011``."""
-    moment = when(value)
-    return day_of(moment) if moment else ""
+    when = _when(value)
+    return f"{when.day} {MONTHS[when.month - 1]} {when.year}" if when else ""
 
 
 def stamp(value: str | None) -> str:
     """The full time, for a tooltip: ``8 Jun 2011 12:00 UTC``."""
-    moment = when(value)
-    return stamp_of(moment) if moment else ""
+    when = _when(value)
+    return f"{day(value)} {when:%H:%M} UTC" if when else ""

@@ -59,8 +59,8 @@ def post_forms(
         post_id, thread_id, number, created, edited, deleted, body, html, stored,
         AuthorHead(author, guest, op),
     ))
-    return encoded[:-2], cook(post_id, thread_id, number, created_at, created, edited_at,
-                              edited, deleted, html, author, guest, op)
+    return encoded[:-2], cook(post_id, thread_id, number, created, edited, deleted, html,
+                              author, guest, op)
 
 
 class ThreadPage(Projection):
