@@ -134,9 +134,9 @@ def collect_per_batch() -> Iterator[None]:
     thousands of containers (events' lists, the batch's dicts and tuples) and frees them
     all when done, none in a cycle. At the default threshold (700) the collector ran
     several times per batch, promoting the live batch until full collections rescanned
-    the whole heap: 8-10% of a replay's CPU. With the threshold above a batch's peak it
-    hardly runs, and what is alive at the start (modules, pools) is frozen out of its
-    sight. Cycles are still collected, later. Restored on the way out."""
+    the whole heap (bench/results/2026-11-25-replay.md). With the threshold above a
+    batch's peak it hardly runs, and what is alive at the start (modules, pools) is frozen
+    out of its sight. Cycles are still collected, later. Restored on the way out."""
     before = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(max(before[0], _BUILD_GC_THRESHOLD), *before[1:])
