@@ -150,7 +150,7 @@ async def one_write(client: RawHttp, i: int, thread_id: int, start: float,
 
 class Trace:
     """Where the lag goes: every ~2 ms, the log's readable head (PostgreSQL, below the
-    snapshot horizon, as the projector reads) and the checkpoints a thread page read
+    snapshot horizon, as the live catch-up reads) and the checkpoints a thread page read
     waits for (Redis). Per write: POST returned -> readable in the log -> projected ->
     visible through the API."""
 

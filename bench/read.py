@@ -7,7 +7,7 @@ each HTML page beside the JSON page of the same content.
 
 Seeds a section with one 1,000-post thread and 60 short threads (through the domain
 functions and ``PostgresEventStore.append``, the events the service itself appends) and
-projects them in-process (``Projector.tick()`` until caught up). Three pages are loaded:
+projects them in-process (``Live.tick()`` until caught up). Three pages are loaded:
 the first and the last page of the 1,000-post thread (25 posts a page) and the section's
 first page of threads. Load comes from one generator for every side (wrk if installed, else
 an asyncio keep-alive client). Every figure is the median of ``--rounds`` rounds; within a

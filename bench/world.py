@@ -323,22 +323,22 @@ async def seed_thread(store: object, forum: str, replies: int, *, guest: str = "
 
 
 async def project_all(env: Env, *, timeout: float = 120.0) -> None:
-    """Bring every read model up to the log's head in-process (``Projector.tick()``)."""
+    """Bring every read model up to the log's head in-process (``Live.tick()``)."""
     from events.postgres import PostgresEventStore, create_pool
     from workers.checkpoints import positions
+    from workers.live import Live
     from workers.projections import PROJECTIONS
-    from workers.projector import Projector
     from workers.readmodels import Keys
 
     pool = await create_pool(env.database_url, min_size=1, max_size=4)
     redis = Redis.from_url(REDIS_URL)
     try:
-        projector = Projector(PostgresEventStore(pool), redis, Keys(env.prefix))
+        live = Live(PostgresEventStore(pool), redis, Keys(env.prefix))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            await projector.tick()
-            head = await projector.store.head()
-            done = await positions(redis, projector.keys, list(PROJECTIONS))
+            await live.tick()
+            head = await live.store.head()
+            done = await positions(redis, live.keys, list(PROJECTIONS))
             building = await redis.keys(f"{env.prefix}:building:*")
             if not building and all(p is not None and p >= head for p in done.values()):
                 return

@@ -75,10 +75,3 @@ async def migrate(url: str) -> list[int]:
         finally:
             await conn.close()
     return applied_now
-
-
-async def current_version(conn: asyncpg.Connection) -> int:
-    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
-    if not exists:
-        return 0
-    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
@@ -51,7 +50,3 @@ def thread_stream(thread_id: int) -> str:
 
 def member_stream(name: str) -> str:
     return f"member-{name.casefold()}"
-
-
-def raw_json(value: Any) -> bytes:
-    return msgspec.json.encode(value)

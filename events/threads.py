@@ -54,7 +54,11 @@ class PostAdded(Event, tag="post_added", frozen=True):
 
 
 class PostQuoted(Event, tag="post_quoted", frozen=True):
-    """One per accepted quote, appended with the post that quotes."""
+    """One per accepted quote, appended with the post that quotes.
+
+    No projection reads it (a post's ``quotes`` come from its ``PostAdded``): it is the
+    log's record of who quoted whom, which the API promises (API.md, "Quoting": each
+    accepted quote is recorded as its own event) and operators read in ``/api/events``."""
 
     thread_id: int
     post_id: int

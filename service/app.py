@@ -33,9 +33,6 @@ from service.web.csrf import FormGuard, load_secret
 from service.web.pages import PAGE_CONTROLLERS
 from service.web.rendering import template_config
 
-# Bodies are at most 50,000 characters; JSON escaping can make that a few times larger.
-MAX_REQUEST_BYTES = 1024 * 1024
-
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
@@ -56,13 +53,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "guest_pass": Provide(provide_guest_pass),
             "metrics": Provide(lambda: metrics, sync_to_thread=False),
         },
-        lifespan=[lifespan(settings), load_secret],
+        lifespan=[lifespan(settings, metrics), load_secret],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[forwarded_middleware(trusted_networks(settings.trusted_proxies)),
                     correlation_middleware, metrics.middleware, FormGuard],
         guards=[refuse_banned],
         before_send=[security_headers],
-        request_max_body_size=MAX_REQUEST_BYTES,
+        request_max_body_size=settings.max_body_bytes,
         template_config=template_config(),
         # The schema as JSON only: Litestar's UI pages load their scripts from CDNs, and
         # nothing on this site loads from another origin.

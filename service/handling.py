@@ -79,8 +79,10 @@ class Plumbing:
         names: NameStore | None = None,
         guest_name_hold: timedelta = GUEST_NAME_HOLD,
         guest_key: bytes | None = None,
+        on_append: Callable[[str], None] = lambda stream: None,
     ) -> None:
         self.store = store
+        self.on_append = on_append  # told the stream of every append that succeeded
         self.names: NameStore = names if names is not None else InMemoryNameStore()
         self.guest_name_hold = guest_name_hold
         # Derives the guest_token of a first guest write made with an Idempotency-Key.
@@ -150,6 +152,7 @@ class Plumbing:
                 response=duplicate.response, position=duplicate.position,
             )
             return self._replayed(first, meta, type(result))
+        self.on_append(stream)
         self.notifier.notify()
         return result
 

@@ -17,6 +17,7 @@ from service.auth import Authenticator, hash_password, verify_password
 from service.bans import Banned
 from service.handlers import Handlers
 from service.limits import Limiter
+from service.metrics import Metrics
 from service.namestore import PostgresNameStore, guest_token_key
 from service.notify import CoalescingNotifier, Notifier, NullNotifier
 from service.sessions import Sessions
@@ -50,7 +51,8 @@ def _notifier(settings: Settings) -> Notifier:
 
 
 @asynccontextmanager
-async def services(settings: Settings) -> AsyncIterator[Services]:
+async def services(settings: Settings, metrics: Metrics | None = None
+                   ) -> AsyncIterator[Services]:
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
     notifier = _notifier(settings)
@@ -61,7 +63,8 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
                             per_page=settings.per_page, hold=settings.hold,
                             names=PostgresNameStore(pool),
                             guest_name_hold=timedelta(days=settings.guest_name_days),
-                            guest_key=await guest_token_key(pool))
+                            guest_key=await guest_token_key(pool),
+                            on_append=metrics.appended if metrics else lambda stream: None)
         sessions = Sessions(pool, store, settings.session_ttl)
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
@@ -77,10 +80,10 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         await pool.close()
 
 
-def lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+def lifespan(settings: Settings, metrics: Metrics):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def run(app: Litestar) -> AsyncIterator[None]:
-        async with services(settings) as svc:
+        async with services(settings, metrics) as svc:
             app.state.services = svc
             yield
 

@@ -30,6 +30,11 @@ class Metrics:
         self.head = Gauge("forum_log_head_position", "Newest readable log position",
                           registry=self.registry)
 
+    def appended(self, stream_id: str) -> None:
+        """One append to the stream ``stream_id``, counted by the stream's kind (the part
+        before its first "-": forum, thread, member)."""
+        self.appends.labels(stream_id.partition("-")[0]).inc()
+
     def middleware(self, app: ASGIApp) -> ASGIApp:
         children: dict[tuple[str, str, int], Any] = {}
 

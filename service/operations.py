@@ -29,8 +29,8 @@ PARALLEL_FROM_EVENTS = 50_000
 def default_jobs(events: int, cores: int | None = None) -> int:
     """Processes for a replay of ``events``: a core each, but one core is left to
     PostgreSQL and Redis, which every process loads (each reads the whole log). On two
-    cores that is one process: two measured 5% slower (bench/README.md). Spawning costs
-    about a second, so a small log gets one."""
+    cores that is one process: two were slower (bench/results/2026-11-25-replay.md).
+    Spawning costs about a second, so a small log gets one."""
     if events < PARALLEL_FROM_EVENTS:
         return 1
     return max(1, (cores or os.cpu_count() or 1) - 1)

@@ -11,8 +11,10 @@ class Settings(WorkerSettings, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     per_page: int = 25
-    # The largest request body taken, in bytes (form posts and JSON alike).
-    max_body_bytes: int = 256 * 1024
+    # The largest request body taken, in bytes (form posts and JSON alike; larger: 413).
+    # A body holds at most 50,000 characters, and JSON escaping (\uXXXX, a surrogate pair
+    # for each astral character) can make that a few times larger.
+    max_body_bytes: int = 1024 * 1024
     min_position_wait: float = 2.0
     # API processes keep each answer this long (workers/readmodels/reads.py); 0: off.
     page_cache_ms: int = 250

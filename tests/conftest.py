@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 from events.migrate import migrate
 from events.postgres import PostgresEventStore, create_pool
 from service.settings import Settings
-from workers.projector import Projector
+from workers.live import Live
 from workers.readmodels import Keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,12 +148,12 @@ def keys(settings: Settings) -> Keys:
 
 
 @pytest.fixture
-def projector(store: PostgresEventStore, redis: Redis, keys: Keys) -> Projector:
-    return Projector(store, redis, keys)
+def live(store: PostgresEventStore, redis: Redis, keys: Keys) -> Live:
+    return Live(store, redis, keys)
 
 
 @pytest.fixture
-def project(projector: Projector, pool: asyncpg.Pool):  # type: ignore[no-untyped-def]
+def project(live: Live, pool: asyncpg.Pool):  # type: ignore[no-untyped-def]
     """Bring every read model up to the newest committed event, as a worker would.
 
     The target is the table's highest position, not the store's visible head: on a shared
@@ -166,9 +166,9 @@ def project(projector: Projector, pool: asyncpg.Pool):  # type: ignore[no-untype
         target = int(await pool.fetchval("SELECT coalesce(max(position), 0) FROM events"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            await projector.tick()
-            done = await positions(projector.redis, projector.keys, list(PROJECTIONS))
-            building = await projector.redis.keys(f"{projector.keys.prefix}:building:*")
+            await live.tick()
+            done = await positions(live.redis, live.keys, list(PROJECTIONS))
+            building = await live.redis.keys(f"{live.keys.prefix}:building:*")
             if not building and all(p is not None and p >= target for p in done.values()):
                 return
             await asyncio.sleep(0.02)

@@ -6,7 +6,7 @@ and returns them with the namespace part replaced by ``*``, so two builds of the
 compare equal key by key, byte by byte.
 
 ``rebuild_dump`` builds all projections from the log into a separate, fresh prefix with
-``workers.rebuild.run``, dumps that and deletes the prefix again.
+``rebuild_all``, dumps that and deletes the prefix again.
 """
 
 from __future__ import annotations
@@ -84,13 +84,22 @@ async def drop_prefix(redis: Redis, prefix: str) -> None:
         await redis.unlink(*batch)
 
 
+async def rebuild_all(store: EventStore, redis: Redis, keys: Keys,
+                      batch: int = rebuild.BUILD_BATCH) -> None:
+    """Build every projection to the head of the log and swap each in, as ``forum
+    replay`` does in one process."""
+    builds = {name: await rebuild.start(redis, keys, name, fresh=True)
+              for name in PROJECTION_NAMES}
+    await rebuild.fill(store, redis, keys, builds, batch=batch)
+
+
 async def rebuild_dump(store: EventStore, redis: Redis, like: Keys,
                        batch: int = rebuild.BUILD_BATCH) -> dict[str, object]:
     """Build every projection from the whole log into a fresh prefix next to ``like``'s,
     dump it, and delete that prefix again."""
     other = Keys(f"{like.prefix}-rebuild-{uuid.uuid4().hex[:8]}")
     try:
-        await rebuild.run(store, redis, other, list(PROJECTION_NAMES), batch=batch)
+        await rebuild_all(store, redis, other, batch=batch)
         return await dump(redis, other)
     finally:
         await drop_prefix(redis, other.prefix)
@@ -110,13 +119,13 @@ async def settle(store: EventStore, redis: Redis, keys: Keys, *, batch: int = 50
                  timeout: float = 30.0) -> int:
     """Project live until every read model has reached the last event written, and return
     its position."""
-    from workers.projector import Projector
+    from workers.live import Live
 
-    projector = Projector(store, redis, keys, batch=batch)
+    live = Live(store, redis, keys, batch=batch)
     last = await last_written(store)
     deadline = time.monotonic() + timeout
     while True:
-        await projector.catch_up_live()
+        await live.catch_up()
         done = await positions(redis, keys, list(PROJECTION_NAMES))
         if all(p is not None and p >= last for p in done.values()):
             return last

@@ -12,5 +12,5 @@ def declare(broker: dramatiq.Broker, resources: Resources) -> None:
     @dramatiq.actor(broker=broker, actor_name="catch_up", queue_name=QUEUE, max_retries=3)
     async def catch_up() -> None:
         """Catch every live read model up with the log (the message carries nothing)."""
-        assert resources.projector is not None
-        await resources.projector.catch_up_live()
+        assert resources.live is not None
+        await resources.live.catch_up()

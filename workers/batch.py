@@ -5,8 +5,8 @@ order). The batch coalesces them per key as they come: a thread's twenty replies
 batch become one RPUSH of twenty posts, a counter bumped forty times one HINCRBY, a field
 set twice one HSET. Redis spends its time per element, not per event, so this is what
 keeps a rebuild from being bound by Redis. Commands on different keys commute, so only
-the order per key is kept, and only where it matters (lists, and a hash field whose
-``HSETNX`` is followed by ``HINCRBY``).
+the order per key is kept, and only where it matters (lists, and a hash field set to text
+and then incremented).
 """
 
 from __future__ import annotations
@@ -54,15 +54,6 @@ class _Incr:
         self.amount = amount
 
 
-class _SetNx:
-    """A hash field's pending HSETNX."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
 # A list key's pending changes, in order: ["RPUSH", v, v, ...] or ["LSET", index, v].
 _RPUSH: Final = "RPUSH"
 _LSET: Final = "LSET"
@@ -71,20 +62,19 @@ _LSET: Final = "LSET"
 class Batch:
     """The changes of one projection pass, coalesced per key; encoded once to send.
 
-    A hash key's pending changes map each field to a value (HSET), an ``_Incr`` or a
-    ``_SetNx``. A change merges into its field's pending one when the two compose (set
-    then incr is a set; incr then incr one incr; setnx after anything that leaves the
-    field present is nothing); the one pair that does not (setnx, then incr) seals the
-    key's changes so far and starts new ones, applied after them. A sorted-set member's
-    last ZADD or ZREM is its final state, so each member keeps only that; under ZADD NX,
-    its first (a key used with NX takes nothing else). A string key
-    keeps its last SET. A list keeps its operations in order, adjacent RPUSHes joined.
+    A hash key's pending changes map each field to a value (HSET) or an ``_Incr``. A
+    change merges into its field's pending one when the two compose (a number set then
+    incremented is a set; incr then incr one incr); the one pair that does not (a value
+    that is not a number, then incr) seals the key's changes so far and starts new ones,
+    applied after them. A sorted-set member's last ZADD or ZREM is its final state, so
+    each member keeps only that; under ZADD NX, its first (a key used with NX takes
+    nothing else). A list keeps its operations in order, adjacent RPUSHes joined.
 
     Times (``datetime``) may be given as values and as sorted-set scores: they are written
     as ``rfc3339`` text and as ``score``, formatted only if they survive coalescing (a
     thread bumped twenty times in a batch is formatted once)."""
 
-    __slots__ = ("_firsts", "_hashes", "_lists", "_sealed", "_strings", "_zsets")
+    __slots__ = ("_firsts", "_hashes", "_lists", "_sealed", "_zsets")
 
     def __init__(self) -> None:
         self._hashes: dict[str, dict[str, Any]] = {}
@@ -92,12 +82,8 @@ class Batch:
         self._lists: dict[str, list[list[Any]]] = {}
         self._zsets: dict[str, dict[str, float | datetime | None]] = {}
         self._firsts: dict[str, dict[str, float | datetime]] = {}  # ZADD NX
-        self._strings: dict[str, Any] = {}
 
     # The subset of redis-py's command methods that projections use.
-    def set(self, key: str, value: Any) -> None:
-        self._strings[key] = value
-
     def hset(self, key: str, field: str | None = None, value: Any = None,
              mapping: Mapping[str, Any] | None = None) -> None:
         fields = self._hashes.get(key)
@@ -107,13 +93,6 @@ class Batch:
             fields[field] = value
         if mapping:
             fields.update(mapping)
-
-    def hsetnx(self, key: str, field: str, value: Any) -> None:
-        fields = self._hashes.get(key)
-        if fields is None:
-            self._hashes[key] = {field: _SetNx(value)}
-        elif field not in fields:
-            fields[field] = _SetNx(value)
 
     def hincrby(self, key: str, field: str, amount: int = 1) -> None:
         fields = self._hashes.get(key)
@@ -127,7 +106,7 @@ class Batch:
             pending.amount += amount
         elif type(pending) is int:
             fields[field] = pending + amount
-        else:  # after HSETNX (or a text value) the increment applies to what is there then
+        else:  # after a text value the increment applies to what is there then
             self._sealed.setdefault(key, []).append(fields)
             self._hashes[key] = {field: _Incr(amount)}
 
@@ -199,8 +178,6 @@ class Batch:
         for key, firsts in self._firsts.items():
             _emit(out, "ZADD", key, [x for m, s in firsts.items() for x in (_score(s), m)], 2,
                   "NX")
-        for key, value in self._strings.items():
-            out.append(("SET", key, wire(value)))
         return out
 
 
@@ -233,15 +210,12 @@ def _emit_hash(out: list[Command], key: str, fields: dict[str, Any]) -> None:
         if kind is str:
             run += (field, value)
             continue
-        if kind is not _Incr and kind is not _SetNx:
+        if kind is not _Incr:
             run += (field, wire(value))
             continue
         if run:
             _emit(out, "HSET", key, run, 2)
             run = []
-        if kind is _Incr:
-            out.append(("HINCRBY", key, field, str(value.amount)))
-        else:
-            out.append(("HSETNX", key, field, wire(value.value)))
+        out.append(("HINCRBY", key, field, str(value.amount)))
     if run:
         _emit(out, "HSET", key, run, 2)

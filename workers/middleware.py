@@ -20,7 +20,7 @@ from dramatiq.asyncio import get_event_loop_thread
 from redis.asyncio import Redis
 
 from events.postgres import PostgresEventStore, create_pool
-from workers.projector import Projector
+from workers.live import Live
 from workers.readmodels import Keys
 from workers.settings import WorkerSettings
 
@@ -32,7 +32,7 @@ TICK = 0.5
 class Resources(dramatiq.Middleware):
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
-        self.projector: Projector | None = None
+        self.live: Live | None = None
         self._closers: list[Any] = []
         self._ticker: Any = None
         self._stopping = False
@@ -43,8 +43,7 @@ class Resources(dramatiq.Middleware):
         redis = Redis.from_url(self.settings.redis_url, socket_connect_timeout=2,
                                socket_timeout=30)
         self._closers = [pool.close, redis.aclose]
-        self.projector = Projector(PostgresEventStore(pool), redis,
-                                   Keys(self.settings.key_prefix))
+        self.live = Live(PostgresEventStore(pool), redis, Keys(self.settings.key_prefix))
 
     async def _tick_forever(self) -> None:
         failures = 0
@@ -56,8 +55,8 @@ class Resources(dramatiq.Middleware):
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
             try:
-                assert self.projector is not None
-                await self.projector.tick()
+                assert self.live is not None
+                await self.live.tick()
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -69,7 +68,7 @@ class Resources(dramatiq.Middleware):
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # Open before the worker threads start: messages already waiting in the queue are
-        # processed as soon as they do, and the actor needs the projector by then.
+        # processed as soon as they do, and the actor needs ``live`` by then.
         thread = get_event_loop_thread()
         assert thread is not None, "the AsyncIO middleware must come before Resources"
         thread.run_coroutine(self._open())

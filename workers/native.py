@@ -28,13 +28,13 @@ from pathlib import Path
 from types import ModuleType
 
 # Pure and synchronous only: mypyc trusts mypy's narrowing of types, which is not sound
-# across an ``await`` that raises inside try/finally (the runner's), and bbcode.py
+# across an ``await`` that raises inside try/finally (the catch-up pass's), and bbcode.py
 # subclasses an interpreted parser.
 MODULES = (
     "workers.readmodels.formats",
     "workers.readmodels.keys",
     "workers.batch",
-    "workers.projecting",
+    "workers.apply",
     "workers.projections.base",
     "workers.projections.archives",
     "workers.projections.held",

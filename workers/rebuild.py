@@ -13,14 +13,17 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+import structlog
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from events import EventStore
-from workers.projecting import Target
+from workers.apply import Target
+from workers.catch_up import catch_up
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.runner import Progress, catch_up, stream
+
+log = structlog.get_logger(__name__)
 
 BUILD_BATCH = 2000
 # Above the containers a build batch has alive at once (~20,000 for 2,000 events).
@@ -57,24 +60,13 @@ async def drop_namespace(redis: Redis, keys: Keys, name: str, ns: str) -> int:
     return await unlink_matching(redis, keys.namespace(name, ns).pattern())
 
 
-def _text(value: bytes | str | None) -> str | None:
+def as_text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
-
-
-async def needs_build(redis: Redis, keys: Keys, name: str) -> bool:
-    """True when the live namespace is missing, lost its checkpoint, or is of an older
-    version of the projection."""
-    active = _text(await redis.get(keys.active(name)))
-    if active is None:
-        return True
-    if version_of(active) != PROJECTIONS[name].version:
-        return True
-    return not await redis.exists(keys.namespace(name, active).checkpoint)
 
 
 async def recover(redis: Redis, keys: Keys, name: str) -> None:
     """A live namespace whose checkpoint vanished cannot be trusted: stop serving it."""
-    active = _text(await redis.get(keys.active(name)))
+    active = as_text(await redis.get(keys.active(name)))
     if active is not None and not await redis.exists(keys.namespace(name, active).checkpoint):
         async with redis.pipeline(transaction=True) as pipe:
             try:
@@ -90,7 +82,7 @@ async def recover(redis: Redis, keys: Keys, name: str) -> None:
 async def start(redis: Redis, keys: Keys, name: str, *, fresh: bool) -> str:
     """The namespace being built for ``name``: a new one when ``fresh`` (any earlier,
     unfinished build is dropped) or when none is under way."""
-    current = _text(await redis.get(keys.building(name)))
+    current = as_text(await redis.get(keys.building(name)))
     if current is not None and not fresh and version_of(current) == PROJECTIONS[name].version:
         return current
     ns = await new_namespace(redis, keys, name)
@@ -101,20 +93,10 @@ async def start(redis: Redis, keys: Keys, name: str, *, fresh: bool) -> str:
 
 
 async def building(redis: Redis, keys: Keys, names: Iterable[str]) -> dict[str, str]:
-    out = {}
-    for name in names:
-        ns = _text(await redis.get(keys.building(name)))
-        if ns is not None:
-            out[name] = ns
-    return out
-
-
-async def step(store: EventStore, redis: Redis, keys: Keys, builds: dict[str, str],
-               batch: int = BUILD_BATCH) -> Progress:
-    """One batch into the namespaces under construction."""
-    targets = [Target(PROJECTIONS[n], keys.namespace(n, ns)) for n, ns in builds.items()]
-    expect = {keys.building(n): ns.encode() for n, ns in builds.items()}
-    return await catch_up(store, redis, targets, batch=batch, expect=expect)
+    """The namespaces under construction, by projection (one read)."""
+    names = list(names)
+    values = await redis.mget(*(keys.building(n) for n in names)) if names else []
+    return {n: ns for n, v in zip(names, values, strict=True) if (ns := as_text(v)) is not None}
 
 
 async def try_swap(redis: Redis, keys: Keys, name: str, ns: str) -> bool:
@@ -122,8 +104,8 @@ async def try_swap(redis: Redis, keys: Keys, name: str, ns: str) -> bool:
     new = keys.namespace(name, ns)
     async with redis.pipeline(transaction=True) as pipe:
         await pipe.watch(keys.active(name), keys.building(name), new.checkpoint)
-        old = _text(await pipe.get(keys.active(name)))
-        if _text(await pipe.get(keys.building(name))) != ns:
+        old = as_text(await pipe.get(keys.active(name)))
+        if as_text(await pipe.get(keys.building(name))) != ns:
             await pipe.reset()
             return False
         new_position = int(await pipe.get(new.checkpoint) or 0)
@@ -146,24 +128,15 @@ async def try_swap(redis: Redis, keys: Keys, name: str, ns: str) -> bool:
     return True
 
 
-async def run(
-    store: EventStore, redis: Redis, keys: Keys, names: list[str], *, fresh: bool = True,
-    on_progress: Callable[[int], None] | None = None, batch: int = BUILD_BATCH,
-) -> None:
-    """Build ``names`` to the head of the log and swap each in. For ``forum replay``."""
-    builds = {name: await start(redis, keys, name, fresh=fresh) for name in names}
-    await fill(store, redis, keys, builds, on_batch=on_progress, batch=batch)
-
-
 @contextlib.contextmanager
 def collect_per_batch() -> Iterator[None]:
     """Keep the cyclic garbage collector out of a build's way. Each batch allocates
     thousands of containers (events' lists, the batch's dicts and tuples) and frees them
     all when done, none in a cycle. At the default threshold (700) the collector ran
     several times per batch, promoting the live batch until full collections rescanned
-    the whole heap: 8-10% of a replay's CPU. With the threshold above a batch's peak it
-    hardly runs, and what is alive at the start (modules, pools) is frozen out of its
-    sight. Cycles are still collected, later. Restored on the way out."""
+    the whole heap (bench/results/2026-11-25-replay.md). With the threshold above a
+    batch's peak it hardly runs, and what is alive at the start (modules, pools) is frozen
+    out of its sight. Cycles are still collected, later. Restored on the way out."""
     before = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(max(before[0], _BUILD_GC_THRESHOLD), *before[1:])
@@ -180,22 +153,25 @@ async def fill(
     deadline: float | None = None,
 ) -> dict[str, str]:
     """Stream the log into the namespaces under construction and swap each in once it
-    has caught up with its live namespace. Returns the builds still under way (only when
-    ``deadline``, a ``time.monotonic()`` value, passed)."""
+    has caught up with its live namespace. ``deadline`` (a ``time.monotonic()`` value):
+    stop there, and return the builds still under way (the tick's slice); without one,
+    go on until every build is swapped in (``forum replay``)."""
     builds = dict(builds)
     with collect_per_batch():
         while builds and (deadline is None or time.monotonic() < deadline):
             targets = [Target(PROJECTIONS[n], keys.namespace(n, ns))
                        for n, ns in builds.items()]
             expect = {keys.building(n): ns.encode() for n, ns in builds.items()}
-            progress = await stream(store, redis, targets, batch=batch, expect=expect,
-                                    on_batch=on_batch)
+            progress = await catch_up(store, redis, targets, batch=batch, expect=expect,
+                                      deadline=deadline, on_batch=on_batch)
             if progress.conflicted:
-                current = await building(redis, keys, builds)
-                if current != builds:
+                if await building(redis, keys, builds) != builds:
                     raise RuntimeError("another rebuild took over these projections")
                 continue
+            if progress.stopped:
+                break
             for name, ns in list(builds.items()):
                 if await try_swap(redis, keys, name, ns):
+                    log.info("read_model_swapped", projection=name, namespace=ns)
                     del builds[name]
     return builds

@@ -83,10 +83,6 @@ def forms(name: str) -> frozenset[str]:
     })
 
 
-def same_name(a: str, b: str) -> bool:
-    return not forms(a).isdisjoint(forms(b))
-
-
 RESERVED = ("operator", "moderator", "admin", "administrator", "guest", "root", "system",
             "staff")
 

@@ -24,7 +24,7 @@ GUEST_TEXT = "To post as Guest, enter a temporary username or login and post as 
 
 
 @pytest.fixture
-def settle(project, pool, projector):
+def settle(project, pool, live):
     """``project``, until every read model holds everything written so far. (The log's
     readable head trails while any transaction in the shared cluster is open, so one
     ``project()`` may stop short of this test's last write.)"""
@@ -34,7 +34,7 @@ def settle(project, pool, projector):
         deadline = time.monotonic() + 60
         while True:
             await project()
-            done = await positions(projector.redis, projector.keys, list(PROJECTIONS))
+            done = await positions(live.redis, live.keys, list(PROJECTIONS))
             if all(p is not None and p >= target for p in done.values()):
                 return
             assert time.monotonic() < deadline, "projections did not reach the last write"

@@ -34,15 +34,14 @@ from events.records import thread_stream
 from events.threads import PostAdded, PostQuoted, QuoteInfo, ThreadBumped, ThreadStarted
 from tests.background import open_thread
 from tests.conftest import ROOT, Stack
-from tests.invariants.test_live_equals_rebuild import World, activate, live_targets
+from tests.invariants.test_live_equals_rebuild import World, activate, live_targets, one_batch
 from tests.readmodel_dump import assert_equals_rebuild, last_written, settle
 from workers.actors import declare
 from workers.broker import QUEUE, middleware
 from workers.checkpoints import positions
+from workers.live import Live
 from workers.middleware import Resources
-from workers.projector import Projector
 from workers.readmodels import PROJECTION_NAMES
-from workers.runner import catch_up
 
 # -- deliveries at the runner level ---------------------------------------------------
 
@@ -90,18 +89,18 @@ async def test_every_batch_delivered_twice_and_once_more_stale(store, redis, key
             batch = rng.randrange(1, 12)
             # Twice at once: the same message delivered to two worker threads.
             first, second = await asyncio.gather(
-                catch_up(store, redis, targets, batch=batch),
-                catch_up(store, redis, targets, batch=batch))
+                one_batch(store, redis, targets, batch=batch),
+                one_batch(store, redis, targets, batch=batch))
             if first.applied and second.applied:
                 concurrent_pairs += 1
                 assert first.position != second.position, "one batch applied twice"
             # A stale delivery: it read the checkpoints (and maybe the batch) before
             # another delivery committed that same batch; its commit must change nothing.
             stalled = Stalled(store, rng.choice(("after_read", "before_read")))
-            late = asyncio.create_task(catch_up(stalled, redis, targets, batch=batch))
+            late = asyncio.create_task(one_batch(stalled, redis, targets, batch=batch))
             await stalled.reached.wait()
             before = await checkpoint_values(redis, keys)
-            fresh = await catch_up(store, redis, targets, batch=batch)
+            fresh = await one_batch(store, redis, targets, batch=batch)
             stalled.release.set()
             stale = await late
             if fresh.applied:
@@ -136,7 +135,7 @@ async def test_tiny_batches_racing_from_many_tasks(store, redis, keys):
         local = random.Random(seed)
         applied = 0
         while True:
-            progress = await catch_up(store, redis, await live_targets(redis, keys),
+            progress = await one_batch(store, redis, await live_targets(redis, keys),
                                       batch=local.randrange(1, 5))
             applied += progress.applied
             if not progress.applied and not progress.conflicted and progress.position >= last:
@@ -166,13 +165,13 @@ async def test_live_projectors_racing_while_the_log_grows(store, redis, keys):
         finally:
             writing = False
 
-    async def nudge(projector: Projector) -> None:
+    async def nudge(live: Live) -> None:
         while writing:
-            await asyncio.gather(projector.catch_up_live(), projector.catch_up_live())
+            await asyncio.gather(live.catch_up(), live.catch_up())
             await asyncio.sleep(0)
 
-    projectors = [Projector(store, redis, keys, batch=b) for b in (3, 7)]
-    await asyncio.gather(write(), *(nudge(p) for p in projectors))
+    workers = [Live(store, redis, keys, batch=b) for b in (3, 7)]
+    await asyncio.gather(write(), *(nudge(w) for w in workers))
     await settle(store, redis, keys, batch=5)
     await assert_equals_rebuild(store, redis, keys)
 

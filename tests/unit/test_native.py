@@ -28,14 +28,14 @@ import sys
 from events.codec import decode
 from workers import native
 import msgspec
-from workers.projecting import Target, project
+from workers.apply import Target, apply
 from workers.projections import PROJECTIONS
 from workers.readmodels import Namespace
 
 feed = [(n, decode(line)) for n, line in enumerate(sys.stdin.read().split("\\n")[:-1], 1)]
 targets = [Target(p, Namespace(f"f:{name}")) for name, p in PROJECTIONS.items()]
 for checkpoints in ([0] * len(targets), list(range(0, 3 * len(targets), 3))):
-    commands = project(feed, targets, checkpoints).commands()
+    commands = apply(feed, targets, checkpoints).commands()
     sys.stdout.write(msgspec.msgpack.encode(commands).hex() + "\\n")
 sys.stdout.write(f"compiled={native.compiled()}\\n")
 """
@@ -112,7 +112,7 @@ def test_an_edited_source_makes_the_whole_build_stale(tmp_path: Path) -> None:
 
 def test_a_missing_extension_is_no_build(tmp_path: Path) -> None:
     root = _tree(tmp_path)
-    extension = native.extension("workers.projecting", root)
+    extension = native.extension("workers.apply", root)
     assert extension is not None
     extension.unlink()
     assert not native.fresh(root)

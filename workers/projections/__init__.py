@@ -1,4 +1,4 @@
-"""The registry of projections, used by the runner, the CLI and the tests."""
+"""The registry of projections, used by the catch-up pass, the CLI and the tests."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ saying how that event changes its read model.
 
 Handlers are methods named after the event's stored tag: ``on_post_added`` handles
 ``PostAdded``. They only queue changes on the batch they are given (workers/batch.py); the
-runner sends them in one atomic call together with the new checkpoint. They never read
+catch-up pass commits them in one transaction with the new checkpoint. They never read
 the read model (invariant 4): an event carries all it needs, so a rebuild writes the same
 bytes as live projection. Bump ``version`` when the view's shape changes: workers then
 rebuild it in the background.
@@ -29,7 +29,7 @@ class Projection:
     cost: ClassVar[float] = 1.0
 
     def __init__(self) -> None:
-        # The runner looks handlers up by the event's type, once per type and batch.
+        # workers/apply.py looks handlers up by the event's type, once per type and batch.
         self.handlers: dict[type, Handler] = {
             cls: getattr(self, f"on_{tag}")
             for tag, cls in EVENT_TYPES.items() if hasattr(self, f"on_{tag}")

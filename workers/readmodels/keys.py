@@ -43,8 +43,6 @@ class Keys:
     def namespace(self, projection: str, ns: str) -> Namespace:
         return Namespace(f"{self.prefix}:{projection}:{ns}")
 
-    def all_pattern(self) -> str:
-        return f"{self.prefix}:*"
 
 
 # How many threads', sections' and authors' keys a Namespace remembers (then it starts

@@ -1,6 +1,6 @@
-"""Projecting a page of the log: each event goes to the handlers of the targets that read
+"""Applying a page of the log: each event goes to the handlers of the targets that read
 its type and have not yet seen it, and all their changes go into one batch. Pure: the
-runner (workers/runner.py) reads the page and commits the batch.
+catch-up pass (workers/catch_up.py) reads the page and commits the batch.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ Feed = list[tuple[int, ForumEvent]]
 
 @dataclass(frozen=True)
 class Target:
+    """A projection and the namespace its changes go to."""
+
     projection: Projection
     ns: Namespace
 
 
-def project(feed: Feed, targets: list[Target], positions: list[int]) -> Batch:
+def apply(feed: Feed, targets: list[Target], positions: list[int]) -> Batch:
     """The changes ``feed`` makes to each target above its checkpoint, as one batch."""
     batch = Batch()
     routes: dict[type, list[tuple[Handler, Namespace, int]]] = {}

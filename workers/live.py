@@ -1,0 +1,155 @@
+"""Keeping the live read models current: what the actors and the periodic tick call.
+
+One worker at a time catches up (a lease); a worker that finds the lease taken leaves a
+"dirty" mark, and the holder checks that mark after letting go, so a nudge that arrives
+while another worker is finishing is never lost. The tick also starts and advances
+rebuilds of read models that are missing, lost or of an older version.
+
+Everything a tick needs to know is one read of Redis (every projection's pointers, and the
+checkpoints of the namespaces they named last time) beside one of the log's head: an idle
+worker, with nothing new in the log and no rebuild under way, stops there. The same read
+is the guards of the catch-up pass that follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from events import EventStore
+from workers import rebuild
+from workers.apply import Target
+from workers.catch_up import Guards, catch_up, guards_of
+from workers.locks import Lease
+from workers.projections import PROJECTIONS
+from workers.readmodels import Keys
+
+LIVE_BATCH = 500
+BUILD_SLICE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class State:
+    """The read models as one read of Redis found them."""
+
+    targets: list[Target]  # the live namespaces of the current version, with a checkpoint
+    guards: Guards  # theirs, and every projection's live pointer
+    stale: list[str] = field(default_factory=list)  # missing, lost or of an older version
+    builds: dict[str, str] = field(default_factory=dict)  # namespaces under construction
+
+    def behind(self, head: int) -> bool:
+        return any(p < head for p in self.guards.positions)
+
+
+class Live:
+    def __init__(self, store: EventStore, redis: Redis, keys: Keys, *,
+                 batch: int = LIVE_BATCH) -> None:
+        self.store = store
+        self.redis = redis
+        self.keys = keys
+        self.batch = batch
+        self._names = list(PROJECTIONS)
+        self._pointers = [keys.active(n) for n in self._names]
+        self._building = [keys.building(n) for n in self._names]
+        # The live pointers as last read: which checkpoints to read with them.
+        self._seen: list[bytes | str | None] = [None] * len(self._names)
+
+    async def read(self) -> State:
+        """One MGET of the pointers and of the checkpoints of the namespaces they named
+        last time; again only if a pointer has moved since."""
+        while True:
+            seen = self._seen
+            named = [(n, ns) for n, ns in zip(self._names, map(rebuild.as_text, seen), strict=True)
+                     if ns is not None and rebuild.version_of(ns) == PROJECTIONS[n].version]
+            candidates = [Target(PROJECTIONS[n], self.keys.namespace(n, ns)) for n, ns in named]
+            values = await self.redis.mget(*self._pointers, *self._building,
+                                           *(t.ns.checkpoint for t in candidates))
+            count = len(self._names)
+            pointers, building = values[:count], values[count: 2 * count]
+            if pointers != seen:
+                self._seen = pointers
+                continue
+            checkpoints = values[2 * count:]
+            # A live namespace without its checkpoint lost it (Redis evicted or wiped it):
+            # fed from 0 it would apply everything twice. It is rebuilt instead.
+            kept = [(t, c) for t, c in zip(candidates, checkpoints, strict=True)
+                    if c is not None]
+            targets = [t for t, _ in kept]
+            live = {n for (n, _), c in zip(named, checkpoints, strict=True) if c is not None}
+            return State(
+                targets=targets,
+                guards=guards_of(targets, [c for _, c in kept],
+                                 dict(zip(self._pointers, pointers, strict=True))),
+                stale=[n for n in self._names if n not in live],
+                builds={n: ns for n, b in zip(self._names, building, strict=True)
+                        if (ns := rebuild.as_text(b)) is not None},
+            )
+
+    async def tick(self) -> int:
+        """Start and advance rebuilds, then catch the live read models up; returns the
+        events applied live."""
+        state, head = await asyncio.gather(self.read(), self.store.head())
+        if state.stale or state.builds:
+            await self.advance_builds(state)
+            state = await self.read()
+        if not state.behind(head):
+            return 0
+        return await self.catch_up(state)
+
+    async def catch_up(self, state: State | None = None) -> int:
+        """Apply everything new to the live read models; returns events applied.
+        ``state``: as just read (the tick's), else read once the lease is held."""
+        lease = Lease(self.redis, self.keys.lock("live"))
+        dirty = self.keys.dirty("live")
+        applied = 0
+        while True:
+            if not await lease.acquire():
+                await self.redis.set(dirty, 1, px=60_000)
+                if not await lease.acquire():
+                    break  # the holder will see the mark and go round again
+            try:
+                await self.redis.delete(dirty)
+                applied += await self._drain(lease, state)
+                state = None
+            finally:
+                await lease.release()
+            if not await self.redis.getdel(dirty):
+                break
+        if applied:
+            await self.redis.hincrby(self.keys.stats(), "projected", applied)
+        return applied
+
+    async def _drain(self, lease: Lease, state: State | None) -> int:
+        applied = 0
+        while True:
+            if state is None:
+                state = await self.read()
+            progress = await catch_up(self.store, self.redis, state.targets,
+                                      guards=state.guards, batch=self.batch)
+            applied += progress.applied
+            if not progress.conflicted:
+                return applied
+            await lease.renew()
+            state = None
+
+    async def advance_builds(self, state: State) -> None:
+        """Start the rebuilds ``state`` calls for and push them on for a bounded slice
+        of time."""
+        for name in state.stale:
+            if name in state.builds:
+                continue  # start() would carry on with it
+            await rebuild.recover(self.redis, self.keys, name)
+            await rebuild.start(self.redis, self.keys, name, fresh=False)
+        lease = Lease(self.redis, self.keys.lock("build"), ttl_ms=15_000)
+        if not await lease.acquire():
+            return  # another worker, or `forum replay`, is building
+        try:
+            # Read under the lease: what was read before may have been finished meanwhile.
+            builds = await rebuild.building(self.redis, self.keys, self._names)
+            await rebuild.fill(self.store, self.redis, self.keys, builds,
+                               deadline=time.monotonic() + BUILD_SLICE_SECONDS)
+        finally:
+            await lease.release()
