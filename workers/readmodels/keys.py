@@ -44,7 +44,6 @@ class Keys:
         return Namespace(f"{self.prefix}:{projection}:{ns}")
 
 
-
 # How many threads', sections' and authors' keys a Namespace remembers (then it starts
 # afresh): a rebuild meets every author of the log, and below the number active in a
 # stretch of it (5,000 in the replay benchmark's log) the memory was cleared before use.
