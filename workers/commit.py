@@ -37,9 +37,9 @@ def as_bytes(value: bytes | str | None) -> bytes | None:
 
 class Committer:
     """Commits batches, one at a time, over a connection of its own to ``redis``'s server
-    (async context manager), opened by the first commit: a pass with nothing to commit
-    costs no connection. Closed at the end, which also ends its WATCH. Not for
-    concurrent use: at most one commit in flight."""
+    (async context manager; workers/redis_link.py), taken by the first commit: a pass
+    with nothing to commit costs no connection. Not for concurrent use: at most one
+    commit in flight."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -56,9 +56,17 @@ class Committer:
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
                         trace: TracebackType | None) -> None:
         link, self._link = self._link, None
-        self._open, self._watched = False, None
-        if link is not None:
+        watched, self._watched = self._watched, None
+        self._open = False
+        if link is None:
+            return
+        if self._broken or kind is not None:
+            # An interrupted exchange leaves the connection in an unknown state.
             await link.close()
+            return
+        if watched:  # a later transaction on it must not fail for a change to these
+            await link.exchange([("UNWATCH",)])  # (on failure, the link closes itself)
+        await link.release(self._redis)
 
     async def commit(self, batch: Batch, guards: Mapping[str, bytes | str | None],
                      sets: Mapping[str, Any], *, more: bool = True) -> bool:

@@ -14,6 +14,7 @@ from redis.exceptions import ResponseError
 from tests.conftest import REDIS_URL
 from workers.batch import Batch
 from workers.commit import Committer, commit
+from workers.redis_link import RedisLink
 
 pytestmark = pytest.mark.asyncio
 
@@ -82,16 +83,21 @@ async def test_a_command_redis_refuses_is_an_error_not_a_conflict(
         await commit(redis, a_batch(key_prefix, "a"), {}, {})
 
 
-async def test_the_connection_ends_with_the_committer(redis: Redis, key_prefix: str) -> None:
+async def test_the_connection_goes_back_unwatched(redis: Redis, key_prefix: str) -> None:
     cp = f"{key_prefix}:cp"
     async with Committer(redis) as committer:
         assert await committer.commit(a_batch(key_prefix, "a"), {cp: None}, {cp: 1})
         used = committer._link
-        assert used is not None and not used.closed
-    # Closed, so nothing is left watching cp; and no connection of the app's pool was
-    # taken: it has its own.
-    assert used.closed
-    assert committer._link is None
+    # The kept connection must not still watch cp: a later transaction on it would
+    # fail for a change that has nothing to do with it.
+    link = await RedisLink.open(redis)
+    assert link is used
+    try:
+        await redis.set(cp, 2)
+        assert await link.exchange([("MULTI",), ("SET", f"{key_prefix}:other", "1"),
+                                    ("EXEC",)]) == [b"OK", b"QUEUED", [b"OK"]]  # not aborted
+    finally:
+        await link.close()
 
 
 async def test_nothing_to_commit_opens_no_connection(redis: Redis) -> None:
@@ -151,6 +157,9 @@ async def test_an_interrupted_commit_drops_its_connection(
             await task
         link = committer._link
         assert link is not None and link.closed  # dropped, before the committer's end
+    again = await RedisLink.open(redis)  # and not kept for the next one
+    assert again is not link
+    await again.close()
     # Whatever reached Redis, it was the whole transaction or nothing of it.
     assert await redis.llen(f"{key_prefix}:list") in (0, 20_000)
 
