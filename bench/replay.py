@@ -194,9 +194,12 @@ async def main() -> None:
             return max((before[0] + after[0]) / 2, (before[1] + after[1]) / 2)
 
         replays, parallel, ratios, parallel_ratios = [], [], [], []
+        cpu: list[float] = []  # this process's CPU per event in the one-process replay
         measured = [await ceilings()]
         for round_ in range(args.rounds):
+            cpu_started = time.process_time()
             replays.append(total / await replay_all(store, redis, url, 1))
+            cpu.append((time.process_time() - cpu_started) / total * 1e6)
             measured.append(await ceilings())
             ratios.append(replays[-1] / around(measured[-2], measured[-1]))
             parallel.append(total / await replay_all(store, redis, url, args.jobs))
@@ -204,7 +207,8 @@ async def main() -> None:
             parallel_ratios.append(parallel[-1] / around(measured[-2], measured[-1]))
             log(f"round {round_ + 1}: ceilings (rows, feed) "
                 + ", ".join(f"{r:,.0f}/{f:,.0f}" for r, f in measured[-3:])
-                + f"; replay {replays[-1]:,.0f}/s ({ratios[-1]:.2f}), --jobs {args.jobs} "
+                + f"; replay {replays[-1]:,.0f}/s ({ratios[-1]:.2f}, "
+                f"{cpu[-1]:.2f} CPU us/event), --jobs {args.jobs} "
                 f"{parallel[-1]:,.0f}/s ({parallel_ratios[-1]:.2f})")
         rows = [r for r, _ in measured]
         feeds = [f for _, f in measured]
@@ -218,6 +222,7 @@ async def main() -> None:
              ["raw ceiling: keyset pages via read_feed + decode", f"{median(feeds):,.0f}",
               f"{replay / median(feeds):.2f}"],
              ["forum replay --jobs 1 (all projections)", f"{replay:,.0f}", ""],
+             ["  its own CPU, us per event", f"{median(cpu):.2f}", ""],
              [f"forum replay --jobs {args.jobs} (all projections)", f"{fast:,.0f}", ""]],
         )
         print(f"ratio to the faster ceiling measured around each replay, median of "

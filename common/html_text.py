@@ -1,6 +1,6 @@
 """User text made safe for HTML: escaping, line breaks, and the whole HTML of a body
 without BBCode tags (most posts), the parser's result made without it. Pure and compiled
-(workers/native.py); the parser is in common/bbcode.py, the character policy in
+(hatch_build.py); the parser is in common/bbcode.py, the character policy in
 common/characters.py.
 """
 

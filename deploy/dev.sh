@@ -13,12 +13,6 @@ if [[ ! -e .venv/.dev-installed || pyproject.toml -nt .venv/.dev-installed ]]; t
     .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
     touch .venv/.dev-installed
 fi
-# The projection modules compiled with mypyc (workers/native.py): a replay runs about a
-# third faster. Rebuilt only when a source changed; without a C compiler, plain Python.
-if ! .venv/bin/python -m workers.compile --check >/dev/null 2>&1; then
-    echo "compiling the projection modules (python -m workers.compile)" >&2
-    .venv/bin/python -m workers.compile || true
-fi
 
 answers() { timeout 2 bash -c ">/dev/tcp/127.0.0.1/$1" >/dev/null 2>&1; }
 need=()

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from events.postgres import PostgresEventStore, create_pool
 from service.settings import Settings
-from workers import native, rebuild, rebuild_jobs
+from workers import apply, rebuild, rebuild_jobs
 from workers.checkpoints import positions
 from workers.locks import Lease
 from workers.projections import PROJECTIONS
@@ -141,10 +141,10 @@ async def replay(settings: Settings, names: list[str], jobs: int | None = None) 
             builds[name] = await rebuild.start(redis, keys, name, fresh=True)
         if jobs is None:
             jobs = default_jobs(total)
-        if not native.compiled():  # a third slower: say why, and what to do
+        if (apply.__file__ or "").endswith(".py"):  # a third slower: say what to do
             sys.stderr.write("projection code runs as plain Python, about a third slower "
-                             "(FORUM_NATIVE=0, or no build of these sources: python -m "
-                             "workers.compile)\n")
+                             "(install a wheel built with HATCH_BUILD_HOOK_ENABLE_CUSTOM=1: "
+                             "deploy/README.md)\n")
         renewing = asyncio.ensure_future(_keep(lease))
         try:
             await rebuild_jobs.fill(settings, store, redis, keys, builds, jobs=jobs,

@@ -12,29 +12,23 @@ tell whether anyone wrote in between.
 
 Why not a Lua script, as before: Redis spent half its time in Lua (unpacking the batch into
 Lua strings and converting each command's arguments and reply), 40% of its CPU in a
-rebuild. The transaction is packed by workers/resp.py, and the replies are parsed with
-hiredis straight from the connection's stream: redis-py's per-reply path costs ~7 us, and
-a batch has hundreds of replies.
+rebuild. The transaction goes over a connection of the commit's own
+(workers/redis_link.py), which packs it and parses the replies with hiredis.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 import hiredis
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from workers.batch import Batch, wire
-from workers.resp import Command, pack
-
-_NOT_YET = False  # what hiredis.Reader.gets() answers until a whole reply is in
+from workers.redis_link import RedisLink
+from workers.resp import Command
 
 
 def as_bytes(value: bytes | str | None) -> bytes | None:
@@ -42,38 +36,37 @@ def as_bytes(value: bytes | str | None) -> bytes | None:
 
 
 class Committer:
-    """Commits batches, one at a time, over a connection of its own (async context
-    manager). Not for concurrent use: at most one commit in flight."""
+    """Commits batches, one at a time, over a connection of its own to ``redis``'s server
+    (async context manager; workers/redis_link.py), taken by the first commit: a pass
+    with nothing to commit costs no connection. Not for concurrent use: at most one
+    commit in flight."""
 
     def __init__(self, redis: Redis) -> None:
-        self._pool = redis.connection_pool
-        self._connection: AbstractConnection | None = None
-        self._reader = hiredis.Reader()
+        self._redis = redis
+        self._link: RedisLink | None = None
+        self._open = False
         # The watched keys and their values as of the WATCH; None: nothing watched.
         self._watched: dict[str, bytes | None] | None = None
         self._broken = False
 
     async def __aenter__(self) -> Committer:
-        self._connection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+        self._open = True
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
                         trace: TracebackType | None) -> None:
-        connection, self._connection = self._connection, None
-        if connection is None:
+        link, self._link = self._link, None
+        watched, self._watched = self._watched, None
+        self._open = False
+        if link is None:
             return
-        try:
-            if self._broken or kind is not None:
-                # An interrupted exchange leaves the connection in an unknown state.
-                await connection.disconnect()
-            elif self._watched is not None:
-                await self._exchange(connection, [("UNWATCH",)])
-        except BaseException:
-            await connection.disconnect()
-            raise
-        finally:
-            self._watched = None
-            await self._pool.release(connection)
+        if self._broken or kind is not None:
+            # An interrupted exchange leaves the connection in an unknown state.
+            await link.close()
+            return
+        if watched:  # a later transaction on it must not fail for a change to these
+            await link.exchange([("UNWATCH",)])  # (on failure, the link closes itself)
+        await link.release(self._redis)
 
     async def commit(self, batch: Batch, guards: Mapping[str, bytes | str | None],
                      sets: Mapping[str, Any], *, more: bool = True) -> bool:
@@ -81,19 +74,21 @@ class Committer:
         (``None``: the key must be missing). False, with nothing applied, if any moved.
         ``more``: another commit is to follow, guarded by what this one sets: the guard
         keys are watched and read again in the same exchange."""
-        connection = self._connection
-        if connection is None:
+        if not self._open:
             raise RuntimeError("Committer used outside its async with")
         if self._broken:
             raise RuntimeError("an earlier commit on this connection was interrupted")
+        if self._link is None:
+            self._link = await RedisLink.open(self._redis)
+        link = self._link
         expected = {key: as_bytes(value) for key, value in guards.items()}
         keys = list(expected)
         self._broken = True  # until the exchange completes
         if self._watched is None or list(self._watched) != keys:
-            await self._watch(connection, keys)
+            await self._watch(link, keys)
         if self._watched != expected:
             self._watched = None
-            await self._exchange(connection, [("UNWATCH",)])
+            await link.exchange([("UNWATCH",)])
             self._broken = False
             return False
         commands: list[Command] = [("MULTI",), *batch.commands()]
@@ -102,7 +97,7 @@ class Committer:
         again = more and bool(keys)
         if again:
             commands += [("WATCH", *keys), ("MGET", *keys)]
-        replies = await self._exchange(connection, commands)
+        replies = await link.exchange(commands)
         self._watched = None  # EXEC unwatches everything
         if again:
             self._watched = dict(zip(keys, replies.pop(), strict=True))
@@ -119,42 +114,12 @@ class Committer:
             raise ResponseError(f"{len(errors)} commands of a commit failed: {errors[0]}")
         return True
 
-    async def _watch(self, connection: AbstractConnection, keys: list[str]) -> None:
+    async def _watch(self, link: RedisLink, keys: list[str]) -> None:
         commands: list[Command] = [] if self._watched is None else [("UNWATCH",)]
         if keys:
             commands += [("WATCH", *keys), ("MGET", *keys)]
-        replies = await self._exchange(connection, commands) if commands else []
+        replies = await link.exchange(commands) if commands else []
         self._watched = dict(zip(keys, replies[-1], strict=True)) if keys else {}
-
-    async def _exchange(self, connection: AbstractConnection,
-                        commands: list[Command]) -> list[Any]:
-        """Send ``commands`` in one write and read one reply each."""
-        # redis-py keeps the connection's streams in _reader/_writer (since 4.2); its own
-        # reply path is what this module avoids.
-        writer: asyncio.StreamWriter | None = connection._writer  # type: ignore[attr-defined]
-        stream: asyncio.StreamReader | None = connection._reader  # type: ignore[attr-defined]
-        if writer is None or stream is None:
-            raise RedisConnectionError("the Redis connection is closed")
-        try:
-            writer.write(pack(commands))
-            async with asyncio.timeout(connection.socket_timeout):
-                await writer.drain()
-                replies: list[Any] = []
-                reader = self._reader
-                while len(replies) < len(commands):
-                    reply = reader.gets()
-                    if reply is _NOT_YET:
-                        data = await stream.read(1 << 16)
-                        if not data:
-                            raise ConnectionError("Redis closed the connection")
-                        reader.feed(data)
-                        continue
-                    replies.append(reply)
-        except TimeoutError as error:  # as redis-py reports them, for its callers' sake
-            raise RedisTimeoutError("Timeout exchanging with Redis") from error
-        except OSError as error:
-            raise RedisConnectionError(f"Error exchanging with Redis: {error}") from error
-        return replies
 
 
 async def commit(redis: Redis, batch: Batch, guards: Mapping[str, bytes | str | None],

@@ -1,5 +1,5 @@
 """Commands in the Redis protocol (RESP), for workers/commit.py: one ``bytes`` for a whole
-transaction. Pure and compiled (workers/native.py): a rebuild packs about five arguments
+transaction. Pure and compiled (hatch_build.py): a rebuild packs about five arguments
 per event, and hiredis's general-purpose packer cost 5,200 instructions per event, this
 one 2,300 (a projected event costs about 15,000).
 """

@@ -11,8 +11,10 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from tests.conftest import REDIS_URL
 from workers.batch import Batch
 from workers.commit import Committer, commit
+from workers.redis_link import RedisLink
 
 pytestmark = pytest.mark.asyncio
 
@@ -83,24 +85,61 @@ async def test_a_command_redis_refuses_is_an_error_not_a_conflict(
 
 async def test_the_connection_goes_back_unwatched(redis: Redis, key_prefix: str) -> None:
     cp = f"{key_prefix}:cp"
-    pool = redis.connection_pool
     async with Committer(redis) as committer:
         assert await committer.commit(a_batch(key_prefix, "a"), {cp: None}, {cp: 1})
-        used = committer._connection
-    # The pooled connection must not still watch cp: a later transaction on it would
+        used = committer._link
+    # The kept connection must not still watch cp: a later transaction on it would
     # fail for a change that has nothing to do with it.
-    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-    assert connection is used
+    link = await RedisLink.open(redis)
+    assert link is used
     try:
         await redis.set(cp, 2)
-        await connection.send_command("MULTI")
-        assert await connection.read_response() == b"OK"
-        await connection.send_command("SET", f"{key_prefix}:other", 1)
-        assert await connection.read_response() == b"QUEUED"
-        await connection.send_command("EXEC")
-        assert await connection.read_response() == [b"OK"]  # not None: not aborted
+        assert await link.exchange([("MULTI",), ("SET", f"{key_prefix}:other", "1"),
+                                    ("EXEC",)]) == [b"OK", b"QUEUED", [b"OK"]]  # not aborted
     finally:
-        await pool.release(connection)
+        await link.close()
+
+
+async def test_nothing_to_commit_opens_no_connection(redis: Redis) -> None:
+    async with Committer(redis) as committer:
+        pass
+    assert committer._link is None
+
+
+async def test_the_commit_uses_the_clients_db(redis: Redis, key_prefix: str) -> None:
+    """The committer's own connection goes where the app's client does: here db 9."""
+    on_db_9 = Redis.from_url(REDIS_URL.rsplit("/", 1)[0] + "/9")
+    cp = f"{key_prefix}:cp"
+    try:
+        assert await commit(on_db_9, a_batch(key_prefix, "a"), {cp: None}, {cp: 7})
+        assert await on_db_9.get(cp) == b"7"
+        assert await on_db_9.lrange(f"{key_prefix}:list", 0, -1) == [b"a"]
+        assert not await redis.exists(cp, f"{key_prefix}:list")  # not on the default db
+    finally:
+        await on_db_9.delete(cp, f"{key_prefix}:list", f"{key_prefix}:hash")
+        await on_db_9.aclose()
+
+
+async def test_the_commit_authenticates_as_the_clients_user(
+    redis: Redis, key_prefix: str,
+) -> None:
+    """An ACL user of its own (the shared server's default user is left as it is)."""
+    user, password = key_prefix, "pw-" + key_prefix
+    await redis.acl_setuser(user, enabled=True, passwords=[f"+{password}"],
+                            keys=[f"{key_prefix}:*"], commands=["+@all"])
+    url = REDIS_URL.replace("redis://", f"redis://{user}:{password}@", 1)
+    as_user = Redis.from_url(url)
+    cp = f"{key_prefix}:cp"
+    try:
+        assert await commit(as_user, a_batch(key_prefix, "a"), {cp: None}, {cp: 7})
+        assert await redis.get(cp) == b"7"
+        wrong = Redis.from_url(url.replace(password, "wrong"))
+        with pytest.raises(RedisConnectionError):  # redis-py's AuthenticationError
+            await commit(wrong, a_batch(key_prefix, "b"), {}, {})
+        await wrong.aclose()
+    finally:
+        await as_user.aclose()
+        await redis.acl_deluser(user)
 
 
 async def test_an_interrupted_commit_drops_its_connection(
@@ -110,13 +149,17 @@ async def test_an_interrupted_commit_drops_its_connection(
     for n in range(20_000):
         batch.rpush(f"{key_prefix}:list", "x" * 100 + str(n))
     async with Committer(redis) as committer:
+        assert await committer.commit(Batch(), {}, {})  # connected: cancelled mid-exchange
         task = asyncio.ensure_future(committer.commit(batch, {}, {}))
         await asyncio.sleep(0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        connection = committer._connection
-    assert connection is not None and not connection.is_connected
+        link = committer._link
+        assert link is not None and link.closed  # dropped, before the committer's end
+    again = await RedisLink.open(redis)  # and not kept for the next one
+    assert again is not link
+    await again.close()
     # Whatever reached Redis, it was the whole transaction or nothing of it.
     assert await redis.llen(f"{key_prefix}:list") in (0, 20_000)
 
@@ -127,10 +170,10 @@ async def test_a_connection_redis_drops_is_a_redis_connection_error(
     cp = f"{key_prefix}:cp"
     async with Committer(redis) as committer:
         assert await committer.commit(a_batch(key_prefix, "a"), {cp: None}, {cp: 1})
-        connection = committer._connection
-        assert connection is not None
-        await connection.send_command("CLIENT", "ID")
-        await redis.client_kill_filter(_id=await connection.read_response())
+        link = committer._link
+        assert link is not None
+        [client_id] = await link.exchange([("CLIENT", "ID")])
+        await redis.client_kill_filter(_id=client_id)
         with pytest.raises(RedisConnectionError):
             await committer.commit(a_batch(key_prefix, "b"), {cp: b"1"}, {cp: 2})
     assert await redis.get(cp) == b"1"
