@@ -120,10 +120,3 @@ class Committer:
             commands += [("WATCH", *keys), ("MGET", *keys)]
         replies = await link.exchange(commands) if commands else []
         self._watched = dict(zip(keys, replies[-1], strict=True)) if keys else {}
-
-
-async def commit(redis: Redis, batch: Batch, guards: Mapping[str, bytes | str | None],
-                 sets: Mapping[str, Any]) -> bool:
-    """One batch on a connection of its own (see ``Committer.commit``)."""
-    async with Committer(redis) as committer:
-        return await committer.commit(batch, guards, sets, more=False)

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from tests.integration.test_commit import commit
 from workers.batch import Batch
-from workers.commit import commit
 from workers.readmodels import score
 
 pytestmark = pytest.mark.asyncio

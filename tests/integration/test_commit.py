@@ -5,6 +5,8 @@ anything else applies nothing and says so."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -13,8 +15,15 @@ from redis.exceptions import ResponseError
 
 from tests.conftest import REDIS_URL
 from workers.batch import Batch
-from workers.commit import Committer, commit
+from workers.commit import Committer
 from workers.redis_link import RedisLink
+
+
+async def commit(redis: Redis, batch: Batch, guards: Mapping[str, bytes | str | None],
+                 sets: Mapping[str, Any]) -> bool:
+    """One batch on a committer of its own (see ``Committer.commit``)."""
+    async with Committer(redis) as committer:
+        return await committer.commit(batch, guards, sets, more=False)
 
 pytestmark = pytest.mark.asyncio
 
