@@ -22,7 +22,6 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
 from common.bbcode import render as render_bbcode
-from common.post_html import serve
 from service import commands as c
 from service.api.common import checked_id, writer
 from service.domain import errors as d
@@ -34,6 +33,7 @@ from service.lifespan import Services
 from service.limits import Throttle
 from service.web.accounts import MemberPages
 from service.web.moderation import ModerationPages
+from service.web.posts import posts_html
 from service.web.rendering import (
     HERE,
     After,
@@ -51,7 +51,6 @@ from service.web.rendering import (
     resolve_page_actor,
 )
 from workers.readmodels.errors import ReadModelUnavailableError, ReadNotFoundError
-from workers.readmodels.values import ThreadPage
 
 # -- the board ----------------------------------------------------------------------------
 
@@ -91,12 +90,6 @@ async def _my_held(request: AnyRequest, services: Services, thread_id: int,
     return [{"id": item.id, "html": render_bbcode(item.body)} for item in mine
             if item.thread_id == thread_id and item.id != skip]
 
-
-def posts_html(view: ThreadPage) -> str:
-    """The page's posts, cooked at projection time, with today's counters and likes."""
-    thread, page = view.thread, view.page
-    return "".join(serve(post.stored, thread.id, post.threads, post.posts, post.likes, page,
-                         thread.locked) for post in view.posts)
 
 
 class BoardPages(Controller):
@@ -212,8 +205,7 @@ class BoardPages(Controller):
                       page: int, min_position: int | None, form: Mapping[str, str],
                       error: str | None = None, status: int = 200,
                       held: Mapping[str, Any] | None = None) -> Response[str]:
-        view = await services.reads.thread_page(thread_id, page, min_position=min_position,
-                                                form="html")
+        view = await services.reads.thread_page(thread_id, page, min_position=min_position)
         slug = view.thread.forum
         title = (await _section_titles(services)).get(slug, slug)
         mine = await _my_held(request, services, thread_id, held)

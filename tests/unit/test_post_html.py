@@ -1,5 +1,6 @@
-"""A cooked post, served, is byte for byte what the thread page's template made of the same
-post when it rendered every post on every view (the loop kept here as the reference)."""
+"""A post's HTML (service/web/posts.py) is byte for byte what the thread page's template
+made of the same post when it rendered every post in Jinja (the loop kept here as the
+reference)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from hypothesis import strategies as st
 from jinja2 import Environment
 
 from common.bbcode import render
-from common.post_html import cook, serve
 from common.times import day, stamp
-from workers.readmodels import rfc3339
+from service.web.posts import post_html
+from workers.projections.thread_page import post_prefix
+from workers.readmodels.values import PostEntry
 
-# The thread page's loop over its posts before posts were cooked (service/web/templates/
+# The thread page's loop over its posts before service/web/posts.py (service/web/templates/
 # thread.html.j2 at 4150c02), unchanged.
 REFERENCE = """{% for p in view.posts %}
   <article class="post{% if p.author.op %} by-op{% endif %}" id="p{{ p.id }}">
@@ -61,23 +63,23 @@ times = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 3
        guest=st.booleans(), op=st.booleans(), threads=st.integers(0, 10**6),
        posts=st.integers(0, 10**6), likes=st.integers(0, 10**4), page=st.integers(1, 10**4),
        locked=st.booleans())
-def test_a_served_cooked_post_is_what_the_template_rendered(
+def test_a_post_is_what_the_template_rendered(
         post_id: int, thread_id: int, number: int, created: datetime,
         edited: datetime | None, deleted: bool, body: str, author: str, guest: bool,
         op: bool, threads: int, posts: int, likes: int, page: int, locked: bool) -> None:
-    html = "" if deleted else render(body)
-    created_text, edited_text = rfc3339(created), rfc3339(edited) if edited else None
+    stored = post_prefix(post_id, thread_id, number, created, edited, deleted, body, [],
+                         author, guest, op)
+    entry = PostEntry(stored, str(threads).encode(), str(posts).encode(), b"0",
+                      str(likes).encode())
+    head = entry.head()
     expected = _template.render(
         view={"page": page, "posts": [{
-            "id": post_id, "number": number, "created_at": created_text,
-            "edited_at": edited_text, "deleted": deleted, "html": html, "likes": likes,
+            "id": post_id, "number": number, "created_at": head.created_at,
+            "edited_at": head.edited_at, "deleted": deleted,
+            "html": "" if deleted else render(body), "likes": likes,
             "author": {"name": author, "guest": guest, "op": op, "threads": threads,
                        "posts": posts},
         }]},
         thread={"locked": locked}, base=f"/threads/{thread_id}",
     )
-    cooked = cook(post_id, thread_id, number, created_text, edited_text, deleted, html,
-                  author, guest, op)
-    served = serve(cooked, thread_id, str(threads).encode(), str(posts).encode(),
-                   str(likes).encode(), page, locked)
-    assert served == expected
+    assert post_html(entry, page, locked) == expected

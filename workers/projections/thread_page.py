@@ -2,11 +2,11 @@
 live counters), likes, and the thread's summary. Which thread and number a post id has
 is not kept here: the log's own index answers that (``EventStore.locate_post``).
 
-Each post is stored twice, as JSON bytes missing only its tail (the author's live
-counters and the like count, which a read splices in: workers/readmodels/scripts.py
-THREAD_PAGE) and as its HTML, cooked with slots for the same (common/post_html.py). So a
-page read re-encodes and re-renders nothing, and counters beside every post are the
-author's current ones.
+Each post is stored as JSON bytes missing only its tail, the author's live counters and
+the like count, which a read splices in (workers/readmodels/scripts.py THREAD_PAGE). So a
+page read re-encodes nothing, and counters beside every post are the author's current
+ones. The body's HTML is rendered here, once (as Discourse "cooks" a post); the page's
+markup around it is the service's (service/web/posts.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import msgspec
 
 from common.bbcode import render
 from common.html_text import tagless_html
-from common.post_html import cook
 from events.threads import (
     PostAdded,
     PostDeleted,
@@ -40,32 +39,29 @@ from workers.readmodels.values import AuthorHead, PostHead, StoredQuote
 _encoder: Final = msgspec.json.Encoder()
 
 
-def post_forms(
+def post_prefix(
     post_id: int, thread_id: int, number: int, created_at: datetime,
     edited_at: datetime | None, deleted: bool, body: str, quotes: list[QuoteInfo],
     author: str, guest: bool, op: bool,
-) -> tuple[bytes, bytes]:
-    """The post's JSON without its closing ``}}`` (the read splices in the rest), and its
-    cooked HTML."""
+) -> bytes:
+    """The post's JSON without its closing ``}}``, the read splices in the rest."""
     if deleted:
         body, html, stored = "", "", []
     else:
         tagless = tagless_html(body)  # most posts: no call into the parser's module
         html = render(body) if tagless is None else tagless
         stored = [StoredQuote(q.post_id, q.number, q.author) for q in quotes] if quotes else []
-    created = rfc3339(created_at)
-    edited = rfc3339(edited_at) if edited_at else None
     encoded = _encoder.encode(PostHead(
-        post_id, thread_id, number, created, edited, deleted, body, html, stored,
+        post_id, thread_id, number, rfc3339(created_at),
+        rfc3339(edited_at) if edited_at else None, deleted, body, html, stored,
         AuthorHead(author, guest, op),
     ))
-    return encoded[:-2], cook(post_id, thread_id, number, created, edited, deleted, html,
-                              author, guest, op)
+    return encoded[:-2]
 
 
 class ThreadPage(Projection):
     name = "thread_page"
-    version = 3  # 2: no post index (it moved to the log's own index); 3: cooked HTML
+    version = 2  # 2: no post index (it moved to the log's own index)
     cost = 8
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
@@ -79,10 +75,10 @@ class ThreadPage(Projection):
     def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
         tid, number, author, guest = event.thread_id, event.number, event.author, event.guest
         thread, posts, authors = ns.thread_keys(tid)
-        json, html = post_forms(event.post_id, tid, number, event.occurred_at, None, False,
-                                event.body, event.quotes, author, guest, event.op)
-        batch.rpush(posts, json)
-        batch.rpush(ns.cooked(tid), html)
+        batch.rpush(posts, post_prefix(
+            event.post_id, tid, number, event.occurred_at, None, False, event.body,
+            event.quotes, author, guest, event.op,
+        ))
         batch.rpush(authors, ns.counter_key(author, guest))
         batch.hset(thread, "posts", number)
         batch.hset(thread, "replies", number - 1)
@@ -91,23 +87,17 @@ class ThreadPage(Projection):
         batch.hset(ns.thread(event.thread_id), "bumped_at", event.occurred_at)
 
     def on_post_edited(self, event: PostEdited, ns: Namespace, batch: Batch) -> None:
-        self._replace(ns, batch, event.thread_id, event.number, post_forms(
+        batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
             event.post_id, event.thread_id, event.number, event.created_at,
             event.occurred_at, False, event.body, event.quotes, event.author, event.guest,
             event.op,
         ))
 
     def on_post_deleted(self, event: PostDeleted, ns: Namespace, batch: Batch) -> None:
-        self._replace(ns, batch, event.thread_id, event.number, post_forms(
+        batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
             event.post_id, event.thread_id, event.number, event.created_at,
             event.edited_at, True, "", [], event.author, event.guest, event.op,
         ))
-
-    @staticmethod
-    def _replace(ns: Namespace, batch: Batch, thread_id: int, number: int,
-                 forms: tuple[bytes, bytes]) -> None:
-        batch.lset(ns.posts(thread_id), number - 1, forms[0])
-        batch.lset(ns.cooked(thread_id), number - 1, forms[1])
 
     def on_post_liked(self, event: PostLiked, ns: Namespace, batch: Batch) -> None:
         batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)

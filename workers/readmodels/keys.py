@@ -106,10 +106,6 @@ class Namespace:
     def authors(self, thread_id: int) -> str:
         return self.thread_keys(thread_id)[2]
 
-    def cooked(self, thread_id: int) -> str:
-        """The thread's posts as HTML (``CookedPost``), beside their JSON."""
-        return self.thread_keys(thread_id)[0] + ":html"
-
     def likes(self, thread_id: int) -> str:
         return f"{self.base}:t:{thread_id}:likes"
 

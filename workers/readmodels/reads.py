@@ -21,7 +21,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, Final, Literal, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from redis.asyncio import Redis
 
@@ -57,7 +57,6 @@ KEPT: Final = 4096
 # A read rebuilt this many times (pointers moving, pages changing under it) gives up.
 _ATTEMPTS: Final = 5
 
-Form = Literal["json", "html"]
 # Builds a script's own keys and arguments from the namespaces and the guessed names.
 Shape = Callable[[list[Namespace], list[str]], tuple[list[str], list[Any]]]
 
@@ -237,10 +236,9 @@ class Reads:
     # -- threads -----------------------------------------------------------------------
 
     async def thread_page(self, thread_id: int, page: int, *, per_page: int | None = None,
-                          min_position: int | None = None, form: Form = "json"
-                          ) -> ThreadPage:
+                          min_position: int | None = None) -> ThreadPage:
         per_page = per_page or self.per_page
-        asked = ("thread_page", thread_id, page, per_page, form)
+        asked = ("thread_page", thread_id, page, per_page)
         kept = self.cache.get(asked, ThreadPage, min_position)
         if kept is not None:
             return kept
@@ -248,8 +246,8 @@ class Reads:
 
         def shape(spaces: list[Namespace], authors: list[str]) -> tuple[list[str], list[Any]]:
             tp, ms = spaces
-            posts = tp.cooked(thread_id) if form == "html" else tp.posts(thread_id)
-            return ([tp.thread(thread_id), posts, tp.authors(thread_id), tp.likes(thread_id),
+            return ([tp.thread(thread_id), tp.posts(thread_id), tp.authors(thread_id),
+                     tp.likes(thread_id),
                      *(ms.member(author) for author in authors)],
                     [start, start + per_page - 1, ms.members_prefix()])
 

@@ -1,8 +1,8 @@
 """What the reads answer (workers/readmodels/reads.py): plain typed values, nothing of HTTP.
 
-A thread page's posts come as the bytes stored for them (``PostEntry``): JSON, which the
-JSON route splices, or HTML cooked at projection time, which the page splices; either way
-with the author's live counters and the like count beside them. Every value carries
+A thread page's posts come as the JSON stored for them (``PostEntry``), which the JSON
+route splices and the page reads as a ``PostHead``, with the author's live counters and
+the like count beside it. Every value carries
 ``position``: the lowest checkpoint of the read models it came from; pages add ``seen``,
 all of their checkpoints: what a value shows is the same whenever ``seen`` is.
 """
@@ -87,9 +87,9 @@ _held_item: Final = msgspec.json.Decoder(HeldItem).decode
 
 
 class PostEntry(msgspec.Struct, frozen=True):
-    """One post of a page: what is stored for it (a ``PostHead``'s JSON without its tail,
-    or the post's cooked HTML: common/post_html.py) and what a read adds: the author's
-    counters and the like count, as the decimal bytes Redis holds them."""
+    """One post of a page: what is stored for it (a ``PostHead``'s JSON without its tail)
+    and what a read adds: the author's counters and the like count, as the decimal bytes
+    Redis holds them."""
 
     stored: bytes
     threads: bytes
@@ -98,7 +98,7 @@ class PostEntry(msgspec.Struct, frozen=True):
     likes: bytes
 
     def head(self) -> PostHead:
-        """The stored JSON's fields (for the rare page that needs one: a quote)."""
+        """The stored JSON's fields, typed (what a page shows of the post)."""
         return _post_head(self.stored + b"}}")
 
 
