@@ -8,8 +8,11 @@ from events.base import Event
 
 
 class MemberRegistered(Event, tag="member_registered", frozen=True):
+    """A member joined. Their password hash is not here: credentials live in the
+    ``credentials`` table (migration 0007), never in the log. Events written before that
+    carry a ``password_hash`` field, which decoding ignores (unknown fields are allowed)."""
+
     name: str
-    password_hash: str
     role: str = "member"
 
 

@@ -19,6 +19,7 @@ class InMemoryEventStore:
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._idempotency: dict[str, IdempotentResult] = {}
         self._ids: dict[str, itertools.count[int]] = {}
+        self._credentials: dict[str, str] = {}
 
     async def append(
         self,
@@ -28,6 +29,7 @@ class InMemoryEventStore:
         *,
         metadata: Metadata | None = None,
         idempotency: IdempotentResult | None = None,
+        password_hash: str | None = None,
     ) -> int:
         if not events:
             raise ValueError("nothing to append")
@@ -56,7 +58,12 @@ class InMemoryEventStore:
                 key=idempotency.key, fingerprint=idempotency.fingerprint,
                 response=idempotency.response, position=position,
             )
+        if password_hash is not None:
+            self._credentials[stream_id] = password_hash
         return position
+
+    async def password_hash(self, stream_id: str) -> str | None:
+        return self._credentials.get(stream_id)
 
     async def read_stream(self, stream_id: str, after_version: int = 0
                           ) -> list[RecordedEvent]:

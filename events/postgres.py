@@ -27,7 +27,7 @@ from events.errors import ConcurrencyError, DuplicateRequestError, StoreUnavaila
 from events.records import IdempotentResult, Metadata, PostLocation, RecordedEvent
 from events.store import MAX_EVENTS_PER_APPEND
 
-_APPEND = """
+_APPEND_WRITES = """
 WITH cur AS (
     SELECT coalesce(max(version), 0) AS v FROM events WHERE stream_id = $1
 ), ins AS (
@@ -41,9 +41,25 @@ WITH cur AS (
     INSERT INTO idempotency (key, fingerprint, response, position)
     SELECT $6, $7, $8, (SELECT max(position) FROM ins)
     WHERE $6::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
-)
+)"""
+_APPEND_ANSWER = """
 SELECT (SELECT max(position) FROM ins) AS position, (SELECT v FROM cur) AS current
 """
+_APPEND = _APPEND_WRITES + _APPEND_ANSWER
+
+# A registration: the member's credential is written by the statement that appends the
+# member_registered event, and only if the events were (the guard of the idempotency
+# record). One statement is one transaction, so a crash leaves both or neither: no member
+# who can never sign in, no credential of a member who does not exist. Writing the row
+# before the append would be worse still: of two registrations of one name racing each
+# other, the loser could overwrite the winner's password. A row already there belongs to
+# no event of this (new) stream, so the registration's hash replaces it.
+_APPEND_WITH_CREDENTIAL = _APPEND_WRITES + """, cred AS (
+    INSERT INTO credentials (member, password_hash)
+    SELECT $1, $9 WHERE EXISTS (SELECT 1 FROM ins)
+    ON CONFLICT (member) DO UPDATE
+        SET password_hash = excluded.password_hash, updated_at = now()
+)""" + _APPEND_ANSWER
 
 _HORIZON = "((pg_snapshot_xmin(pg_current_snapshot())::text)::bigint << 20)"
 
@@ -106,6 +122,7 @@ class PostgresEventStore:
         *,
         metadata: Metadata | None = None,
         idempotency: IdempotentResult | None = None,
+        password_hash: str | None = None,
     ) -> int:
         if not events:
             raise ValueError("nothing to append")
@@ -121,8 +138,11 @@ class PostgresEventStore:
             idempotency.fingerprint if idempotency else None,
             idempotency.response if idempotency else None,
         ]
+        if password_hash is not None:
+            args.append(password_hash)
         try:
-            row = await self._fetchrow(_APPEND, *args)
+            row = await self._fetchrow(
+                _APPEND if password_hash is None else _APPEND_WITH_CREDENTIAL, *args)
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name == "idempotency_pkey" and idempotency is not None:
                 first = await self.find_idempotent(idempotency.key)
@@ -144,6 +164,13 @@ class PostgresEventStore:
             return []
         rows = await self._fetch(_READ_STREAM, stream_id, after_version)
         return [_record(r) for r in rows]
+
+    async def password_hash(self, stream_id: str) -> str | None:
+        if "\x00" in stream_id:
+            return None
+        found = await self._fetchval(
+            "SELECT password_hash FROM credentials WHERE member = $1", stream_id)
+        return None if found is None else str(found)
 
     async def read_all(self, after: int, limit: int) -> list[RecordedEvent]:
         rows = await self._fetch(_READ_ALL, after, limit)

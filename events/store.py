@@ -21,10 +21,17 @@ class EventStore(Protocol):
         *,
         metadata: Metadata | None = None,
         idempotency: IdempotentResult | None = None,
+        password_hash: str | None = None,
     ) -> int:
         """Append after ``expected_version`` (0: a new stream) and return the position of
         the last event. Raises ConcurrencyError if the stream is not at that version, and
-        DuplicateRequestError if ``idempotency.key`` was used already (nothing appended)."""
+        DuplicateRequestError if ``idempotency.key`` was used already (nothing appended).
+        ``password_hash`` becomes the stream's credential (a member's), written if and
+        only if the events are: never into the log itself."""
+        ...
+
+    async def password_hash(self, stream_id: str) -> str | None:
+        """The credential stored for a member's stream, None if there is none."""
         ...
 
     async def read_stream(self, stream_id: str, after_version: int = 0

@@ -131,8 +131,11 @@ class Plumbing:
         return result
 
     async def _append(
-        self, stream: str, version: int, new: Sequence[ForumEvent], result: R, meta: RequestMeta
+        self, stream: str, version: int, new: Sequence[ForumEvent], result: R, meta: RequestMeta,
+        *, password_hash: str | None = None,
     ) -> R:
+        """``password_hash``: a registration's credential, stored with the append (and
+        only then), never in an event."""
         idempotency = None
         if meta.idempotency_key is not None:
             idempotency = IdempotentResult(
@@ -144,7 +147,8 @@ class Plumbing:
         )
         try:
             result.position = await self.store.append(
-                stream, version, new, metadata=metadata, idempotency=idempotency
+                stream, version, new, metadata=metadata, idempotency=idempotency,
+                password_hash=password_hash,
             )
         except DuplicateRequestError as duplicate:
             first = IdempotentResult(

@@ -114,15 +114,17 @@ class MemberUseCases(Plumbing):
     async def sign_in(self, name: str, password: str) -> MemberRegistered:
         """The member these credentials belong to; one refusal (NotAuthenticatedError) for
         every kind of miss. A suspended member with the right password is 403."""
-        found, history = None, []
+        found, history, stored = None, [], None
         if 0 < len(name) <= 64 and len(password) <= members.PASSWORD_MAX:
             # Not clean_name: a member registered before a name rule still signs in.
             normal = normal_name(name)
             if normal:
-                history = [r.event for r in await self.store.read_stream(member_stream(normal))]
+                stream = member_stream(normal)
+                history = [r.event for r in await self.store.read_stream(stream)]
                 found = members.member(history)
-        if not await self.offload.run(self.verify_password,
-                                      found.password_hash if found else None, password[:1024]):
+                if found is not None:
+                    stored = await self.store.password_hash(stream)
+        if not await self.offload.run(self.verify_password, stored, password[:1024]):
             raise NotAuthenticatedError("wrong name or password")
         assert found is not None
         members.check_not_suspended(members.standing(history), self.clock())
@@ -135,11 +137,9 @@ class MemberUseCases(Plumbing):
         members.check_password(cmd.password)
         stream = member_stream(name)
         existing = await self.store.read_stream(stream)
-        new = members.register(
-            [r.event for r in existing], name=name, password=cmd.password,
-            password_hash=await self.offload.run(self.hash_password, cmd.password),
-            now=self.clock(),
-        )
+        new = members.register([r.event for r in existing], name=name, password=cmd.password,
+                               now=self.clock())
+        password_hash = await self.offload.run(self.hash_password, cmd.password)
         # Claimed before the append: of two look-alike names registering at once, one
         # claim fails. Claiming again for the same name is harmless (a retry, a replay).
         holder = await self.names.claim_member(name)
@@ -147,6 +147,6 @@ class MemberUseCases(Plumbing):
             raise NameTakenError(f"the name {name!r} is taken: it looks like {holder!r}")
         try:
             return await self._append(stream, len(existing), new, c.MemberResult(name=name),
-                                      meta)
+                                      meta, password_hash=password_hash)
         except ConcurrencyError as error:
             raise ConflictError(f"the name {name!r} is taken") from error

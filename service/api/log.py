@@ -13,8 +13,6 @@ from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError
 from service.lifespan import Services
 
-_REDACTED = ("password_hash",)
-
 
 class EventLogController(Controller):
     path = "/api/events"
@@ -37,9 +35,6 @@ class EventLogController(Controller):
         for r in records:
             data = msgspec.to_builtins(r.event)
             kind = data.pop("type")
-            for field in _REDACTED:
-                if field in data:
-                    data[field] = "[redacted]"
             events.append(LoggedEvent(
                 position=r.position, stream=r.stream_id, version=r.version, type=kind,
                 data=data, recorded_at=r.recorded_at.isoformat().replace("+00:00", "Z"),

@@ -58,15 +58,15 @@ def change_role(existing: Sequence[ForumEvent], *, role: str, actor: Actor, now:
     return [MemberRoleChanged(occurred_at=now, actor=actor.name, name=current.name, role=role)]
 
 
-def register(
-    existing: Sequence[ForumEvent], *, name: str, password: str, password_hash: str,
-    now: datetime,
-) -> list[ForumEvent]:
+def register(existing: Sequence[ForumEvent], *, name: str, password: str, now: datetime
+             ) -> list[ForumEvent]:
+    """The fact of joining; the password's hash is stored apart from it, as a credential
+    (events/store.py), never in the log."""
     name = clean_name(name)
     check_password(password)
     if member(existing) is not None:
         raise NameTakenError(f"the name {name!r} is taken")
-    return [MemberRegistered(occurred_at=now, actor=name, name=name, password_hash=password_hash)]
+    return [MemberRegistered(occurred_at=now, actor=name, name=name)]
 
 
 def check_password(password: str) -> None:

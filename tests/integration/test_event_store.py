@@ -17,7 +17,7 @@ from events import (
     type_name,
 )
 from events.memory import InMemoryEventStore
-from events.records import PostLocation, thread_stream
+from events.records import PostLocation, member_stream, thread_stream
 from events.threads import PostAdded
 from service import commands as c
 from service.domain.actors import OPERATOR
@@ -26,11 +26,13 @@ from service.notify import NullNotifier
 from tests.builders import (
     forum_created,
     member,
+    member_registered,
     new_id,
     one_of_each,
     post_added,
     thread_started,
     unique_key,
+    unique_name,
     unique_slug,
 )
 
@@ -236,6 +238,32 @@ async def test_concurrent_appends_with_one_idempotency_key_append_once(any_store
     assert len(won) == 1 and len(lost) == 7, results
     assert all(d.position == won[0] for d in lost)
     assert len(await any_store.read_all(0, 100)) == 2
+
+
+# -- credentials: stored with a registration's append, never in it ----------------------
+
+async def test_a_credential_is_stored_with_its_append_and_only_if_the_append_is(any_store):
+    name = unique_name("ann")
+    s = member_stream(name)
+    registrations = [any_store.append(s, 0, [member_registered(name)],
+                                      password_hash=f"$argon2id$h{i}") for i in range(4)]
+    results = await asyncio.gather(*registrations, return_exceptions=True)
+    won = [i for i, r in enumerate(results) if isinstance(r, int)]
+    assert len(won) == 1 and all(isinstance(r, ConcurrencyError)
+                                 for i, r in enumerate(results) if i != won[0]), results
+    assert await any_store.password_hash(s) == f"$argon2id$h{won[0]}"  # the winner's
+    with pytest.raises(ConcurrencyError):  # a stale append writes no credential either
+        await any_store.append(s, 0, [member_registered(name)], password_hash="stale")
+    key = unique_key()
+    other = member_stream(unique_name("bob"))
+    await any_store.append(stream(), 0, thread_events(1), idempotency=idem(key))
+    with pytest.raises(DuplicateRequestError):
+        await any_store.append(other, 0, [member_registered()], idempotency=idem(key),
+                               password_hash="replayed")
+    assert await any_store.password_hash(s) == f"$argon2id$h{won[0]}"
+    assert await any_store.password_hash(other) is None
+    assert await any_store.password_hash("member-\x00") is None
+    assert not [r for r in await any_store.read_all(0, 100) if "$argon2id$" in str(r)]
 
 
 # -- ids and lookups ------------------------------------------------------------------

@@ -24,8 +24,7 @@ class CountingStore:
 
 async def add_member(store, name: str) -> str:  # type: ignore[no-untyped-def]
     stream = member_stream(name)
-    await store.append(stream, 0, [MemberRegistered(occurred_at=NOW, actor=name, name=name,
-                                                    password_hash="x")])
+    await store.append(stream, 0, [MemberRegistered(occurred_at=NOW, actor=name, name=name)])
     return stream
 
 
