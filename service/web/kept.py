@@ -4,8 +4,9 @@ template costs several times reading what it shows.
 
 A kept page holds ``TOKEN_SLOT`` where each viewer's form token goes (service/web/csrf.py):
 no text on a page can hold a NUL (common/characters.py drops them from what people write),
-so putting the token there changes nothing else. Kept pages are bounded in bytes, the
-least recently used dropped first; what a key names never changes, so nothing expires.
+so putting the token there changes nothing else. Kept pages are bounded in size (in
+characters: bytes, for pages of mostly ASCII markup), the least recently used dropped
+first; what a key names never changes, so nothing expires.
 """
 
 from __future__ import annotations

@@ -91,7 +91,6 @@ async def _my_held(request: AnyRequest, services: Services, thread_id: int,
             if item.thread_id == thread_id and item.id != skip]
 
 
-
 class BoardPages(Controller):
     include_in_schema = False
     exception_handlers = {Exception: page_error}

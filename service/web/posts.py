@@ -9,7 +9,7 @@ from typing import Final
 
 from markupsafe import escape  # as Jinja escapes: the page is what the template made
 
-from common.times import MONTHS
+from service.web.times import MONTHS
 from workers.readmodels.values import PostEntry, ThreadPage
 
 _MONTHS: Final = {f"{number:02d}": name for number, name in enumerate(MONTHS, 1)}

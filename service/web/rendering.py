@@ -23,7 +23,6 @@ from litestar.params import Parameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from common.times import day, stamp
 from events import StoreUnavailableError
 from service.api.common import MAX_ID
 from service.auth import Identity
@@ -35,6 +34,7 @@ from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.web.csrf import form_token
 from service.web.kept import TOKEN_SLOT
+from service.web.times import day, stamp
 from workers.readmodels.errors import ReadModelUnavailableError
 
 HERE = Path(__file__).parent

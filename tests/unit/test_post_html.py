@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from jinja2 import Environment
 
 from common.bbcode import render
-from common.times import day, stamp
 from service.web.posts import post_html
+from service.web.times import day, stamp
 from workers.projections.thread_page import post_prefix
 from workers.readmodels.values import PostEntry
 
