@@ -33,7 +33,7 @@ import msgspec
 from common.characters import drop_controls
 from common.html_text import escape, plain, tagless_html
 
-__all__ = ["QuoteRef", "quote_refs", "render"]
+__all__ = ["QuoteRef", "QuoteTag", "quote_refs", "quote_tags", "render"]
 
 
 class QuoteRef(msgspec.Struct, frozen=True):
@@ -345,3 +345,40 @@ def quote_refs(body: str) -> list[QuoteRef]:
         return _quote_refs(body)
     except Exception:  # defensive: the contract is "never raises"
         return []
+
+
+class QuoteTag(msgspec.Struct, frozen=True):
+    """A ``[quote…]`` or ``[/quote]`` tag as the renderer reads it: where it is in the
+    body, and an opener's ``name`` and ``post`` (None when the tag gives none)."""
+
+    start: int
+    end: int
+    closer: bool
+    name: str = ""
+    post: int | None = None
+
+
+_tag_parser: _Parser | None = None
+
+
+def quote_tags(body: str) -> list[QuoteTag]:
+    """The quote tags of ``body`` in order, recognised exactly as ``render`` recognises
+    them (a rewrite of attributions must find the tags the pages show). Linear: one regex
+    pass, each candidate parsed once."""
+    global _tag_parser  # one parser: building one registers every formatter again
+    if "[" not in body:
+        return []
+    if _tag_parser is None:
+        _tag_parser = _Parser()
+    found: list[QuoteTag] = []
+    for match in _TAG_RE.finditer(body):
+        valid, name, closer, opts = _tag_parser._parse_tag(match.group(0))
+        if not valid or name != "quote":
+            continue
+        if closer:
+            found.append(QuoteTag(match.start(), match.end(), True))
+            continue
+        post = (opts or {}).get("post")
+        found.append(QuoteTag(match.start(), match.end(), False, (opts or {}).get("name", ""),
+                              int(post) if post else None))
+    return found

@@ -8,10 +8,12 @@ import msgspec
 
 from events.held import HeldPostApproved, HeldPostRejected, PostHeld, ThreadHeld
 from events.members import (
+    MemberErased,
     MemberRegistered,
     MemberRoleChanged,
     MemberSuspended,
     MemberSuspensionLifted,
+    StreamRedacted,
 )
 from events.sections import ForumCreated
 from events.threads import (
@@ -45,6 +47,8 @@ ForumEvent = (
     | MemberRoleChanged
     | MemberSuspended
     | MemberSuspensionLifted
+    | MemberErased
+    | StreamRedacted
     | PostHeld
     | ThreadHeld
     | HeldPostApproved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from events.base import Event
 
@@ -36,3 +37,23 @@ class MemberSuspensionLifted(Event, tag="member_suspension_lifted", frozen=True)
     """The member's suspension ended early, by a moderator's or the operator's decision."""
 
     name: str
+
+
+class MemberErased(Event, tag="member_erased", frozen=True):
+    """A member's (or, with ``guest``, a guest name's) personal data was erased: every
+    event that named them was rewritten to ``name``, a pseudonym, and with ``content``
+    "erase" their posts' bodies were emptied (events/redaction.py). The erased name is
+    in no event, this one included. Projections take it as "what you built from the log
+    before this position is stale": the workers rebuild the read models from the
+    rewritten log (workers/erasures.py), so live projection and a replay agree."""
+
+    name: str
+    content: Literal["keep", "erase"]
+    guest: bool = False
+
+
+class StreamRedacted(Event, tag="stream_redacted", frozen=True):
+    """Events of this stream were rewritten by an erasure (the ``MemberErased`` at the same
+    time says whose). It tells a writer that keeps the stream folded (the service's thread
+    cache) to fold it again from the start: its state may hold the erased name. No
+    projection reads it."""

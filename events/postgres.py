@@ -61,6 +61,18 @@ _APPEND_WITH_CREDENTIAL = _APPEND_WRITES + """, cred AS (
         SET password_hash = excluded.password_hash, updated_at = now()
 )""" + _APPEND_ANSWER
 
+_APPEND_WITHIN = """
+WITH ins AS (
+    INSERT INTO events (position, stream_id, version, type, data)
+    SELECT ((pg_current_xact_id()::text)::bigint << 20) | e.i, e.stream, e.version, e.type,
+           e.data::jsonb
+    FROM unnest($1::text[], $2::int[], $3::text[], $4::text[])
+        WITH ORDINALITY AS e(stream, version, type, data, i)
+    RETURNING position
+)
+SELECT max(position) FROM ins
+"""
+
 _HORIZON = "((pg_snapshot_xmin(pg_current_snapshot())::text)::bigint << 20)"
 
 _READ_ALL = f"""
@@ -261,6 +273,19 @@ class PostgresEventStore:
     async def _fetchval(self, query: str, *args: Any) -> Any:
         row = await self._fetchrow(query, *args)
         return None if row is None else row[0]
+
+
+async def append_within(connection: asyncpg.Connection,
+                        appends: Sequence[tuple[str, int, ForumEvent]]) -> int:
+    """Append ``(stream, version, event)``s, each at its stream's next version, inside the
+    caller's transaction, which must keep other writers of those streams out
+    (events/erasure.py locks the table). One statement: positions come from the
+    transaction id like every append's, so one transaction may append only once."""
+    row = await connection.fetchrow(
+        _APPEND_WITHIN, [a[0] for a in appends], [a[1] for a in appends],
+        [type_name(a[2]) for a in appends], [encode(a[2]).decode() for a in appends])
+    assert row is not None and row[0] is not None
+    return int(row[0])
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:

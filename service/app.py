@@ -9,6 +9,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from service.addresses import forwarded_middleware, trusted_networks
 from service.api.bans import BanController
+from service.api.data_rights import DataRightsController
 from service.api.health import HealthController
 from service.api.held import HeldController
 from service.api.log import EventLogController
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             SectionController, ThreadController, UnansweredController, PostController,
             MemberController, SuspensionController, EventLogController, HealthController,
-            BanController, HeldController,
+            BanController, HeldController, DataRightsController,
             *PAGE_CONTROLLERS,
         ],
         dependencies={

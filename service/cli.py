@@ -122,6 +122,29 @@ def import_(file: Path) -> None:
     sys.exit(_run(run(_settings(), file)))
 
 
+@main.command(name="erase-guest", help="Erase a guest name from the board: it becomes a "
+              "pseudonym everywhere it is shown; with --content erase the bodies of its "
+              "posts go too. Cannot be undone.")
+@click.argument("name")
+@click.option("--content", type=click.Choice(["keep", "erase"]), default="keep",
+              show_default=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase_guest(name: str, content: str, yes: bool) -> None:
+    from service.data_rights import erase_guest_name
+    from service.domain.errors import DomainError
+
+    if not yes:
+        click.confirm(f"Erase every post's author name for the guest name {name!r}"
+                      f"{' and their bodies' if content == 'erase' else ''}?", abort=True)
+    try:
+        erased = _run(erase_guest_name(_settings().database_url, name,
+                                       "erase" if content == "erase" else "keep"))
+    except DomainError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"erased: now shown as {erased.pseudonym}; {erased.events_rewritten} events "
+               f"rewritten in {erased.streams} threads; the workers rebuild the read models")
+
+
 @main.command(help="Everything on one machine: services, migrations, demo data, API, workers.")
 def dev() -> None:
     from service.devstack import run

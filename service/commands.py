@@ -7,7 +7,7 @@ refused before any handler runs.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -79,6 +79,14 @@ class Suspend(Request, frozen=True):
     until: datetime | None = None  # None: until a moderator lifts it
 
 
+class EraseMember(Request, frozen=True):
+    """``content`` "keep": the posts stay under a pseudonym; "erase": their bodies go too.
+    ``password``: the member's own, when the member asks (not the operator)."""
+
+    content: Literal["keep", "erase"]
+    password: Password | None = None
+
+
 class Result(msgspec.Struct, kw_only=True, omit_defaults=True):
     position: int = 0
 
@@ -114,6 +122,16 @@ class PostChangedResult(Result):
 class MemberResult(Result):
     name: str
     role: str = "member"
+
+
+class ErasureResult(Result):
+    """The erasure is done in the log at ``position``; pages and the API show it once the
+    workers have rebuilt the read models from the rewritten log (``forum status`` shows
+    the rebuild). Names only the pseudonym."""
+
+    pseudonym: str
+    content: str
+    events_rewritten: int
 
 
 class SuspensionResult(Result, omit_defaults=False):

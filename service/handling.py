@@ -27,6 +27,7 @@ from events import (
     IdempotentResult,
     Metadata,
 )
+from events.members import StreamRedacted
 from events.records import forum_stream, thread_stream
 from service import commands as c
 from service.auth import Offloader
@@ -183,7 +184,12 @@ class Plumbing:
         kept = self._threads.get(thread_id)
         records = await self.store.read_stream(thread_stream(thread_id),
                                                kept[1] if kept else 0)
-        kept = self._threads.get(thread_id)  # another request may have advanced it
+        fresh = kept is None
+        if not fresh and any(r.event.__class__ is StreamRedacted for r in records):
+            # An erasure rewrote this stream: what is kept may show the erased name.
+            records = await self.store.read_stream(thread_stream(thread_id))
+            fresh = True
+        kept = None if fresh else self._threads.get(thread_id)  # advanced meanwhile?
         thread, version = kept if kept else (None, 0)
         for record in records:
             if record.version == version + 1:

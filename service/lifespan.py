@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from events.postgres import PostgresEventStore, create_pool
 from service.auth import Authenticator, hash_password, verify_password
 from service.bans import Banned
+from service.data_rights import DataRights
 from service.handlers import Handlers
 from service.limits import Limiter
 from service.metrics import Metrics
@@ -40,6 +41,7 @@ class Services:
     limiter: Limiter
     bans: Banned
     pages: KeptPages
+    rights: DataRights
 
 
 def _notifier(settings: Settings) -> Notifier:
@@ -73,6 +75,8 @@ async def services(settings: Settings, metrics: Metrics | None = None
                         min_position_wait=settings.min_position_wait,
                         cache_ms=settings.page_cache_ms),
             limiter=Limiter(settings, redis), bans=Banned(pool), pages=KeptPages(),
+            rights=DataRights(pool, store, verify_password=verify_password,
+                              offload=handlers.offload, clock=handlers.clock),
         )
     finally:
         await notifier.close()

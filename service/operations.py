@@ -138,7 +138,7 @@ async def replay(settings: Settings, names: list[str], jobs: int | None = None) 
             reporter(done)
 
         for name in names:
-            builds[name] = await rebuild.start(redis, keys, name, fresh=True)
+            builds[name] = await rebuild.start(redis, keys, name, fresh=True, born=head)
         if jobs is None:
             jobs = default_jobs(total)
         if (apply.__file__ or "").endswith(".py"):  # a third slower: say what to do

@@ -15,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 from events.catalog import ForumEvent
 from events.held import HeldPostApproved, HeldPostRejected, PostHeld, ThreadHeld
 from events.members import (
+    MemberErased,
     MemberRegistered,
     MemberRoleChanged,
     MemberSuspended,
     MemberSuspensionLifted,
+    StreamRedacted,
 )
 from events.sections import ForumCreated
 from events.threads import (
@@ -154,6 +156,8 @@ def one_of_each(at: datetime = NOW) -> list[ForumEvent]:
         MemberRoleChanged(**common, name="ann", role="member"),
         MemberSuspended(**common, name="ann", reason="spam", until=NOW + timedelta(days=1)),
         MemberSuspensionLifted(**common, name="ann"),
+        MemberErased(**common, name="anon-1", content="erase", guest=True),
+        StreamRedacted(**common),
         PostHeld(**common, held_id=post_id + 2, thread_id=thread_id, forum="history",
                  author="ann", guest=True, author_key="guest:abc", op=False,
                  body="see https://spam.example", quotes=[quote_info], guest_id="abc",

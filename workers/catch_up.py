@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from events import EventStore
 from workers.apply import Feed, Target, apply
 from workers.commit import Committer, as_bytes
+from workers.erasures import erased_in
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Progress:
     position: int  # the lowest checkpoint among the targets after the pass
     conflicted: bool = False  # a guard had moved: read them again and redo the pass
     stopped: bool = False  # the deadline passed before the head of the log was reached
+    erased: int = 0  # the position of the last erasure applied (workers/erasures.py)
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ async def _stream(
 ) -> Progress:
     positions = list(guards.positions)
     values = dict(guards.values)
-    applied = committed = 0
+    applied = committed = erased = 0
     stopped = False
     reading: asyncio.Future[Feed] | None = asyncio.ensure_future(
         store.read_feed(min(positions), batch)
@@ -117,10 +119,11 @@ async def _stream(
                     # hold back: let it send its query now.
                     await asyncio.sleep(0)
             changes = apply(feed, targets, positions)
+            erased = max(erased, erased_in(feed))
             sets = {t.ns.checkpoint: last
                     for t, p in zip(targets, positions, strict=True) if last > p}
             if writing is not None and not await writing:
-                return Progress(committed, min(positions), conflicted=True)
+                return Progress(committed, min(positions), conflicted=True, erased=erased)
             committed = applied
             writing = asyncio.ensure_future(committer.commit(
                 changes, dict(values), sets, more=reading is not None))
@@ -134,11 +137,11 @@ async def _stream(
         if writing is not None:
             done, writing = writing, None
             if not await done:
-                return Progress(committed, min(positions), conflicted=True)
+                return Progress(committed, min(positions), conflicted=True, erased=erased)
     finally:
         for future in (reading, writing):
             if future is not None:
                 future.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await future
-    return Progress(applied, min(positions), stopped=stopped)
+    return Progress(applied, min(positions), stopped=stopped, erased=erased)

@@ -17,15 +17,18 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+import structlog
 from redis.asyncio import Redis
 
 from events import EventStore
-from workers import rebuild
+from workers import erasures, rebuild
 from workers.apply import Target
 from workers.catch_up import Guards, catch_up, guards_of
 from workers.locks import Lease
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
+
+log = structlog.get_logger(__name__)
 
 LIVE_BATCH = 500
 BUILD_SLICE_SECONDS = 0.5
@@ -104,7 +107,7 @@ class Live:
         ``state``: as just read (the tick's), else read once the lease is held."""
         lease = Lease(self.redis, self.keys.lock("live"))
         dirty = self.keys.dirty("live")
-        applied = 0
+        applied = erased = 0
         while True:
             if not await lease.acquire():
                 await self.redis.set(dirty, 1, px=60_000)
@@ -112,7 +115,9 @@ class Live:
                     break  # the holder will see the mark and go round again
             try:
                 await self.redis.delete(dirty)
-                applied += await self._drain(lease, state)
+                drained, last_erasure = await self._drain(lease, state)
+                applied += drained
+                erased = max(erased, last_erasure)
                 state = None
             finally:
                 await lease.release()
@@ -120,20 +125,41 @@ class Live:
                 break
         if applied:
             await self.redis.hincrby(self.keys.stats(), "projected", applied)
+        if erased:
+            await self.rebuild_erased(erased)
         return applied
 
-    async def _drain(self, lease: Lease, state: State | None) -> int:
-        applied = 0
+    async def _drain(self, lease: Lease, state: State | None) -> tuple[int, int]:
+        """Events applied, and the position of the last erasure among them (0: none)."""
+        applied = erased = 0
         while True:
             if state is None:
                 state = await self.read()
             progress = await catch_up(self.store, self.redis, state.targets,
                                       guards=state.guards, batch=self.batch)
             applied += progress.applied
+            erased = max(erased, progress.erased)
             if not progress.conflicted:
-                return applied
+                return applied, erased
             await lease.renew()
             state = None
+
+    async def rebuild_erased(self, erased: int) -> None:
+        """Start rebuilding every live read model made before the erasure at ``erased``
+        (workers/erasures.py), unless a build started after it is already under way; the
+        ticks carry the builds on and swap them in."""
+        pointers = await self.redis.mget(*self._pointers)
+        live = {n: ns for n, p in zip(self._names, pointers, strict=True)
+                if (ns := rebuild.as_text(p)) is not None}
+        builds = await rebuild.building(self.redis, self.keys, self._names)
+        stale = [n for n in erasures.stale_after(live, erased)
+                 if n not in builds or erasures.born_of(builds[n]) < erased]
+        if not stale:
+            return
+        born = await self.store.head()
+        for name in stale:
+            await rebuild.start(self.redis, self.keys, name, fresh=True, born=born)
+        log.info("read_models_rebuilt_after_erasure", projections=stale, position=erased)
 
     async def advance_builds(self, state: State) -> None:
         """Start the rebuilds ``state`` calls for and push them on for a bounded slice
@@ -142,7 +168,8 @@ class Live:
             if name in state.builds:
                 continue  # start() would carry on with it
             await rebuild.recover(self.redis, self.keys, name)
-            await rebuild.start(self.redis, self.keys, name, fresh=False)
+            await rebuild.start(self.redis, self.keys, name, fresh=False,
+                                born=await self.store.head())
         lease = Lease(self.redis, self.keys.lock("build"), ttl_ms=15_000)
         if not await lease.acquire():
             return  # another worker, or `forum replay`, is building

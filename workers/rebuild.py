@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from events import EventStore
+from workers import erasures
 from workers.apply import Target
 from workers.catch_up import catch_up
 from workers.projections import PROJECTIONS
@@ -37,9 +38,9 @@ def version_of(ns: str) -> int:
         return -1
 
 
-async def new_namespace(redis: Redis, keys: Keys, name: str) -> str:
+async def new_namespace(redis: Redis, keys: Keys, name: str, born: int = 0) -> str:
     generation = await redis.incr(keys.generation())
-    return f"v{PROJECTIONS[name].version}.{generation}"
+    return f"v{PROJECTIONS[name].version}.{generation}.{born}"
 
 
 async def unlink_matching(redis: Redis, pattern: str) -> int:
@@ -79,13 +80,14 @@ async def recover(redis: Redis, keys: Keys, name: str) -> None:
         await drop_namespace(redis, keys, name, active)
 
 
-async def start(redis: Redis, keys: Keys, name: str, *, fresh: bool) -> str:
+async def start(redis: Redis, keys: Keys, name: str, *, fresh: bool, born: int = 0) -> str:
     """The namespace being built for ``name``: a new one when ``fresh`` (any earlier,
-    unfinished build is dropped) or when none is under way."""
+    unfinished build is dropped) or when none is under way. ``born``: the log's head,
+    read before the build reads its first event (0 if unknown: any erasure restarts it)."""
     current = as_text(await redis.get(keys.building(name)))
     if current is not None and not fresh and version_of(current) == PROJECTIONS[name].version:
         return current
-    ns = await new_namespace(redis, keys, name)
+    ns = await new_namespace(redis, keys, name, born)
     await redis.set(keys.building(name), ns)
     if current is not None:
         await drop_namespace(redis, keys, name, current)
@@ -164,6 +166,13 @@ async def fill(
             expect = {keys.building(n): ns.encode() for n, ns in builds.items()}
             progress = await catch_up(store, redis, targets, batch=batch, expect=expect,
                                       deadline=deadline, on_batch=on_batch)
+            stale = erasures.stale_after(builds, progress.erased) if progress.erased else []
+            if stale:  # an erasure rewrote what these builds may have read already
+                born = await store.head()
+                for name in stale:
+                    builds[name] = await start(redis, keys, name, fresh=True, born=born)
+                log.info("rebuild_restarted_after_erasure", projections=stale)
+                continue
             if progress.conflicted:
                 if await building(redis, keys, builds) != builds:
                     raise RuntimeError("another rebuild took over these projections")

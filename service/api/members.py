@@ -11,6 +11,7 @@ from service import commands as c
 from service.api import bodies
 from service.api import schemas as sc
 from service.api.common import json_response, name_path, written
+from service.api.data_rights import identity_of
 from service.api.openapi import (
     OPERATOR_ONLY,
     PUBLIC,
@@ -92,6 +93,34 @@ class MemberController(Controller):
             raise NotFoundError("no such member")
         revoked = await services.auth.sessions.revoke_all(stream)
         return json_response(sc.SessionsRevoked(name=name.strip(), revoked=revoked))
+
+    @delete("/api/users/{name:str}", operation_id="eraseMember", status_code=200,
+            security=SIGNED_IN, responses={
+                200: ok(c.ErasureResult, "the member's personal data is erased"),
+                **problems(401, 403, 404, 413, 422, 429)},
+            opt={"ban_exempt": True})
+    async def erase(self, name: Name, data: c.EraseMember, request: Request[Any, Any, Any],
+                    services: Services, throttle: Throttle) -> Response[bytes]:
+        """Erase a member: the member themself (their token and their ``password``) or
+        the operator. Their name becomes a pseudonym wherever it is shown (posts, quote
+        attributions, lists, counters); with ``content: "erase"`` their posts' bodies go
+        too (the posts keep their numbers). Sessions and credentials are deleted. Cannot
+        be undone. The answer names only the pseudonym."""
+        identity = await identity_of(request, services, "erasing a member")
+        own = identity.actor.role != "operator"
+        if own:  # a password is checked: limited like sign-in attempts
+            await throttle.sign_in(identity.actor.name)
+        else:
+            await throttle("write", identity.actor)
+        try:
+            erased = await services.rights.erase_member(name.strip(), data.content,
+                                                        identity.actor, data.password)
+        except NotAuthenticatedError:
+            await throttle.sign_in_failed(identity.actor.name)
+            raise
+        return json_response(c.ErasureResult(
+            pseudonym=erased.pseudonym, content=data.content,
+            events_rewritten=erased.events_rewritten, position=erased.position))
 
     @put("/api/users/{name:str}/role", operation_id="changeRole", status_code=200,
          security=OPERATOR_ONLY, responses={

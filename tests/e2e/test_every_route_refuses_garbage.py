@@ -44,7 +44,7 @@ async def _routes(client) -> list[tuple[str, str]]:
         ("POST", f"/api/posts/{post}/likes"), ("DELETE", f"/api/posts/{post}/likes"),
         ("PUT", "/api/users/Ann/role"), ("POST", "/api/users/Ann/suspension"),
         ("DELETE", "/api/users/Ann/suspension"), ("DELETE", "/api/sessions"),
-        ("DELETE", "/api/users/Ann/sessions"),
+        ("DELETE", "/api/users/Ann/sessions"), ("DELETE", "/api/users/Ann"),
         ("POST", "/api/bans"), ("DELETE", "/api/bans/1"), ("DELETE", "/api/bans/0"),
         ("POST", f"/api/held/{held}/approve"), ("POST", f"/api/held/{held}/reject"),
         ("POST", "/api/held/999999/approve"), ("POST", "/api/held/0/reject"),

@@ -82,6 +82,9 @@ ROUTES: dict[str, Send] = {
     "JSON register": lambda c, b, s: c.post(
         "/api/users", json={"name": s, "password": "correct horse"}),
     "JSON sign-in": lambda c, b, s: c.post("/api/sessions", json={"name": s, "password": s}),
+    "JSON erasure password": lambda c, b, s: c.request(
+        "DELETE", f"/api/users/{b['name']}", json={"content": "erase", "password": s},
+        headers=b["member"]),
     "JSON suspension reason": lambda c, b, s: c.post(
         f"/api/users/{b['other']}/suspension", json={"reason": s}, headers=OPERATOR),
     "JSON ban reason": lambda c, b, s: c.post(

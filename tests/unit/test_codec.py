@@ -28,6 +28,8 @@ PINNED_TAGS = {
     "MemberRoleChanged": "member_role_changed",
     "MemberSuspended": "member_suspended",
     "MemberSuspensionLifted": "member_suspension_lifted",
+    "MemberErased": "member_erased",
+    "StreamRedacted": "stream_redacted",
     "PostHeld": "post_held",
     "ThreadHeld": "thread_held",
     "HeldPostApproved": "held_post_approved",
