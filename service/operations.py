@@ -54,7 +54,7 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
         builds = await rebuild.building(redis, keys, names)
         out: dict[str, Any] = {
             "head": head,
-            "lag_seconds": max(lags.values(), default=round(lag.held_seconds, 3)),
+            "lag_seconds": round(max(lags.values(), default=lag.held_seconds), 3),
             "horizon": {"held_seconds": round(lag.held_seconds, 3),
                         "waiting_events": await store.unreadable(),
                         "held_by": await store.horizon_held_by()},
@@ -73,7 +73,7 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
                 build_position = int(raw or 0)
             out["projections"][name] = {
                 "position": position, "lag_events": lag_events,
-                "lag_seconds": lags.get(name, 0.0), "rebuilding": name in builds,
+                "lag_seconds": round(lags.get(name, 0.0), 3), "rebuilding": name in builds,
                 "rebuild_position": build_position,
                 "version": PROJECTIONS[name].version,
             }

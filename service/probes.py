@@ -20,10 +20,11 @@ OK = "ok"
 NOT_USED = "not used"
 
 
-async def timed(check: Awaitable[object], timeout: float) -> str:
-    """"ok" when ``check`` completes within ``timeout`` seconds, else why not."""
+async def timed(check: Awaitable[object], timeout: float, *, grace: float = 0.0) -> str:
+    """"ok" when ``check`` completes within ``timeout`` seconds, else why not. ``grace``:
+    more time for a check bounded by its client's own ``timeout``, to fail its own way."""
     try:
-        await asyncio.wait_for(check, timeout)
+        await asyncio.wait_for(check, timeout + grace)
     except TimeoutError:
         return f"down: no answer within {timeout:g} s"
     except Exception as error:
@@ -49,8 +50,9 @@ async def broker(url: str, timeout: float = 1.0) -> str:
     if url.startswith(("amqp://", "amqps://")):
         # pika (Dramatiq's RabbitMQ client) blocks: in a thread, bounded by its own
         # timeouts, so a cancelled wait leaves no thread running for long.
-        return await timed(asyncio.to_thread(_amqp_handshake, url, timeout), timeout + 0.5)
-    return await timed(_redis_ping(url, timeout), timeout + 0.5)
+        return await timed(asyncio.to_thread(_amqp_handshake, url, timeout), timeout,
+                           grace=0.5)
+    return await timed(_redis_ping(url, timeout), timeout, grace=0.5)
 
 
 async def _redis_ping(url: str, timeout: float) -> None:

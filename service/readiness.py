@@ -58,7 +58,7 @@ def projection_lags(present: dict[str, int], lag: LogLag) -> dict[str, float]:
     """Seconds each read model is behind: the oldest event it has not projected, readable
     or held behind the horizon. ``lag`` was measured from ``present``'s checkpoints, in
     their order."""
-    return {name: round(max(behind, lag.held_seconds), 3)
+    return {name: max(behind, lag.held_seconds)
             for name, behind in zip(present, lag.behind_seconds, strict=True)}
 
 
@@ -87,8 +87,8 @@ def decide(found: Found) -> Readiness:
         if found.lag is not None:
             report.head = found.lag.head
             lags = projection_lags(checkpoints(found.positions), found.lag)
-            lag = max(lags.values(), default=round(found.lag.held_seconds, 3))
-            report.lag_seconds = lag
+            lag = max(lags.values(), default=found.lag.held_seconds)
+            report.lag_seconds = round(lag, 3)
             report.horizon_held_seconds = round(found.lag.held_seconds, 3)
             if found.lag.held_seconds >= HELD_NOTICE_SECONDS:
                 reasons.append(
