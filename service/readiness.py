@@ -99,6 +99,8 @@ def decide(found: Found) -> Readiness:
                 reads = False
                 reasons.append(f"read models are {lag:.1f} s behind the log "
                                f"(limit {found.max_lag:g} s)")
+        elif writes:
+            reasons.append("the lag could not be measured: PostgreSQL did not answer in time")
     if found.broker not in (OK, NOT_USED):
         reasons.append(f"the broker does not answer ({found.broker}): writes succeed; "
                        "the workers' periodic catch-up keeps projecting, later")

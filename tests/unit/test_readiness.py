@@ -69,3 +69,9 @@ def test_the_broker_is_reported_never_required():
     assert (report.reads, report.writes) == ("ready", "ready")
     assert any("broker does not answer" in r for r in report.reasons)
     assert decide(found(broker="not used")).reasons == []
+
+
+def test_a_lag_that_could_not_be_measured_is_said_not_guessed():
+    report = decide(found(lag=None))
+    assert report.reads == "ready" and report.lag_seconds is msgspec.UNSET
+    assert any("could not be measured" in r for r in report.reasons)
