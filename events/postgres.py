@@ -99,6 +99,62 @@ _HEAD = f"""
 SELECT coalesce(max(position), 0) FROM events WHERE position < (SELECT {_HORIZON})
 """
 
+# How far behind readers of the log are, in seconds, from one snapshot (one statement,
+# so the horizon, the head and the ages agree). An event at or above the horizon is
+# committed (this snapshot sees it) but not readable: a transaction older than it is still
+# running somewhere on the cluster. Its recorded_at is now() at its own transaction's
+# start, so its age is how long readers have been held back from it; the lowest such
+# position is the oldest, near enough (an append is one statement: its transaction id is
+# taken as it starts). Then, for each checkpoint asked, the age of the oldest readable
+# event after it. Ages are PostgreSQL's clock against PostgreSQL's clock.
+_LAG = f"""
+WITH h AS MATERIALIZED (SELECT {_HORIZON} AS horizon)
+SELECT
+    (SELECT coalesce(max(position), 0) FROM events
+     WHERE position < (SELECT horizon FROM h)),
+    (SELECT greatest(0, extract(epoch FROM now() - recorded_at))::float8 FROM events
+     WHERE position >= (SELECT horizon FROM h) ORDER BY position LIMIT 1),
+    ARRAY(SELECT coalesce((SELECT greatest(0, extract(epoch FROM now() - e.recorded_at))::float8
+                           FROM events e
+                           WHERE e.position > a.after AND e.position < (SELECT horizon FROM h)
+                           ORDER BY e.position LIMIT 1), 0)
+          FROM unnest($1::bigint[]) WITH ORDINALITY AS a(after, i) ORDER BY a.i)
+"""
+
+_UNREADABLE = f"""
+SELECT count(*) FROM events WHERE position >= (SELECT {_HORIZON})
+"""
+
+# Who holds the horizon: the oldest transaction with an id, a session's or a prepared
+# one's (a prepared transaction has no session, and holds the horizon until it is
+# committed or rolled back). A role without pg_read_all_stats sees other roles' sessions
+# with their transaction ids but without state or start time (NULL here).
+_HOLDER = """
+SELECT kind, pid, datname, usename, application_name, state, seconds FROM (
+    SELECT 'session' AS kind, pid, datname, usename::text, application_name, state,
+           extract(epoch FROM now() - xact_start)::float8 AS seconds,
+           age(backend_xid) AS age
+    FROM pg_stat_activity WHERE backend_xid IS NOT NULL
+    UNION ALL
+    SELECT 'prepared transaction', NULL, database, owner::text, gid, 'prepared',
+           extract(epoch FROM now() - prepared)::float8, age(transaction)
+    FROM pg_prepared_xacts
+) holders ORDER BY age DESC LIMIT 1
+"""
+
+
+class LogLag(msgspec.Struct, frozen=True, kw_only=True):
+    """How far behind readers of the log are, from one snapshot."""
+
+    head: int
+    """The newest readable position."""
+    held_seconds: float
+    """Age of the oldest committed event not readable yet (a transaction somewhere on the
+    cluster holds the read horizon); 0: none waits."""
+    behind_seconds: list[float]
+    """For each position asked: age of the oldest readable event after it; 0: none."""
+
+
 _READ_STREAM = """
 SELECT position, stream_id, version, data, metadata, recorded_at
 FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version
@@ -219,6 +275,27 @@ class PostgresEventStore:
             " FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
             " ORDER BY age(backend_xid) DESC LIMIT 1"
         )
+        return None if row is None else dict(row)
+
+    async def lag(self, after: Sequence[int]) -> LogLag:
+        """How far behind readers are (``LogLag``), ``after``: checkpoints of readers."""
+        row = await self._fetchrow(_LAG, list(after))
+        assert row is not None
+        return LogLag(head=int(row[0]), held_seconds=float(row[1] or 0.0),
+                      behind_seconds=[float(s) for s in row[2]])
+
+    async def unreadable(self) -> int:
+        """How many committed events wait behind the read horizon."""
+        return int(await self._fetchval(_UNREADABLE))
+
+    async def horizon_held_by(self) -> dict[str, Any] | None:
+        """The oldest transaction with an id on the cluster, a session's or a prepared
+        one's: readers of the log cannot see past it. ``kind``, ``pid`` (None for a
+        prepared transaction), ``datname``, ``usename``, ``application_name`` (a prepared
+        transaction's gid), ``state``, ``seconds`` it has run (None when this role may
+        not see it). None when there is none. Names other databases' sessions: for the
+        operator (``forum status``), never for an unauthenticated route."""
+        row = await self._fetchrow(_HOLDER)
         return None if row is None else dict(row)
 
     async def find_idempotent(self, key: str) -> IdempotentResult | None:

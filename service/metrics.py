@@ -29,6 +29,16 @@ class Metrics:
                                registry=self.registry)
         self.head = Gauge("forum_log_head_position", "Newest readable log position",
                           registry=self.registry)
+        self.lag_seconds = Gauge(
+            "forum_projection_lag_seconds",
+            "Age of the oldest event each read model has not projected, readable or held "
+            "behind the log's read horizon (0: caught up)", ["projection"],
+            registry=self.registry)
+        self.horizon_lag = Gauge(
+            "forum_log_horizon_lag_seconds",
+            "Age of the oldest committed event not readable yet: a transaction on the "
+            "PostgreSQL cluster holds the log's read horizon (0: none waits; NaN: unknown)",
+            registry=self.registry)
 
     def appended(self, stream_id: str) -> None:
         """One append to the stream ``stream_id``, counted by the stream's kind (the part

@@ -8,13 +8,13 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
 from events.postgres import PostgresEventStore, create_pool
+from service import readiness
 from service.settings import Settings
 from workers import apply, rebuild, rebuild_jobs
 from workers.checkpoints import positions
@@ -37,24 +37,31 @@ def default_jobs(events: int, cores: int | None = None) -> int:
 
 
 async def gather_status(settings: Settings) -> dict[str, Any]:
+    """Each read model's position and lag, the log's head, and the read horizon: how long
+    committed events have waited behind it, how many, and who holds it (a session of any
+    database on the cluster, or a prepared transaction: this is the operator's tool)."""
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     redis = Redis.from_url(settings.redis_url)
     try:
         store = PostgresEventStore(pool)
         keys = Keys(settings.key_prefix)
-        head = await store.head()
         names = list(PROJECTIONS)
         checkpoints = await positions(redis, keys, names)
+        present = readiness.checkpoints(checkpoints)
+        lag = await store.lag(list(present.values()))
+        lags = readiness.projection_lags(present, lag)
+        head = lag.head
         builds = await rebuild.building(redis, keys, names)
-        out: dict[str, Any] = {"head": head, "projections": {},
-                               "horizon_held_by": await store.horizon_holder()}
+        out: dict[str, Any] = {
+            "head": head,
+            "lag_seconds": round(max(lags.values(), default=lag.held_seconds), 3),
+            "horizon": {"held_seconds": round(lag.held_seconds, 3),
+                        "waiting_events": await store.unreadable(),
+                        "held_by": await store.horizon_held_by()},
+            "projections": {},
+        }
         for name in names:
             position = checkpoints[name]
-            lag_seconds = 0.0
-            if position is not None and position < head:
-                waiting = await store.read_all(position, 1)
-                if waiting:
-                    lag_seconds = (datetime.now(UTC) - waiting[0].recorded_at).total_seconds()
             lag_events = None
             if position is not None:
                 lag_events = int(await pool.fetchval(
@@ -66,7 +73,7 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
                 build_position = int(raw or 0)
             out["projections"][name] = {
                 "position": position, "lag_events": lag_events,
-                "lag_seconds": round(lag_seconds, 3), "rebuilding": name in builds,
+                "lag_seconds": round(lags.get(name, 0.0), 3), "rebuilding": name in builds,
                 "rebuild_position": build_position,
                 "version": PROJECTIONS[name].version,
             }
@@ -76,14 +83,31 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
         await pool.close()
 
 
+def describe_holder(holder: dict[str, Any]) -> str:
+    """Who holds the log's read horizon, in words: pid, database, application, state, for
+    how long (what this role may see of it)."""
+    seconds = holder.get("seconds")
+    who = (f"pid {holder['pid']}" if holder.get("kind") == "session"
+           else f"a prepared transaction ({holder.get('application_name')!r})")
+    parts = [f"database {holder.get('datname')}", f"user {holder.get('usename')}"]
+    if holder.get("kind") == "session":
+        parts.append(f"application {holder.get('application_name') or '-'!r}")
+        parts.append(f"state {holder.get('state') or 'not visible to this role'}")
+    running = (f"running {seconds:.1f} s" if seconds is not None
+               else "running for a time this role may not see (grant it pg_read_all_stats)")
+    return f"{who} ({', '.join(parts)}), {running}"
+
+
 async def print_status(settings: Settings, *, as_json: bool) -> None:
     status = await gather_status(settings)
     if as_json:
         sys.stdout.write(msgspec.json.encode(status).decode() + "\n")
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    console = Console()
     table = Table(title=f"log head: {status['head']}")
     for column in ("projection", "position", "lag (events)", "lag (s)", "rebuilding"):
         table.add_column(column)
@@ -94,14 +118,20 @@ async def print_status(settings: Settings, *, as_json: bool) -> None:
             f"{row['lag_seconds']:.3f}",
             f"yes ({row['rebuild_position']})" if row["rebuilding"] else "no",
         )
-    Console().print(table)
-    holder = status.get("horizon_held_by")
-    if holder and holder["seconds"] >= 1:
-        Console().print(
-            f"[yellow]the log's read horizon is held by pid {holder['pid']} "
-            f"(database {holder['datname']}, {holder['state']}) for {holder['seconds']:.1f} s: "
-            "events committed after it started wait until it ends[/yellow]"
-        )
+    console.print(table)
+    horizon = status["horizon"]
+    holder = horizon["held_by"]
+    held = horizon["held_seconds"]
+    if held > 0 or (holder and (holder.get("seconds") or 0) >= 1):
+        waiting = horizon["waiting_events"]
+        who = escape(describe_holder(holder)) if holder else "a transaction that has ended"
+        behind = (f"{waiting} committed event(s) wait behind it, the oldest for {held:.1f} s; "
+                  "readers see them when it ends" if waiting else
+                  "no committed event waits behind it yet; those committed from now on "
+                  "will, until it ends")
+        console.print(f"[yellow]the log's read horizon is held by {who}: {behind}[/yellow]")
+    else:
+        console.print("the log's read horizon is not held: every committed event is readable")
 
 
 async def replay(settings: Settings, names: list[str], jobs: int | None = None) -> None:

@@ -211,6 +211,7 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "FORUM_PAGE_CACHE_MS": str(settings.page_cache_ms),
         "FORUM_RATE_LIMITS": settings.rate_limits,
         "FORUM_TRUSTED_PROXIES": settings.trusted_proxies,
+        "FORUM_READY_MAX_LAG": str(settings.ready_max_lag),
         "PYTHONUNBUFFERED": "1",
     })
     env.update({f"FORUM_{name.upper()}": getattr(settings, name)

@@ -210,15 +210,30 @@ class Health(msgspec.Struct):
     status: str
 
 
-class Readiness(msgspec.Struct):
-    """``status`` is "ready" (200) or "not ready" (503); the checks say why."""
+class Readiness(msgspec.Struct, kw_only=True):
+    """The answer of /ready and of /ready/writes (service/readiness.py decides it).
+    ``status`` is the route's own verdict, "ready" (200) or "not ready" (503): ``reads``
+    for /ready, ``writes`` for /ready/writes; both are always there, and ``reasons`` say
+    why not, and what is degraded."""
 
+    status: str
+    reads: str
+    """"ready": Redis answers, every read model exists and is within the lag limit."""
+    writes: str
+    """"ready": PostgreSQL answers."""
     postgres: str
     redis: str
     broker: str
-    status: str
+    """Reported, never required: writes succeed and projection goes on without it."""
+    reasons: list[str]
+    max_lag_seconds: float
     head: Position | UnsetType = UNSET
     projections: dict[str, Position | None] | UnsetType = UNSET
     rebuilding: list[str] | UnsetType = UNSET
     lag_seconds: float | UnsetType = UNSET
-    horizon_held_by: dict[str, Any] | UnsetType | None = UNSET
+    """The furthest-behind read model's: the age of the oldest event it has not projected,
+    including events committed but held behind the log's read horizon. Absent while
+    PostgreSQL does not answer (then it cannot be measured)."""
+    horizon_held_seconds: float | UnsetType = UNSET
+    """Age of the oldest committed event not readable yet because a transaction on the
+    PostgreSQL cluster holds the log's read horizon; 0: none waits."""

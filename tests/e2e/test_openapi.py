@@ -76,7 +76,7 @@ async def test_every_error_is_problem_json_and_retry_statuses_carry_retry_after(
                   if code[0] in "45"}
         assert {"400", "431", "503"} <= set(errors), (path, method)
         for code, response in errors.items():
-            if path == "/ready" and code == "503":  # the readiness report itself
+            if path in ("/ready", "/ready/writes") and code == "503":  # the report itself
                 assert "application/json" in response["content"]
             else:
                 assert list(response["content"]) == [PROBLEM], (path, method, code)
