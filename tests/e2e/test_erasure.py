@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from events.postgres import PostgresEventStore
 from tests.builders import unique_name, unique_slug
-from tests.conftest import OPERATOR, FORUM, process_env
+from tests.conftest import FORUM, OPERATOR, process_env
 from tests.readmodel_dump import differences, dump, rebuild_dump
 from workers.erasures import born_of
 from workers.readmodels import PROJECTION_NAMES, Keys
@@ -194,7 +194,7 @@ async def test_an_erased_member_is_found_nowhere_and_live_equals_replay(
                            headers={"X-Min-Position": str(again["position"])})
         assert r.status_code == 200, r.text
         page = r.json()
-        assert [p["author"]["name"] for p in page["posts"]][0] == pseudonym
+        assert page["posts"][0]["author"]["name"] == pseudonym
         assert page["posts"][0]["body"] == ""
         assert all(q["author"] == pseudonym for p in page["posts"] for q in p["quotes"])
 
