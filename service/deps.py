@@ -48,7 +48,7 @@ def correlation_id(request: Request[Any, Any, Any]) -> str:
     return cid
 
 
-async def provide_meta(request: Request[Any, Any, Any]) -> RequestMeta:
+async def provide_meta(request: Request[Any, Any, Any], state: State) -> RequestMeta:
     key = request.headers.get("idempotency-key")
     if key is not None and not (1 <= len(key) <= 255 and key.isprintable()):
         raise InvalidInputError("Idempotency-Key must be 1-255 printable characters")
@@ -56,7 +56,8 @@ async def provide_meta(request: Request[Any, Any, Any]) -> RequestMeta:
     return RequestMeta(
         idempotency_key=key,
         fingerprint=fingerprint(
-            request.method, request.url.path, request.headers.get("authorization", ""), body,
+            state.services.handlers.fingerprint_key, request.method, request.url.path,
+            request.headers.get("authorization", ""), body,
             # Another guest replaying a guest's key gets a refusal, not that guest's answer.
             *request.headers.getall("x-guest-token", []),
         ),

@@ -11,6 +11,7 @@ so a replay can never half-happen. The use-cases themselves are in service/handl
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -53,8 +54,12 @@ class RequestMeta(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str | None = None
 
 
-def fingerprint(*parts: bytes | str) -> str:
-    digest = hashlib.sha256()
+def fingerprint(key: bytes, *parts: bytes | str) -> str:
+    """What tells a replayed request from another under the same Idempotency-Key, stored
+    in ``idempotency``. Keyed (HMAC) with a server secret: the parts include request
+    bodies, a registration's password among them, and a plain SHA-256 of a guessable body
+    can be reversed by trying passwords against a stolen table or backup."""
+    digest = hmac.new(key, digestmod=hashlib.sha256)
     for part in parts:
         digest.update(part.encode() if isinstance(part, str) else part)
         digest.update(b"\0")
@@ -88,6 +93,9 @@ class Plumbing:
         self.guest_name_hold = guest_name_hold
         # Derives the guest_token of a first guest write made with an Idempotency-Key.
         self.guest_key = guest_key if guest_key is not None else secrets.token_bytes(32)
+        # Keys request fingerprints (``fingerprint``): derived, so no secret serves twice.
+        self.fingerprint_key = hmac.new(self.guest_key, b"idempotency fingerprints",
+                                        hashlib.sha256).digest()
         self.notifier = notifier
         self.hash_password = hash_password
         self.verify_password = verify_password

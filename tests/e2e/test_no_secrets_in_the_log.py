@@ -144,3 +144,26 @@ async def test_forum_migrate_moves_old_hashes_out_of_the_log_and_sign_in_still_w
         assert r.status_code == 200, r.text
         assert r.json()["name"] == name
     assert_none_in(await every_event(pool), [*secret_forms(password_hash), PASSWORD])
+
+
+async def test_a_registrations_stored_fingerprint_cannot_be_checked_against_a_password(
+        client, pool):
+    """The idempotency table keeps a fingerprint of each keyed request, the body with the
+    password included: keyed with a server secret, not a plain digest anyone could
+    recompute for a guessed password."""
+    import hashlib
+
+    name, key = unique_name("fin"), unique_name("k")
+    body = msgspec.json.encode({"name": name, "password": PASSWORD})
+    r = await client.post("/api/users", content=body, headers={
+        "Idempotency-Key": key, "content-type": "application/json"})
+    assert r.status_code == 201, r.text
+    stored = await pool.fetchval("SELECT fingerprint FROM idempotency WHERE key = $1", key)
+    plain = hashlib.sha256()
+    for part in ("POST", "/api/users", "", body):
+        plain.update(part.encode() if isinstance(part, str) else part)
+        plain.update(b"\0")
+    assert stored and stored != plain.hexdigest()
+    r = await client.post("/api/users", content=body, headers={
+        "Idempotency-Key": key, "content-type": "application/json"})
+    assert r.status_code == 201, r.text  # and a replay is still recognised

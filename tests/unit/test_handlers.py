@@ -76,7 +76,7 @@ def handlers(store: CountingStore, notifier: NullNotifier, clock: Clock) -> Hand
 
 
 def meta(key: str | None = None, body: str = "") -> RequestMeta:
-    return RequestMeta(idempotency_key=key, fingerprint=fingerprint("POST", "/x", body))
+    return RequestMeta(idempotency_key=key, fingerprint=fingerprint(b"k", "POST", "/x", body))
 
 
 async def new_thread(handlers: Handlers, starter: Actor | None = None,

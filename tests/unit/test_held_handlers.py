@@ -104,7 +104,7 @@ async def test_a_decision_replayed_with_its_idempotency_key_answers_the_first_an
                                        RequestMeta())).thread_id
     held = await handlers.post_reply(tid, c.PostReply(body=LINK), guest(), RequestMeta())
     key = unique_key()
-    meta = RequestMeta(idempotency_key=key, fingerprint=fingerprint("POST", "/r", key))
+    meta = RequestMeta(idempotency_key=key, fingerprint=fingerprint(b"k", "POST", "/r", key))
     first = await handlers.decide_held(held.held_id, moderator(), meta, approve=False)
     again = await handlers.decide_held(held.held_id, moderator(), meta, approve=False)
     assert again == first and isinstance(again, c.RejectedResult)
