@@ -48,12 +48,17 @@ def migrate() -> None:
 
     settings = _settings()
     try:
-        applied = asyncio.run(run(settings.database_url))
+        migrated = asyncio.run(run(settings.database_url))
         # Members registered before names were compared by skeleton (migration 0004).
         backfilled = asyncio.run(backfill_member_names(settings.database_url))
     except OSError as error:
         raise click.ClickException(f"cannot reach PostgreSQL: {error}") from error
+    applied = migrated.applied
     click.echo(f"applied migrations {applied}" if applied else "schema is up to date")
+    if migrated.offset_raised_to is not None:
+        click.echo("the log came from a cluster further on (a dump, a replica, a move): "
+                   f"its offset is now {migrated.offset_raised_to}, so it reads in full "
+                   "and new events follow it")
     if backfilled:
         click.echo(f"recorded {backfilled} member name forms")
 
