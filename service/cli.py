@@ -127,6 +127,44 @@ def import_(file: Path) -> None:
     sys.exit(_run(run(_settings(), file)))
 
 
+@main.command(help="Write a consistent copy of everything the board cannot rebuild (the log, "
+                   "credentials, sessions, names, bans, keys) to FILE, while it runs.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(file: Path) -> None:
+    from service.backups import backed_up, run_backup
+
+    manifest = _run_database(run_backup(_settings(), file))
+    click.echo(backed_up(manifest, file))
+
+
+@main.command(help="Load a backup made by `forum backup` into an empty database (on any "
+                   "PostgreSQL cluster), then rebuild the read models from it.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replay/--no-replay", default=True, show_default=True,
+              help="Rebuild the read models in Redis afterwards (as `forum replay`).")
+def restore(file: Path, replay: bool) -> None:
+    from service.backups import run_restore
+
+    click.echo(_run_database(run_restore(_settings(), file, replay=replay)))
+
+
+def _run_database(coro: Coroutine[Any, Any, T]) -> T:
+    """``_run`` for the commands that copy the database: a damaged file, a database that
+    is not empty or a statement PostgreSQL refused is a one-line error too."""
+    import asyncpg
+
+    from events.backup import BackupError
+
+    try:
+        return _run(coro)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from error
+    except asyncpg.PostgresError as error:
+        raise click.ClickException(f"PostgreSQL refused: {error}") from error
+    except (OSError, asyncpg.InterfaceError) as error:
+        raise click.ClickException(f"cannot reach PostgreSQL: {error}") from error
+
+
 @main.command(help="Everything on one machine: services, migrations, demo data, API, workers.")
 def dev() -> None:
     from service.devstack import run
