@@ -27,12 +27,12 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from events.backup import SKIPPED, TABLES, tables
+from events.backup import SKIPPED, TABLES, backup, restore, tables
 from events.codec import encode
 from events.migrate import migrate
 from events.offset import raise_offset
 from events.postgres import PostgresEventStore, create_pool
-from events.records import RecordedEvent, thread_stream
+from events.records import RecordedEvent, member_stream, thread_stream
 from service.settings import Settings
 from tests import pgcluster
 from tests.builders import new_id, post_added, unique_name, unique_slug
@@ -526,3 +526,43 @@ async def test_migrate_on_a_log_written_here_leaves_the_offset_alone(store, pool
     assert not await store.ahead_of_cluster()
     assert (await migrate(database_url)).offset_raised_to is None
     assert await pool.fetchval("SELECT xid_offset FROM log_offset") == 0
+
+
+async def test_a_backup_of_an_older_schema_is_restored_through_the_later_migrations(
+        tmp_path: Path):
+    """A backup taken before migration 0007 (password hashes still in the log) and 0008
+    (no offset yet): the restore loads it into that schema, then runs the migrations the
+    backup had not met, which move the hash out of the log as they would have in place."""
+    old, new = (f"forum_test_old_{uuid.uuid4().hex[:8]}" for _ in range(2))
+    name, password_hash = unique_name("old"), "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"
+    try:
+        await migrate(_with_db(PG_URL, old), up_to=6)
+        conn = await asyncpg.connect(_with_db(PG_URL, old))
+        try:
+            await conn.execute(
+                "INSERT INTO events (position, stream_id, version, type, data)"
+                " VALUES (((pg_current_xact_id()::text)::bigint << 20) | 1, $1, 1,"
+                " 'member_registered', $2::jsonb)", member_stream(name), json.dumps({
+                    "type": "member_registered", "occurred_at": "2011-06-08T12:00:00Z",
+                    "actor": name, "name": name, "password_hash": password_hash,
+                    "role": "member"}))
+        finally:
+            await conn.close()
+        file = tmp_path / "old.backup"
+        manifest = await backup(_with_db(PG_URL, old), file)
+        assert manifest.schema_version == 6
+        assert {"credentials", "log_offset"}.isdisjoint(t.name for t in manifest.tables)
+
+        restored = await restore(_with_db(PG_URL, new), file)
+        assert restored.migrated.applied == [7, 8]
+        conn = await asyncpg.connect(_with_db(PG_URL, new))
+        try:
+            assert await conn.fetchval("SELECT password_hash FROM credentials WHERE member = $1",
+                                       member_stream(name)) == password_hash
+            assert password_hash not in await conn.fetchval("SELECT data::text FROM events")
+            assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 8
+        finally:
+            await conn.close()
+    finally:
+        await _drop_database(old)
+        await _drop_database(new)
