@@ -4,17 +4,9 @@ What is copied: the tables in ``TABLES`` and every sequence, read in one REPEATA
 READ ONLY transaction, so the copy is one moment of the database even while the board
 runs. Redis is not copied: every read model is rebuilt from the log.
 
-The file is one gzip stream: ``MAGIC``, then frames, each a kind byte, a 4-byte big-endian
-length and that many bytes:
-
-    M  the manifest (JSON, ``Manifest``): format, schema version, the tables (name,
-       columns, rows) and the sequences
-    T  a table's rows begin: its name
-    D  its rows, in PostgreSQL's text COPY format (as pg_dump writes them); any number
-    E  the table's rows end: how many there were
-    Z  the end of the backup
-
-Rows stream from COPY to the file and back: memory does not grow with the log.
+The file (events/backup_file.py) is gzip'd frames behind a manifest: the schema version,
+each table's columns and row count, the sequences. Rows stream from COPY to the file and
+back: memory does not grow with the log.
 
 A restore loads into an empty database on any cluster: the schema is migrated up to the
 backup's version, the rows are copied in one transaction (a damaged file leaves nothing
@@ -26,9 +18,7 @@ from __future__ import annotations
 
 import gzip
 import os
-import struct
-import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +28,17 @@ from urllib.parse import urlsplit
 import asyncpg
 import msgspec
 
+from events.backup_file import (
+    FORMAT,
+    BackupError,
+    Manifest,
+    Progress,
+    Reader,
+    SequenceInfo,
+    TableInfo,
+    Writer,
+    read_manifest,
+)
 from events.errors import StoreUnavailableError
 from events.migrate import Migrated, create_database_if_missing, latest_version, migrate
 
@@ -63,52 +64,14 @@ SKIPPED: dict[str, str] = {}
 # restore replaces them with the backup's.
 _WRITTEN_BY_MIGRATIONS = frozenset({"schema_migrations", "service_keys", "log_offset"})
 
-MAGIC = b"forum backup\n"
-FORMAT = 1
-_HEADER = struct.Struct(">cI")
-_LIMITS = {b"M": 16 << 20, b"T": 256, b"D": 16 << 20, b"E": 32, b"Z": 0}
-_CHUNK = 256 << 10  # rows are written in frames of about this many bytes
-
-
-class BackupError(Exception):
-    """A backup or restore that cannot go on; the message says why, for the operator."""
-
-
-class TableInfo(msgspec.Struct, frozen=True):
-    name: str
-    columns: list[str]
-    rows: int
-
-
-class SequenceInfo(msgspec.Struct, frozen=True):
-    name: str
-    last_value: int
-    is_called: bool
-
-
-class Manifest(msgspec.Struct, frozen=True):
-    format: int
-    schema_version: int
-    created_at: datetime
-    server_version: str
-    tables: list[TableInfo]
-    sequences: list[SequenceInfo]
-
-    @property
-    def rows(self) -> int:
-        return sum(t.rows for t in self.tables)
-
-    def count(self, table: str) -> int:
-        return next((t.rows for t in self.tables if t.name == table), 0)
+__all__ = ["SKIPPED", "TABLES", "BackupError", "Manifest", "Restored", "backup", "restore",
+           "tables"]
 
 
 @dataclass(frozen=True)
 class Restored:
     manifest: Manifest
     migrated: Migrated  # the later migrations, and the offset raised
-
-
-Progress = Callable[[int, int], None]  # rows done so far, out of how many
 
 
 # -- backup -----------------------------------------------------------------------------
@@ -124,7 +87,7 @@ async def backup(url: str, path: Path, on_rows: Progress = lambda done, total: N
             try:
                 with open(partial, "wb") as file:  # noqa: ASYNC230 (an operator's command)
                     with gzip.GzipFile(fileobj=file, mode="wb", compresslevel=6) as raw:
-                        await _write(conn, manifest, _Writer(raw, on_rows, manifest.rows))
+                        await _write(conn, manifest, Writer(raw, on_rows, manifest.rows))
                     file.flush()
                     os.fsync(file.fileno())
                 os.replace(partial, path)
@@ -140,7 +103,7 @@ async def backup(url: str, path: Path, on_rows: Progress = lambda done, total: N
     return manifest
 
 
-async def _write(conn: asyncpg.Connection, manifest: Manifest, out: _Writer) -> None:
+async def _write(conn: asyncpg.Connection, manifest: Manifest, out: Writer) -> None:
     out.frame(b"M", msgspec.json.encode(manifest))
     for table in manifest.tables:
         out.frame(b"T", table.name.encode())
@@ -179,48 +142,19 @@ async def _manifest(conn: asyncpg.Connection) -> Manifest:
                     tables=tables, sequences=sequences)
 
 
-class _Writer:
-    def __init__(self, out: gzip.GzipFile, on_rows: Progress, total: int) -> None:
-        self._out = out
-        self._on_rows = on_rows
-        self._total = total
-        self._rows = bytearray()
-        self._done = 0
-        self._out.write(MAGIC)
-
-    def frame(self, kind: bytes, payload: bytes) -> None:
-        self._out.write(_HEADER.pack(kind, len(payload)))
-        self._out.write(payload)
-
-    async def rows(self, chunk: bytes) -> None:
-        self._rows += chunk
-        # Text COPY escapes newlines inside values: one newline is one row.
-        self._done += chunk.count(b"\n")
-        if len(self._rows) >= _CHUNK:
-            self._flush()
-
-    def end_rows(self) -> None:
-        self._flush()
-
-    def _flush(self) -> None:
-        if self._rows:
-            self.frame(b"D", bytes(self._rows))
-            self._rows.clear()
-            self._on_rows(self._done, self._total)
-
-
 # -- restore ----------------------------------------------------------------------------
-
-def read_manifest(path: Path) -> Manifest:
-    """The backup's manifest (a first look at the file: is it a backup at all?)."""
-    with _Reader(path) as reader:
-        return reader.manifest
-
 
 async def restore(url: str, path: Path, on_rows: Progress = lambda done, total: None
                   ) -> Restored:
     """Load the backup at ``path`` into the (empty or missing) database at ``url``."""
     manifest = read_manifest(path)
+    if unknown := [t.name for t in manifest.tables if t.name not in TABLES]:
+        raise BackupError(f"{path} holds tables this forum does not know "
+                          f"({', '.join(unknown)})")
+    if manifest.schema_version > latest_version():
+        raise BackupError(f"{path} was made at schema version {manifest.schema_version}, "
+                          f"newer than this forum's ({latest_version()}): restore it with "
+                          "the newer forum")
     try:
         await create_database_if_missing(url)
     except (OSError, asyncpg.CannotConnectNowError, TimeoutError) as error:
@@ -230,7 +164,7 @@ async def restore(url: str, path: Path, on_rows: Progress = lambda done, total: 
         await _refuse_unless_empty(conn, _database(url), manifest.schema_version)
         await migrate(url, up_to=manifest.schema_version)
         await _check_schema(conn, manifest)
-        with _Reader(path) as reader:
+        with Reader(path) as reader:
             async with conn.transaction():
                 await _load(conn, reader, manifest, on_rows)
     finally:
@@ -238,7 +172,7 @@ async def restore(url: str, path: Path, on_rows: Progress = lambda done, total: 
     return Restored(manifest, await migrate(url))
 
 
-async def _load(conn: asyncpg.Connection, reader: _Reader, manifest: Manifest,
+async def _load(conn: asyncpg.Connection, reader: Reader, manifest: Manifest,
                 on_rows: Progress) -> None:
     names = ", ".join(_ident(t.name) for t in manifest.tables)
     await conn.execute(f"TRUNCATE {names}")
@@ -315,75 +249,6 @@ async def _check_schema(conn: asyncpg.Connection, manifest: Manifest) -> None:
         if missing := set(table.columns) - set(await _columns(conn, table.name)):
             raise BackupError(f"the backup's {table.name} has columns the schema at version "
                               f"{manifest.schema_version} does not ({', '.join(missing)})")
-
-
-class _Reader:
-    """Frames read back from a backup file; every way a file can be damaged is a
-    BackupError that says what the file is."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.ended = b""
-        try:
-            self._in = gzip.GzipFile(path, "rb")
-        except OSError as error:
-            raise BackupError(f"cannot read {path}: {error.strerror or error}") from error
-        try:
-            if self._read(len(MAGIC), first=True) != MAGIC:
-                raise BackupError(f"{path} is not a forum backup")
-            kind, payload = self.frame()
-            if kind != b"M":
-                raise BackupError(f"{path} is corrupt: it has no manifest")
-            try:
-                self.manifest = msgspec.json.decode(payload, type=Manifest)
-            except msgspec.DecodeError as error:
-                raise BackupError(f"{path} is corrupt: its manifest: {error}") from error
-            if self.manifest.format != FORMAT:
-                raise BackupError(f"{path} is a backup in format {self.manifest.format}; "
-                                  f"this forum reads format {FORMAT}")
-            if unknown := [t.name for t in self.manifest.tables if t.name not in TABLES]:
-                raise BackupError(f"{path} holds tables this forum does not know "
-                                  f"({', '.join(unknown)})")
-            if self.manifest.schema_version > latest_version():
-                raise BackupError(
-                    f"{path} was made at schema version {self.manifest.schema_version}, "
-                    f"newer than this forum's ({latest_version()}): restore it with the "
-                    "newer forum")
-        except BaseException:
-            self._in.close()
-            raise
-
-    def __enter__(self) -> _Reader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._in.close()
-
-    def frame(self) -> tuple[bytes, bytes]:
-        kind, length = _HEADER.unpack(self._read(_HEADER.size))
-        if kind not in _LIMITS or length > _LIMITS[kind]:
-            raise BackupError(f"{self.path} is corrupt: an unknown or oversized frame")
-        return kind, self._read(length)
-
-    def expect_end(self) -> None:
-        if self._read(1, end=True):  # reading on to the end checks gzip's CRC and length
-            raise BackupError(f"{self.path} is corrupt: it goes on after its end")
-
-    def _read(self, size: int, *, first: bool = False, end: bool = False) -> bytes:
-        try:
-            data = self._in.read(size)
-        except gzip.BadGzipFile as error:
-            what = "is not a forum backup" if first else "is corrupt"
-            raise BackupError(f"{self.path} {what} ({error})") from error
-        except EOFError as error:
-            raise BackupError(f"{self.path} is truncated: it ends before the backup "
-                              "does") from error
-        except (zlib.error, OSError) as error:
-            raise BackupError(f"{self.path} is corrupt ({error})") from error
-        if len(data) < size and not end:
-            raise BackupError(f"{self.path} is truncated: it ends before the backup does"
-                              if not first else f"{self.path} is not a forum backup")
-        return data
 
 
 # -- the catalog ------------------------------------------------------------------------
