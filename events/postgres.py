@@ -3,14 +3,21 @@
 Gap safety (ARCHITECTURE invariant 2). A position taken from a sequence at INSERT becomes
 visible only at COMMIT, so transactions commit out of position order and a reader that
 trusts "highest position seen" silently skips the late one. Here a position is the
-writer's transaction id shifted left by 20 bits, plus the event's index in its append.
-Transaction ids are handed out in order and every id below the oldest running
-transaction's (``pg_snapshot_xmin``) belongs to a transaction that has finished. A reader
-reads only below that horizon, within one statement so horizon and rows share a snapshot:
-nothing can ever appear behind what it has read, rolled-back appends leave holes that need
-no waiting, and appends never wait on each other (unlike a table lock), so commits share
-WAL flushes. The price: one long-running transaction anywhere in the cluster holds readers
-back until it ends; ``forum status`` shows that as lag.
+writer's transaction id plus the log's offset, shifted left by 20 bits, plus the event's
+index in its append. Transaction ids are handed out in order and every id below the oldest
+running transaction's (``pg_snapshot_xmin``) belongs to a transaction that has finished. A
+reader reads only below that horizon (plus the same offset, shifted alike), within one
+statement so horizon, offset and rows share a snapshot: nothing can ever appear behind
+what it has read, rolled-back appends leave holes that need no waiting, and appends never
+wait on each other (unlike a table lock), so commits share WAL flushes. The price: one
+long-running transaction anywhere in the cluster holds readers back until it ends;
+``forum status`` shows that as lag.
+
+The offset (events/offset.py, migration 0008) is 0 on the cluster a log was written on; it
+is raised by ``forum migrate`` when the log has moved to a cluster whose transaction
+counter is lower (invariant 8), so that the log stays readable and new events follow it.
+Appends must run at READ COMMITTED (the default): the raise relies on an append's statement
+taking its snapshot, hence the offset it reads, after its lock on the table is granted.
 """
 
 from __future__ import annotations
@@ -24,16 +31,17 @@ import msgspec
 from events.catalog import ForumEvent, type_name
 from events.codec import decode, decode_many, encode
 from events.errors import ConcurrencyError, DuplicateRequestError, StoreUnavailableError
+from events.offset import OFFSET, log_ahead
 from events.records import IdempotentResult, Metadata, PostLocation, RecordedEvent
 from events.store import MAX_EVENTS_PER_APPEND
 
-_APPEND_WRITES = """
+_APPEND_WRITES = f"""
 WITH cur AS (
     SELECT coalesce(max(version), 0) AS v FROM events WHERE stream_id = $1
 ), ins AS (
     INSERT INTO events (position, stream_id, version, type, data, metadata)
-    SELECT ((pg_current_xact_id()::text)::bigint << 20) | e.i, $1, $2 + e.i, e.type,
-           e.data::jsonb, $5::jsonb
+    SELECT (((pg_current_xact_id()::text)::bigint + {OFFSET}) << 20) | e.i, $1, $2 + e.i,
+           e.type, e.data::jsonb, $5::jsonb
     FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(type, data, i)
     WHERE (SELECT v FROM cur) = $2
     RETURNING position
@@ -61,11 +69,11 @@ _APPEND_WITH_CREDENTIAL = _APPEND_WRITES + """, cred AS (
         SET password_hash = excluded.password_hash, updated_at = now()
 )""" + _APPEND_ANSWER
 
-_APPEND_WITHIN = """
+_APPEND_WITHIN = f"""
 WITH ins AS (
     INSERT INTO events (position, stream_id, version, type, data)
-    SELECT ((pg_current_xact_id()::text)::bigint << 20) | e.i, e.stream, e.version, e.type,
-           e.data::jsonb
+    SELECT (((pg_current_xact_id()::text)::bigint + {OFFSET}) << 20) | e.i, e.stream,
+           e.version, e.type, e.data::jsonb
     FROM unnest($1::text[], $2::int[], $3::text[], $4::text[])
         WITH ORDINALITY AS e(stream, version, type, data, i)
     RETURNING position
@@ -73,7 +81,7 @@ WITH ins AS (
 SELECT max(position) FROM ins
 """
 
-_HORIZON = "((pg_snapshot_xmin(pg_current_snapshot())::text)::bigint << 20)"
+_HORIZON = f"(((pg_snapshot_xmin(pg_current_snapshot())::text)::bigint + {OFFSET}) << 20)"
 
 _READ_ALL = f"""
 SELECT position, stream_id, version, data, metadata, recorded_at
@@ -265,6 +273,16 @@ class PostgresEventStore:
         if position > self._highest:
             self._highest = max(self._highest, await self.last_position())
         return position <= self._highest
+
+    async def ahead_of_cluster(self) -> bool:
+        """The log lies beyond this cluster's transaction counter: restored or replicated
+        from another cluster, and ``forum migrate`` not run since. Readers see none of
+        what lies beyond, and new events would be placed before it (events/offset.py)."""
+        try:
+            return await log_ahead(self._pool)
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
+                asyncpg.InterfaceError, TimeoutError) as error:
+            raise StoreUnavailableError(str(error)) from error
 
     async def horizon_holder(self) -> dict[str, Any] | None:
         """The oldest transaction with an id anywhere on the cluster: readers of the log

@@ -48,12 +48,17 @@ def migrate() -> None:
 
     settings = _settings()
     try:
-        applied = asyncio.run(run(settings.database_url))
+        migrated = asyncio.run(run(settings.database_url))
         # Members registered before names were compared by skeleton (migration 0004).
         backfilled = asyncio.run(backfill_member_names(settings.database_url))
     except OSError as error:
         raise click.ClickException(f"cannot reach PostgreSQL: {error}") from error
+    applied = migrated.applied
     click.echo(f"applied migrations {applied}" if applied else "schema is up to date")
+    if migrated.offset_raised_to is not None:
+        click.echo("the log came from a cluster further on (a dump, a replica, a move): "
+                   f"its offset is now {migrated.offset_raised_to}, so it reads in full "
+                   "and new events follow it")
     if backfilled:
         click.echo(f"recorded {backfilled} member name forms")
 
@@ -143,6 +148,44 @@ def erase_guest(name: str, content: str, yes: bool) -> None:
         raise click.ClickException(str(error)) from error
     click.echo(f"erased: now shown as {erased.pseudonym}; {erased.events_rewritten} events "
                f"rewritten in {erased.streams} threads; the workers rebuild the read models")
+
+
+@main.command(help="Write a consistent copy of everything the board cannot rebuild (the log, "
+                   "credentials, sessions, names, bans, keys) to FILE, while it runs.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(file: Path) -> None:
+    from service.backups import backed_up, run_backup
+
+    manifest = _run_database(run_backup(_settings(), file))
+    click.echo(backed_up(manifest, file))
+
+
+@main.command(help="Load a backup made by `forum backup` into an empty database (on any "
+                   "PostgreSQL cluster), then rebuild the read models from it.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replay/--no-replay", default=True, show_default=True,
+              help="Rebuild the read models in Redis afterwards (as `forum replay`).")
+def restore(file: Path, replay: bool) -> None:
+    from service.backups import run_restore
+
+    click.echo(_run_database(run_restore(_settings(), file, replay=replay)))
+
+
+def _run_database(coro: Coroutine[Any, Any, T]) -> T:
+    """``_run`` for the commands that copy the database: a damaged file, a database that
+    is not empty or a statement PostgreSQL refused is a one-line error too."""
+    import asyncpg
+
+    from events.backup import BackupError
+
+    try:
+        return _run(coro)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from error
+    except asyncpg.PostgresError as error:
+        raise click.ClickException(f"PostgreSQL refused: {error}") from error
+    except (OSError, asyncpg.InterfaceError) as error:
+        raise click.ClickException(f"cannot reach PostgreSQL: {error}") from error
 
 
 @main.command(help="Everything on one machine: services, migrations, demo data, API, workers.")

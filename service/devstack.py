@@ -45,7 +45,7 @@ def run(settings: Settings, data_dir: Path | None = None) -> None:
         settings = msgspec.structs.replace(settings, operator_token=secrets.token_urlsafe(16))
     children: list[subprocess.Popen[bytes]] = []
     try:
-        applied = asyncio.run(migrate(settings.database_url))
+        applied = asyncio.run(migrate(settings.database_url)).applied
         print(f"schema: {'applied ' + str(applied) if applied else 'up to date'}", flush=True)
         print(asyncio.run(_load_demo(settings)), flush=True)
         env = {**os.environ, "FORUM_DATABASE_URL": settings.database_url,

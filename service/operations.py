@@ -13,8 +13,10 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from events.offset import LOG_AHEAD
 from events.postgres import PostgresEventStore, create_pool
 from service import readiness
+from service.progress import Reporter, reporter
 from service.settings import Settings
 from workers import apply, rebuild, rebuild_jobs
 from workers.checkpoints import positions
@@ -58,6 +60,7 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
             "horizon": {"held_seconds": round(lag.held_seconds, 3),
                         "waiting_events": await store.unreadable(),
                         "held_by": await store.horizon_held_by()},
+            "log_ahead": await store.ahead_of_cluster(),
             "projections": {},
         }
         for name in names:
@@ -119,6 +122,8 @@ async def print_status(settings: Settings, *, as_json: bool) -> None:
             f"yes ({row['rebuild_position']})" if row["rebuilding"] else "no",
         )
     console.print(table)
+    if status["log_ahead"]:
+        Console(stderr=True).print(f"[bold red]{LOG_AHEAD}[/bold red]")
     horizon = status["horizon"]
     holder = horizon["held_by"]
     held = horizon["held_seconds"]
@@ -223,39 +228,5 @@ async def _keep(lease: Lease) -> None:
         await lease.renew()
 
 
-def _reporter(total: int, names: list[str]) -> Any:
-    started = time.monotonic()
-    if sys.stderr.isatty():
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        bar = Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn(),
-                       transient=False)
-        bar.start()
-        task = bar.add_task("replay", total=max(total, 1), rate="0")
-
-        def show(done: int, final: bool = False) -> None:
-            rate = done / max(time.monotonic() - started, 1e-6)
-            bar.update(task, completed=min(done, total), rate=f"{rate:,.0f}")
-            if final:
-                bar.stop()
-
-        return show
-    last = [0.0]
-
-    def log(done: int, final: bool = False) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 2 or final:
-            last[0] = now
-            rate = done / max(now - started, 1e-6)
-            eta = (total - done) / rate if rate and total > done else 0
-            sys.stderr.write(f"replay {','.join(names)}: {done}/{total} events, "
-                             f"{rate:,.0f} events/s, eta {eta:,.0f}s\n")
-
-    return log
+def _reporter(total: int, names: list[str]) -> Reporter:
+    return reporter(total, verb="replaying", label=f"replay {','.join(names)}")

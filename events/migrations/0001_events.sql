@@ -1,7 +1,8 @@
 -- The log. `position` is (transaction id << 20) | index within the append, so the global
 -- order is the order in which writers' transactions began, and readers only read below the
 -- oldest transaction still running (see events/postgres.py). No sequence, no table lock:
--- appends commit concurrently and share WAL flushes.
+-- appends commit concurrently and share WAL flushes. Since 0008 the transaction id has the
+-- log's offset added, so that a log moved to another cluster stays in order.
 CREATE TABLE IF NOT EXISTS events (
     position    bigint      PRIMARY KEY,
     stream_id   text        NOT NULL,
