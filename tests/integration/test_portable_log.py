@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 
 from events.backup import SKIPPED, TABLES, backup, restore, tables
 from events.codec import encode
-from events.migrate import migrate
+from events.migrate import migrate, migrations
 from events.offset import raise_offset
 from events.postgres import PostgresEventStore, create_pool
 from events.records import RecordedEvent, member_stream, thread_stream
@@ -554,13 +554,14 @@ async def test_a_backup_of_an_older_schema_is_restored_through_the_later_migrati
         assert {"credentials", "log_offset"}.isdisjoint(t.name for t in manifest.tables)
 
         restored = await restore(_with_db(PG_URL, new), file)
-        assert restored.migrated.applied[:2] == [7, 8]  # and whatever came after
+        latest = max(version for version, _, _ in migrations())
+        assert restored.migrated.applied == list(range(7, latest + 1))
         conn = await asyncpg.connect(_with_db(PG_URL, new))
         try:
             assert await conn.fetchval("SELECT password_hash FROM credentials WHERE member = $1",
                                        member_stream(name)) == password_hash
             assert password_hash not in await conn.fetchval("SELECT data::text FROM events")
-            assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 8
+            assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == latest
         finally:
             await conn.close()
     finally:
