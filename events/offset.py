@@ -76,3 +76,20 @@ async def raise_offset(conn: Any) -> int | None:
             "UPDATE log_offset SET xid_offset = greatest(xid_offset, $1), raised_at = now()",
             new)
     return new
+
+
+async def say_if_ahead(log: Any, store: Any) -> None:
+    """Loudly, at start-up (the API's and the workers'): a log restored or replicated from
+    another cluster and not migrated since. Only a diagnosis: it never stops the start.
+    ``log``: a structlog logger; ``store``: a PostgresEventStore."""
+    import asyncpg
+
+    from events.errors import StoreUnavailableError
+
+    try:
+        ahead = await store.ahead_of_cluster()
+    except (StoreUnavailableError, asyncpg.PostgresError) as error:
+        log.warning("log_offset_unchecked", error=repr(error))
+        return
+    if ahead:
+        log.error("log_ahead_of_cluster", detail=LOG_AHEAD)

@@ -13,8 +13,7 @@ import structlog
 from litestar import Litestar
 from redis.asyncio import Redis
 
-from events.errors import StoreUnavailableError
-from events.offset import LOG_AHEAD
+from events.offset import say_if_ahead
 from events.postgres import PostgresEventStore, create_pool
 from service.auth import Authenticator, hash_password, verify_password
 from service.bans import Banned
@@ -65,7 +64,7 @@ async def services(settings: Settings, metrics: Metrics | None = None
     notifier = _notifier(settings)
     try:
         store = PostgresEventStore(pool)
-        await _say_if_ahead(store)
+        await say_if_ahead(log, store)
         handlers = Handlers(store, notifier, hash_password=hash_password,
                             verify_password=verify_password,
                             per_page=settings.per_page, hold=settings.hold,
@@ -88,18 +87,6 @@ async def services(settings: Settings, metrics: Metrics | None = None
         await notifier.close()
         await redis.aclose()
         await pool.close()
-
-
-async def _say_if_ahead(store: PostgresEventStore) -> None:
-    """Loudly, at start-up: a log restored or replicated from another cluster and not
-    migrated since (events/offset.py). Only a diagnosis: it never stops the start."""
-    try:
-        ahead = await store.ahead_of_cluster()
-    except (StoreUnavailableError, asyncpg.PostgresError) as error:
-        log.warning("log_offset_unchecked", error=repr(error))
-        return
-    if ahead:
-        log.error("log_ahead_of_cluster", detail=LOG_AHEAD)
 
 
 def lifespan(settings: Settings, metrics: Metrics):  # type: ignore[no-untyped-def]

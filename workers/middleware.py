@@ -14,14 +14,12 @@ import os
 import signal
 from typing import Any
 
-import asyncpg
 import dramatiq
 import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from redis.asyncio import Redis
 
-from events.errors import StoreUnavailableError
-from events.offset import LOG_AHEAD
+from events.offset import say_if_ahead
 from events.postgres import PostgresEventStore, create_pool
 from workers.live import Live
 from workers.readmodels import Keys
@@ -30,18 +28,6 @@ from workers.settings import WorkerSettings
 log = structlog.get_logger(__name__)
 
 TICK = 0.5
-
-
-async def _say_if_ahead(store: PostgresEventStore) -> None:
-    """Loudly, at start-up: a log restored or replicated from another cluster and not
-    migrated since (events/offset.py). Only a diagnosis: it never stops the start."""
-    try:
-        ahead = await store.ahead_of_cluster()
-    except (StoreUnavailableError, asyncpg.PostgresError) as error:
-        log.warning("log_offset_unchecked", error=repr(error))
-        return
-    if ahead:
-        log.error("log_ahead_of_cluster", detail=LOG_AHEAD)
 
 
 class Resources(dramatiq.Middleware):
@@ -60,7 +46,7 @@ class Resources(dramatiq.Middleware):
         self._closers = [pool.close, redis.aclose]
         store = PostgresEventStore(pool)
         self.live = Live(store, redis, Keys(self.settings.key_prefix))
-        await _say_if_ahead(store)
+        await say_if_ahead(log, store)
 
     async def _tick_forever(self) -> None:
         failures = 0
