@@ -42,7 +42,15 @@ def test_parsing_user_text_grows_linearly_with_its_size(parser, bomb):
     parse, make = PARSERS[parser], BOMBS[bomb]
     small, large = make(SIZE), make(GROWTH * SIZE)
     parse(small)  # warm caches (regex compilation) out of the measure
-    ratio = seconds(lambda: parse(large)) / max(seconds(lambda: parse(small)), 1e-4)
+    # Up to three measures, the lowest kept: another process on a loaded 2-core machine
+    # can inflate one (seen: 10.5x once under load, 4x alone), while a quadratic parser
+    # (16x) stays above the limit every time.
+    ratio = float("inf")
+    for _ in range(3):
+        ratio = min(ratio, seconds(lambda: parse(large))
+                    / max(seconds(lambda: parse(small)), 1e-4))
+        if ratio < LIMIT:
+            break
     assert ratio < LIMIT, f"{parser} on {bomb}: {GROWTH}x the input cost {ratio:.1f}x"
 
 
