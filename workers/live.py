@@ -31,6 +31,8 @@ from workers.readmodels import Keys
 log = structlog.get_logger(__name__)
 
 LIVE_BATCH = 500
+# The live projector's lease: a dead holder's is free again this soon (renewed while held).
+LIVE_LEASE_MS = 2_000
 BUILD_SLICE_SECONDS = 0.5
 
 
@@ -105,7 +107,7 @@ class Live:
     async def catch_up(self, state: State | None = None) -> int:
         """Apply everything new to the live read models; returns events applied.
         ``state``: as just read (the tick's), else read once the lease is held."""
-        lease = Lease(self.redis, self.keys.lock("live"))
+        lease = Lease(self.redis, self.keys.lock("live"), ttl_ms=LIVE_LEASE_MS)
         dirty = self.keys.dirty("live")
         applied = erased = 0
         while True:
@@ -115,7 +117,8 @@ class Live:
                     break  # the holder will see the mark and go round again
             try:
                 await self.redis.delete(dirty)
-                drained, last_erasure = await self._drain(lease, state)
+                async with lease.renewed():
+                    drained, last_erasure = await self._drain(lease, state)
                 applied += drained
                 erased = max(erased, last_erasure)
                 state = None

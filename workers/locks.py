@@ -1,8 +1,19 @@
-"""A lease in Redis: one holder at a time, expiring by itself if the holder dies."""
+"""A lease in Redis: one holder at a time, expiring by itself if the holder dies.
+
+Short leases renewed while held: a holder that dies (SIGKILL, a lost host) frees its
+lease within its TTL, so another worker takes over in about that long, while a holder
+that works for longer than the TTL keeps it by renewing. Holding a lease is only about
+not doing the same work twice: what a holder writes is guarded by compare-and-set on the
+checkpoints (workers/commit.py), so a lease lost under a stalled holder costs work, never
+correctness.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 
@@ -34,3 +45,20 @@ class Lease:
 
     async def release(self) -> None:
         await self.redis.eval(_RELEASE, 1, self.key, self.token)  # type: ignore[misc]
+
+    @contextlib.asynccontextmanager
+    async def renewed(self) -> AsyncIterator[None]:
+        """Renew the (held) lease every quarter of its TTL while the block runs."""
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(self.ttl_ms / 4000)
+                await self.renew()
+
+        task = asyncio.ensure_future(keep())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -1,0 +1,75 @@
+"""The live projector's lease (workers/locks.py, workers/live.py): a holder that dies frees
+it within its short TTL, so another worker carries projection on within about two
+seconds; a holder that drains for longer than the TTL keeps it by renewing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from events.records import forum_stream
+from events.sections import ForumCreated
+from tests.builders import NOW, unique_slug
+from workers.checkpoints import positions
+from workers.live import LIVE_LEASE_MS, Live
+from workers.locks import Lease
+from workers.projections import PROJECTIONS
+
+
+async def created(store, slug: str) -> int:  # type: ignore[no-untyped-def]
+    return int(await store.append(forum_stream(slug), 0, [
+        ForumCreated(occurred_at=NOW, actor="operator", slug=slug, title="S")]))
+
+
+async def reached(live: Live, position: int) -> bool:
+    done = await positions(live.redis, live.keys, list(PROJECTIONS))
+    return all(p is not None and p >= position for p in done.values())
+
+
+async def test_a_dead_holders_lease_is_taken_over_within_its_short_ttl(store, redis, keys,
+                                                                         project):
+    await created(store, unique_slug())
+    await project()
+    # A worker took the lease and was SIGKILLed: the key stays until its TTL runs out.
+    dead = Lease(redis, keys.lock("live"), ttl_ms=LIVE_LEASE_MS)
+    assert await dead.acquire()
+    position = await created(store, unique_slug())
+    other = Live(store, redis, keys)
+    started = time.monotonic()
+    while not await reached(other, position):
+        assert time.monotonic() - started < LIVE_LEASE_MS / 1000 + 1.5, "no takeover"
+        await other.tick()  # what a surviving worker's periodic tick does
+        await asyncio.sleep(0.1)
+    assert time.monotonic() - started >= 0.5  # it did wait for the dead holder's lease
+
+
+class SlowStore:
+    """A store whose pages of the log take 0.8 s each to read: a long drain."""
+
+    def __init__(self, store) -> None:  # type: ignore[no-untyped-def]
+        self._store = store
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._store, name)
+
+    async def read_feed(self, after: int, limit: int):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.8)
+        return await self._store.read_feed(after, limit)
+
+
+async def test_a_holder_draining_longer_than_the_ttl_keeps_its_lease(store, redis, keys,
+                                                                     project):
+    await project()
+    for _ in range(4):
+        position = await created(store, unique_slug())
+    slow = Live(SlowStore(store), redis, keys, batch=1)  # four pages: over 3 s
+    draining = asyncio.ensure_future(slow.catch_up())
+    await asyncio.sleep(0.3)
+    holder = await redis.get(keys.lock("live"))
+    assert holder is not None
+    for _ in range(int(LIVE_LEASE_MS / 1000 * 1.5 / 0.25)):  # past the TTL, twice over
+        await asyncio.sleep(0.25)
+        assert await redis.get(keys.lock("live")) == holder, "the lease lapsed mid-drain"
+    assert await draining >= 4
+    assert await reached(slow, position)
+    assert await redis.get(keys.lock("live")) is None  # released when done
