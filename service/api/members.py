@@ -140,4 +140,5 @@ class MemberController(Controller):
         200: ok(sc.UserProfile, "a member's or a guest's profile"), **problems(404)})
     async def profile(self, name: Name, services: Services,
                       min_position: int | None = MinPosition) -> Response[bytes]:
-        return bodies.user(await services.reads.user(name, min_position=min_position))
+        return bodies.user(await services.reads.user(name, min_position=min_position),
+                           services.tags)

@@ -41,7 +41,8 @@ class PostController(Controller):
     async def get_post(self, post_id: PostId, services: Services,
                        min_position: int | None = MinPosition) -> Response[bytes]:
         return bodies.post(await services.reads.post(checked_id(post_id, "post"),
-                                                     min_position=min_position))
+                                                     min_position=min_position),
+                           services.tags)
 
     @patch("/{post_id:int}", operation_id="editPost", security=SIGNED_IN, responses={
         200: ok(s.PostChanged, "the post was edited"), **_CHANGE_PROBLEMS})

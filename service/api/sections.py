@@ -45,7 +45,8 @@ class SectionController(Controller):
         200: ok(s.Forums, "every section"), **problems()})
     async def list(self, services: Services, min_position: int | None = MinPosition
                    ) -> Response[bytes]:
-        return bodies.forums(await services.reads.forums(min_position=min_position))
+        return bodies.forums(await services.reads.forums(min_position=min_position),
+                             services.tags)
 
     @post("/{slug:str}/threads", operation_id="startThread", status_code=201,
           security=WRITERS, responses={
@@ -79,7 +80,7 @@ class SectionController(Controller):
     async def threads(self, slug: Slug, services: Services, page: int = Page,
                       min_position: int | None = MinPosition) -> Response[bytes]:
         return bodies.section_threads(await services.reads.section_threads(
-            slug, page, min_position=min_position))
+            slug, page, min_position=min_position), services.tags)
 
     @get("/{slug:str}/archive", operation_id="archiveYears", security=PUBLIC, responses={
         200: ok(s.ArchiveYears, "the years the section's threads started in"),
@@ -87,7 +88,7 @@ class SectionController(Controller):
     async def archive(self, slug: Slug, services: Services,
                       min_position: int | None = MinPosition) -> Response[bytes]:
         return bodies.archive_years(await services.reads.archive_years(
-            slug, min_position=min_position))
+            slug, min_position=min_position), services.tags)
 
     @get("/{slug:str}/archive/{year:int}", operation_id="archiveYear", security=PUBLIC,
          responses={200: ok(s.ArchiveYear, "the threads started in one year"),
@@ -95,4 +96,4 @@ class SectionController(Controller):
     async def archive_year(self, slug: Slug, year: Year, services: Services, page: int = Page,
                            min_position: int | None = MinPosition) -> Response[bytes]:
         return bodies.archive_year(slug, year, await services.reads.archive_year(
-            slug, year, page, min_position=min_position))
+            slug, year, page, min_position=min_position), services.tags)

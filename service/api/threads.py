@@ -49,7 +49,7 @@ class ThreadController(Controller):
                        ) -> Response[bytes]:
         return bodies.thread_page(await services.reads.thread_page(
             checked_id(thread_id, "thread"), page, per_page=per_page,
-            min_position=min_position))
+            min_position=min_position), services.tags)
 
     @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201,
           security=WRITERS, responses={
@@ -121,4 +121,4 @@ class UnansweredController(Controller):
     async def unanswered(self, services: Services, page: int = Page,
                          min_position: int | None = MinPosition) -> Response[bytes]:
         return bodies.unanswered(await services.reads.unanswered(
-            page, min_position=min_position))
+            page, min_position=min_position), services.tags)
