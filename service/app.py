@@ -32,6 +32,7 @@ from service.metrics import Metrics
 from service.requestlog import correlation_middleware
 from service.settings import Settings
 from service.web.csrf import FormGuard, load_secret
+from service.web.feeds import public_base
 from service.web.pages import PAGE_CONTROLLERS
 from service.web.rendering import template_config
 
@@ -39,6 +40,7 @@ from service.web.rendering import template_config
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
+    public_base(settings.public_url)  # a malformed address is refused here, at start-up
     metrics = Metrics()
     app = Litestar(
         route_handlers=[
