@@ -98,12 +98,11 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     ``*``. Anything malformed simply names nothing; linear in the header's length."""
     if not if_none_match:
         return False
+    if if_none_match.strip() == "*":  # any current representation: there is one
+        return True
     opaque = etag.removeprefix("W/")
-    for candidate in if_none_match.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == opaque:
-            return True
-    return False
+    return any(candidate.strip().removeprefix("W/") == opaque
+               for candidate in if_none_match.split(","))
 
 
 def not_modified(if_none_match: str | None, headers: dict[str, str]) -> Response[bytes] | None:

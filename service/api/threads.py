@@ -10,6 +10,7 @@ from service.api import bodies
 from service.api import schemas as s
 from service.api.common import checked_id, writer, written
 from service.api.openapi import (
+    CONDITIONAL,
     PUBLIC,
     SIGNED_IN,
     WRITERS,
@@ -42,7 +43,7 @@ class ThreadController(Controller):
     path = "/api/threads"
     tags = ["threads"]
 
-    @get("/{thread_id:int}", operation_id="getThread", security=PUBLIC, responses={
+    @get("/{thread_id:int}", operation_id="getThread", opt=CONDITIONAL, security=PUBLIC, responses={
         200: ok(s.ThreadPage, "a page of the thread's posts"), **problems(404)})
     async def get_page(self, thread_id: ThreadId, services: Services, page: int = Page,
                        per_page: int | None = PerPage, min_position: int | None = MinPosition
@@ -115,7 +116,7 @@ class UnansweredController(Controller):
     path = "/api/unanswered"
     tags = ["threads"]
 
-    @get("/", operation_id="listUnanswered", security=PUBLIC, responses={
+    @get("/", operation_id="listUnanswered", opt=CONDITIONAL, security=PUBLIC, responses={
         200: ok(s.UnansweredList, "threads with no replies yet, newest first"),
         **problems(404)})
     async def unanswered(self, services: Services, page: int = Page,
