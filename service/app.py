@@ -20,6 +20,7 @@ from service.api.sections import SectionController
 from service.api.suspensions import SuspensionController
 from service.api.threads import ThreadController, UnansweredController
 from service.bans import refuse_banned
+from service.conditional import ConditionalGet
 from service.deps import provide_actor, provide_meta, provide_services
 from service.errors import EXCEPTION_HANDLERS
 from service.guests import provide_guest_pass
@@ -31,6 +32,7 @@ from service.metrics import Metrics
 from service.requestlog import correlation_middleware
 from service.settings import Settings
 from service.web.csrf import FormGuard, load_secret
+from service.web.feeds import public_base
 from service.web.pages import PAGE_CONTROLLERS
 from service.web.rendering import template_config
 
@@ -38,6 +40,7 @@ from service.web.rendering import template_config
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
+    public_base(settings.public_url)  # a malformed address is refused here, at start-up
     metrics = Metrics()
     app = Litestar(
         route_handlers=[
@@ -57,7 +60,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan(settings, metrics), load_secret],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[forwarded_middleware(trusted_networks(settings.trusted_proxies)),
-                    correlation_middleware, metrics.middleware, FormGuard],
+                    correlation_middleware, metrics.middleware, FormGuard,
+                    ConditionalGet],  # innermost: the metrics and the log see its 304s
         guards=[refuse_banned],
         before_send=[security_headers],
         request_max_body_size=settings.max_body_bytes,

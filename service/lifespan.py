@@ -17,6 +17,7 @@ from events.offset import say_if_ahead
 from events.postgres import PostgresEventStore, create_pool
 from service.auth import Authenticator, hash_password, verify_password
 from service.bans import Banned
+from service.conditional import Tags
 from service.data_rights import DataRights
 from service.handlers import Handlers
 from service.limits import Limiter
@@ -46,6 +47,7 @@ class Services:
     bans: Banned
     pages: KeptPages
     rights: DataRights
+    tags: Tags
 
 
 def _notifier(settings: Settings) -> Notifier:
@@ -82,11 +84,18 @@ async def services(settings: Settings, metrics: Metrics | None = None
             limiter=Limiter(settings, redis), bans=Banned(pool), pages=KeptPages(),
             rights=DataRights(pool, store, verify_password=verify_password,
                               offload=handlers.offload, clock=handlers.clock),
+            tags=release_tags(settings),
         )
     finally:
         await notifier.close()
         await redis.aclose()
         await pool.close()
+
+
+def release_tags(settings: Settings) -> Tags:
+    """The ETags of this release: the code, and the settings that shape answers (a page's
+    size, the feeds' length and absolute links)."""
+    return Tags.of_settings(settings.per_page, settings.feed_entries, settings.public_url)
 
 
 def lifespan(settings: Settings, metrics: Metrics):  # type: ignore[no-untyped-def]

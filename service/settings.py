@@ -48,3 +48,12 @@ class Settings(WorkerSettings, frozen=True, kw_only=True):
     hold: str = "guest-links"
     # A guest name stays with the guest identity that used it this long after its last use.
     guest_name_days: float = 30.0
+    # The board's address as people reach it (``https://forum.example``, no path): the
+    # Atom feeds' links and ids are absolute. Empty: taken from each request's own
+    # address (fine behind a proxy that passes Host on; set it when a cache is in front).
+    public_url: str = ""
+    # Seconds a shared cache (a CDN, a caching proxy) and a browser may keep an anonymous
+    # page or a feed without asking again (Cache-Control: public, max-age); 0: never.
+    public_max_age: int = 10
+    # Entries in each Atom feed (the newest threads or posts).
+    feed_entries: int = 20

@@ -1,7 +1,10 @@
 """The JSON answers of the reads: the values workers/readmodels/reads.py returns, spliced
 into bytes. A post is stored as its JSON without the tail (the author's live counters and
 the like count); nothing stored is decoded or encoded again here, only small summaries
-are encoded."""
+are encoded.
+
+Every answer carries its ETag (service/conditional.py), made from the value's state, not
+from the bytes: service/conditional.py's middleware answers 304 when it is asked for."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Final, TypeVar
 import msgspec
 from litestar import MediaType, Response
 
+from service.conditional import Stated, Tags, body_tag
 from workers.readmodels import values as v
 
 _encode: Final = msgspec.json.Encoder().encode
@@ -41,9 +45,13 @@ def _spliced(view: V, splice: Callable[[V], bytes]) -> bytes:
     return body
 
 
-def answer(body: bytes, position: int, *, private: bool = False) -> Response[bytes]:
-    """A read's answer, with the position it reflects (``X-Projection-Position``)."""
-    headers = {"X-Projection-Position": str(position)}
+def answer(body: bytes, view: Stated, tags: Tags | None, *, private: bool = False
+           ) -> Response[bytes]:
+    """A read's answer, with the position it reflects (``X-Projection-Position``) and its
+    ETag: of the value's state, or (``tags`` None: an answer that depends on who asks) of
+    the bytes."""
+    headers = {"X-Projection-Position": str(view.position),
+               "ETag": body_tag(body) if tags is None else tags.of("json", view)}
     if private:
         headers["Cache-Control"] = "private, no-store"
     return Response(content=body, media_type=MediaType.JSON, headers=headers)
@@ -64,12 +72,12 @@ def _thread_page(view: v.ThreadPage) -> bytes:
     ))
 
 
-def thread_page(view: v.ThreadPage) -> Response[bytes]:
-    return answer(_spliced(view, _thread_page), view.position)
+def thread_page(view: v.ThreadPage, tags: Tags) -> Response[bytes]:
+    return answer(_spliced(view, _thread_page), view, tags)
 
 
-def post(view: v.OnePost) -> Response[bytes]:
-    return answer(_post(view.post, b',"page":%d' % view.page), view.position)
+def post(view: v.OnePost, tags: Tags) -> Response[bytes]:
+    return answer(_post(view.post, b',"page":%d' % view.page), view, tags)
 
 
 def _threads(listing: v.Listing) -> bytes:
@@ -81,35 +89,36 @@ def _section_threads(view: v.SectionPage) -> bytes:
     return b'{"forum":%s,%s}' % (_encode(view.forum), _threads(view.listing))
 
 
-def section_threads(view: v.SectionPage) -> Response[bytes]:
-    return answer(_spliced(view, _section_threads), view.position)
+def section_threads(view: v.SectionPage, tags: Tags) -> Response[bytes]:
+    return answer(_spliced(view, _section_threads), view, tags)
 
 
-def unanswered(view: v.Listing) -> Response[bytes]:
-    return answer(b"{%s}" % _threads(view), view.position)
+def unanswered(view: v.Listing, tags: Tags) -> Response[bytes]:
+    return answer(b"{%s}" % _threads(view), view, tags)
 
 
-def archive_year(slug: str, year: int, view: v.Listing) -> Response[bytes]:
+def archive_year(slug: str, year: int, view: v.Listing, tags: Tags) -> Response[bytes]:
     return answer(b'{"forum":%s,"year":%d,%s}' % (_encode(slug), year, _threads(view)),
-                  view.position)
+                  view, tags)
 
 
-def archive_years(view: v.ArchiveYears) -> Response[bytes]:
-    return answer(_encode({"forum": view.forum, "years": view.years}), view.position)
+def archive_years(view: v.ArchiveYears, tags: Tags) -> Response[bytes]:
+    return answer(_encode({"forum": view.forum, "years": view.years}), view, tags)
 
 
-def forums(view: v.Forums) -> Response[bytes]:
-    return answer(_encode({"forums": view.forums, "page": 1, "pages": 1}), view.position)
+def forums(view: v.Forums, tags: Tags) -> Response[bytes]:
+    return answer(_encode({"forums": view.forums, "page": 1, "pages": 1}), view, tags)
 
 
-def user(view: v.UserStats) -> Response[bytes]:
+def user(view: v.UserStats, tags: Tags) -> Response[bytes]:
     return answer(_encode({
         "name": view.name, "guest": view.guest, "joined": view.joined,
         "threads": view.threads, "posts": view.posts, "reputation": view.reputation,
-    }), view.position)
+    }), view, tags)
 
 
 def held(view: v.HeldQueue) -> Response[bytes]:
+    """Whose held posts these are depends on who asks: tagged by the bytes."""
     return answer(b"".join((b'{"held":[', b",".join(view.items),
                             b'],"page":%d,"pages":%d}' % (view.page, view.pages))),
-                  view.position, private=True)
+                  view, None, private=True)

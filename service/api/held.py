@@ -14,7 +14,7 @@ from litestar.params import Parameter
 from service import commands as c
 from service.api import bodies
 from service.api.common import checked_id, written
-from service.api.openapi import SIGNED_IN, WRITERS, ok, problems
+from service.api.openapi import CONDITIONAL, SIGNED_IN, WRITERS, ok, problems
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
 from service.guests import GuestPass, guest_id
@@ -44,7 +44,7 @@ class HeldController(Controller):
     path = "/api/held"
     tags = ["moderation"]
 
-    @get("/", operation_id="listHeld", security=WRITERS, responses={
+    @get("/", operation_id="listHeld", opt=CONDITIONAL, security=WRITERS, responses={
         200: ok(HeldPage, "held posts, oldest first (a moderator's: all; anyone else's: own)"),
         **problems(401, 404)})
     async def queue(self, services: Services, actor: Actor | None, guest_pass: GuestPass,

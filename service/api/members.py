@@ -13,6 +13,7 @@ from service.api import schemas as sc
 from service.api.common import json_response, name_path, written
 from service.api.data_rights import identity_of
 from service.api.openapi import (
+    CONDITIONAL,
     OPERATOR_ONLY,
     PUBLIC,
     SIGNED_IN,
@@ -136,8 +137,10 @@ class MemberController(Controller):
         await throttle("write", actor)
         return written(await services.handlers.change_role(name, data, actor, meta))
 
-    @get("/api/users/{name:str}", operation_id="getUser", security=PUBLIC, responses={
-        200: ok(sc.UserProfile, "a member's or a guest's profile"), **problems(404)})
+    @get("/api/users/{name:str}", operation_id="getUser", opt=CONDITIONAL, security=PUBLIC,
+         responses={200: ok(sc.UserProfile, "a member's or a guest's profile"),
+                    **problems(404)})
     async def profile(self, name: Name, services: Services,
                       min_position: int | None = MinPosition) -> Response[bytes]:
-        return bodies.user(await services.reads.user(name, min_position=min_position))
+        return bodies.user(await services.reads.user(name, min_position=min_position),
+                           services.tags)

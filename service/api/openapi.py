@@ -35,6 +35,7 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec.parameter import Parameter as OpenAPIParameter
 from litestar.params import Parameter
 from litestar.routes import HTTPRoute
 
@@ -67,6 +68,10 @@ MinPosition: Any = Parameter(
 )
 Page: Any = Parameter(query="page", default=1, ge=1, le=1_000_000,
                       description="1-based; a page past the last is 404")
+
+# A read that answers an ETag and honours If-None-Match (service/conditional.py): its
+# route says ``opt=CONDITIONAL``, and ``finish`` documents the header, the tag and the 304.
+CONDITIONAL: dict[str, Any] = {"etag": True}
 
 # Security schemes (names used in operations' ``security`` lists).
 MEMBER = "member"
@@ -180,14 +185,41 @@ def _request_schema(openapi: OpenAPI, operation: Operation) -> Schema | None:
     return None
 
 
+_ETAG = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.STRING),
+    description="names the read-model state the answer shows (weak); send it back as "
+                "If-None-Match to get 304 while it is unchanged", required=True,
+)
+
+
+def _conditional(operation: Operation) -> None:
+    operation.parameters = [*(operation.parameters or []), OpenAPIParameter(
+        name="If-None-Match", param_in="header", required=False,
+        schema=Schema(type=OpenAPIType.STRING),
+        description="ETags of answers held (or *): 304 with no body when one is current",
+    )]
+    responses = operation.responses or {}
+    ok_answer = responses.get("200")
+    if isinstance(ok_answer, OpenAPIResponse):
+        ok_answer.headers = {**(ok_answer.headers or {}), "ETag": _ETAG}
+    responses["304"] = OpenAPIResponse(
+        description="not modified: the answer If-None-Match names is current; no body",
+        headers={"ETag": _ETAG})
+    operation.responses = dict(sorted(responses.items()))
+
+
 def finish(app: Litestar) -> None:
     """Say in the app's OpenAPI document what Litestar leaves out:
     * Retry-After on every 429 and 503 answer (ResponseSpec cannot declare headers);
     * request bodies that refuse unknown fields (forbid_unknown_fields Structs) have
       ``additionalProperties: false``: a request with an extra field is not valid;
-    * an optional body (``data: X | None = None``) is not required."""
+    * an optional body (``data: X | None = None``) is not required;
+    * a conditional read (``opt=CONDITIONAL``) takes If-None-Match, answers an ETag, and
+      304 with no body when the tag is named."""
     openapi = app.openapi_schema
     for handler, operation in _operations(app):
+        if handler.opt.get("etag"):
+            _conditional(operation)
         for code, response in (operation.responses or {}).items():
             if code in ("429", "503") and isinstance(response, OpenAPIResponse):
                 response.headers = {**(response.headers or {}), "Retry-After": _RETRY_AFTER}

@@ -8,7 +8,15 @@ from service import commands as c
 from service.api import bodies
 from service.api import schemas as s
 from service.api.common import checked_id, written
-from service.api.openapi import PUBLIC, SIGNED_IN, MinPosition, PostId, ok, problems
+from service.api.openapi import (
+    CONDITIONAL,
+    PUBLIC,
+    SIGNED_IN,
+    MinPosition,
+    PostId,
+    ok,
+    problems,
+)
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError, NotFoundError
 from service.handlers import RequestMeta
@@ -35,13 +43,14 @@ class PostController(Controller):
     path = "/api/posts"
     tags = ["posts"]
 
-    @get("/{post_id:int}", operation_id="getPost", security=PUBLIC, responses={
+    @get("/{post_id:int}", operation_id="getPost", opt=CONDITIONAL, security=PUBLIC, responses={
         200: ok(s.PostOnPage, "the post, with the page of its thread it is on"),
         **problems(404)})
     async def get_post(self, post_id: PostId, services: Services,
                        min_position: int | None = MinPosition) -> Response[bytes]:
         return bodies.post(await services.reads.post(checked_id(post_id, "post"),
-                                                     min_position=min_position))
+                                                     min_position=min_position),
+                           services.tags)
 
     @patch("/{post_id:int}", operation_id="editPost", security=SIGNED_IN, responses={
         200: ok(s.PostChanged, "the post was edited"), **_CHANGE_PROBLEMS})

@@ -9,6 +9,7 @@ from service.api import bodies
 from service.api import schemas as s
 from service.api.common import moderator, writer, written
 from service.api.openapi import (
+    CONDITIONAL,
     PUBLIC,
     SIGNED_IN,
     WRITERS,
@@ -41,11 +42,12 @@ class SectionController(Controller):
         result = await services.handlers.create_forum(data, actor, meta)
         return written(result, 201, {"Location": f"/api/forums/{result.slug}/threads"})
 
-    @get("/", operation_id="listForums", security=PUBLIC, responses={
+    @get("/", operation_id="listForums", opt=CONDITIONAL, security=PUBLIC, responses={
         200: ok(s.Forums, "every section"), **problems()})
     async def list(self, services: Services, min_position: int | None = MinPosition
                    ) -> Response[bytes]:
-        return bodies.forums(await services.reads.forums(min_position=min_position))
+        return bodies.forums(await services.reads.forums(min_position=min_position),
+                             services.tags)
 
     @post("/{slug:str}/threads", operation_id="startThread", status_code=201,
           security=WRITERS, responses={
@@ -73,26 +75,27 @@ class SectionController(Controller):
         return written(result, 201, {"Location": f"/api/threads/{result.thread_id}"},
                        guest_pass)
 
-    @get("/{slug:str}/threads", operation_id="listThreads", security=PUBLIC, responses={
-        200: ok(s.ThreadList, "the section's threads, most recently bumped first"),
-        **problems(404)})
+    @get("/{slug:str}/threads", operation_id="listThreads", opt=CONDITIONAL, security=PUBLIC,
+         responses={
+             200: ok(s.ThreadList, "the section's threads, most recently bumped first"),
+             **problems(404)})
     async def threads(self, slug: Slug, services: Services, page: int = Page,
                       min_position: int | None = MinPosition) -> Response[bytes]:
         return bodies.section_threads(await services.reads.section_threads(
-            slug, page, min_position=min_position))
+            slug, page, min_position=min_position), services.tags)
 
-    @get("/{slug:str}/archive", operation_id="archiveYears", security=PUBLIC, responses={
-        200: ok(s.ArchiveYears, "the years the section's threads started in"),
-        **problems(404)})
+    @get("/{slug:str}/archive", operation_id="archiveYears", opt=CONDITIONAL, security=PUBLIC,
+         responses={200: ok(s.ArchiveYears, "the years the section's threads started in"),
+                    **problems(404)})
     async def archive(self, slug: Slug, services: Services,
                       min_position: int | None = MinPosition) -> Response[bytes]:
         return bodies.archive_years(await services.reads.archive_years(
-            slug, min_position=min_position))
+            slug, min_position=min_position), services.tags)
 
-    @get("/{slug:str}/archive/{year:int}", operation_id="archiveYear", security=PUBLIC,
-         responses={200: ok(s.ArchiveYear, "the threads started in one year"),
+    @get("/{slug:str}/archive/{year:int}", operation_id="archiveYear", opt=CONDITIONAL,
+         security=PUBLIC, responses={200: ok(s.ArchiveYear, "the threads started in one year"),
                     **problems(404)})
     async def archive_year(self, slug: Slug, year: Year, services: Services, page: int = Page,
                            min_position: int | None = MinPosition) -> Response[bytes]:
         return bodies.archive_year(slug, year, await services.reads.archive_year(
-            slug, year, page, min_position=min_position))
+            slug, year, page, min_position=min_position), services.tags)

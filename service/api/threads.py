@@ -10,6 +10,7 @@ from service.api import bodies
 from service.api import schemas as s
 from service.api.common import checked_id, writer, written
 from service.api.openapi import (
+    CONDITIONAL,
     PUBLIC,
     SIGNED_IN,
     WRITERS,
@@ -42,14 +43,14 @@ class ThreadController(Controller):
     path = "/api/threads"
     tags = ["threads"]
 
-    @get("/{thread_id:int}", operation_id="getThread", security=PUBLIC, responses={
+    @get("/{thread_id:int}", operation_id="getThread", opt=CONDITIONAL, security=PUBLIC, responses={
         200: ok(s.ThreadPage, "a page of the thread's posts"), **problems(404)})
     async def get_page(self, thread_id: ThreadId, services: Services, page: int = Page,
                        per_page: int | None = PerPage, min_position: int | None = MinPosition
                        ) -> Response[bytes]:
         return bodies.thread_page(await services.reads.thread_page(
             checked_id(thread_id, "thread"), page, per_page=per_page,
-            min_position=min_position))
+            min_position=min_position), services.tags)
 
     @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201,
           security=WRITERS, responses={
@@ -115,10 +116,10 @@ class UnansweredController(Controller):
     path = "/api/unanswered"
     tags = ["threads"]
 
-    @get("/", operation_id="listUnanswered", security=PUBLIC, responses={
+    @get("/", operation_id="listUnanswered", opt=CONDITIONAL, security=PUBLIC, responses={
         200: ok(s.UnansweredList, "threads with no replies yet, newest first"),
         **problems(404)})
     async def unanswered(self, services: Services, page: int = Page,
                          min_position: int | None = MinPosition) -> Response[bytes]:
         return bodies.unanswered(await services.reads.unanswered(
-            page, min_position=min_position))
+            page, min_position=min_position), services.tags)

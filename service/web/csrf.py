@@ -11,11 +11,13 @@ outside the pages answers problem+json):
    A reverse proxy in front must pass the browser's ``Host`` on (nginx:
    ``proxy_set_header Host $host;``), or every form is refused as foreign.
 2. **Token.** Litestar's double-submit token (``litestar.middleware.csrf``): a GET of a
-   page sets the ``forum_csrf`` cookie (HttpOnly, SameSite=Lax) to a random value signed
-   with an HMAC, and every form carries the same value in the hidden ``_csrf_token``
-   field. A POST must carry both, identical and correctly signed. Another site can make a
-   browser send the cookie but cannot read it, so it cannot fill in the field. Sign-in and
-   registration are protected too (login CSRF: a forged sign-in into the attacker's
+   page that holds a form sets the ``forum_csrf`` cookie (HttpOnly, SameSite=Lax) to a
+   random value signed with an HMAC, and every form carries the same value in the hidden
+   ``_csrf_token`` field. A page without a form sets no cookie: it is then the same for
+   every anonymous visitor, and a shared cache may keep it (service/web/rendering.py).
+   A POST must carry both, identical and correctly signed. Another site can make a
+   browser send the cookie but cannot read it, so it cannot fill in the field. Sign-in
+   and registration are protected too (login CSRF: a forged sign-in into the attacker's
    account).
 
 **Adding a form:** put ``{{ m.csrf() }}`` inside the ``<form method="post">`` (the macro
@@ -143,14 +145,13 @@ class FormGuard(CSRFMiddleware):
         if scope["method"] not in SAFE_METHODS:
             await self._guard(scope, receive, send)
             return
+        # A valid cookie's token is the page's; without one, a page that holds a form
+        # issues a token and sets the cookie itself (form_token), one without sets none.
         request = scope["litestar_app"].request_class(scope=scope)
         cookie = request.cookies.get(COOKIE)
-        if cookie is not None and self._decode_csrf_token(cookie) is None:
-            cookie = None
-        token = cookie or generate_csrf_token(secret=self.config.secret)
-        ScopeState.from_scope(scope).csrf_token = token
-        await self.app(scope, receive,
-                       self.create_send_wrapper(send=send, csrf_cookie=cookie, token=token))
+        if cookie is not None and self._decode_csrf_token(cookie) is not None:
+            ScopeState.from_scope(scope).csrf_token = cookie
+        await self.app(scope, receive, send)
 
     async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = scope["litestar_app"].request_class(scope=scope, receive=receive, send=send)
@@ -181,7 +182,7 @@ async def _refuse(request: Request[Any, Any, Any], detail: str) -> None:
 def form_token(scope: Scope, cookies: dict[str, str], secret: str | None
                ) -> tuple[str, Cookie | None]:
     """The token a page's forms carry, and the cookie to set with it when the request had
-    none (a page that the middleware did not see, e.g. an error page)."""
+    none (or one this site did not sign)."""
     token = ScopeState.from_scope(scope).csrf_token
     if isinstance(token, str):
         return token, None

@@ -31,6 +31,7 @@ from service.domain.text import clean_body
 from service.guests import GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GuestPass, cookie_pass, guest_id
 from service.lifespan import Services
 from service.limits import Throttle
+from service.web import feeds
 from service.web.accounts import MemberPages
 from service.web.moderation import ModerationPages
 from service.web.posts import posts_html
@@ -45,6 +46,7 @@ from service.web.rendering import (
     _reason,
     _refusal_status,
     _section_titles,
+    _titles,
     page_actor,
     page_error,
     render,
@@ -53,6 +55,14 @@ from service.web.rendering import (
 from workers.readmodels.errors import ReadModelUnavailableError, ReadNotFoundError
 
 # -- the board ----------------------------------------------------------------------------
+
+
+def _thread_id(segment: str) -> int:
+    """A thread's id as its page's path holds it; anything else names no thread (404)."""
+    number = _position(segment)
+    if number is None or not segment.isdigit():
+        raise d.NotFoundError("no such thread")
+    return checked_id(number, "thread")
 
 
 def _guest_cookies(request: AnyRequest, guest: GuestPass, guest_wrote: bool) -> list[Cookie]:
@@ -102,20 +112,30 @@ class BoardPages(Controller):
         view = await services.reads.forums(min_position=_position(after))
         return render(request, "index.html.j2", {"page_title": "Board index",
                                                  "forums": view.forums},
-                      shared=("index", view.seen))
+                      shared=("index", view.seen, view.spaces), at=view.position, forms=False)
 
     @get("/unanswered")
     async def unanswered(self, request: AnyRequest, services: Services, page: Page = 1,
                          after: After = None) -> Response[str]:
         listing = await services.reads.unanswered(page, min_position=_position(after))
+        titles, titled = await _titles(services)
         return render(request, "unanswered.html.j2", {
-            "page_title": "Unanswered threads", "listing": listing,
-            "titles": await _section_titles(services),
-        })
+            "page_title": "Unanswered threads", "listing": listing, "titles": titles,
+        }, shared=("unanswered", page, listing.seen, listing.spaces, titled),
+            at=listing.position, forms=False)
+
+    @get("/feeds/latest.atom")
+    async def latest_feed(self, request: AnyRequest, services: Services) -> Response[bytes]:
+        return await feeds.latest(request, services)
 
     @get("/forums/{slug:str}")
     async def section(self, request: AnyRequest, services: Services, slug: str,
-                      page: Page = 1, after: After = None) -> Response[str]:
+                      page: Page = 1, after: After = None) -> Response[Any]:
+        """The section's page; ``/forums/{slug}.atom``: its feed (a route cannot end in
+        a suffix after a parameter)."""
+        feed = feeds.feed_name(slug)
+        if feed is not None:
+            return await feeds.section(request, services, feed)
         return await self._section(request, services, slug, page, _position(after))
 
     async def _section(self, request: AnyRequest, services: Services, slug: str, page: int,
@@ -129,7 +149,8 @@ class BoardPages(Controller):
             "listing": view.listing,
             "form": {"title": "", "body": "", "guest_name": "", **(form or {})},
             "error": error, "held": held,
-        }, status, shared=("section", slug, page, view.listing.seen) if plain else None)
+        }, status, shared=("section", slug, page, view.seen, view.spaces) if plain else None,
+            at=view.position)
 
     @post("/forums/{slug:str}/threads", status_code=303)
     async def start_thread(self, request: AnyRequest, services: Services, slug: str,
@@ -167,27 +188,32 @@ class BoardPages(Controller):
         return render(request, "archive.html.j2", {
             "page_title": f"{years.forum.title}: archive", "forum_slug": slug,
             "archive": years,
-        })
+        }, shared=("archive", slug, years.seen, years.spaces), at=years.position, forms=False)
 
     @get("/forums/{slug:str}/archive/{year:int}")
     async def archive_year(self, request: AnyRequest, services: Services, slug: str,
                            year: int, page: Page = 1, after: After = None) -> Response[str]:
         listing = await services.reads.archive_year(slug, year, page,
                                                     min_position=_position(after))
-        titles = await _section_titles(services)
+        titles, titled = await _titles(services)
         return render(request, "archive_year.html.j2", {
             "page_title": f"{titles.get(slug, slug)}: {year}", "forum_slug": slug,
             "section_title": titles.get(slug, slug), "listing": listing, "year": year,
-        })
+        }, shared=("archive_year", slug, year, page, listing.seen, listing.spaces, titled),
+            at=listing.position, forms=False)
 
     # -- threads ---------------------------------------------------------------------
 
-    @get("/threads/{thread_id:int}")
-    async def thread(self, request: AnyRequest, services: Services, thread_id: int,
+    @get("/threads/{thread:str}")
+    async def thread(self, request: AnyRequest, services: Services, thread: str,
                      page: Page = 1, after: After = None,
                      quote: Annotated[str | None, Parameter(query="quote", required=False)]
-                     = None) -> Response[str]:
-        checked_id(thread_id, "thread")
+                     = None) -> Response[Any]:
+        """The thread's page; ``/threads/{id}.atom``: its feed."""
+        feed = feeds.feed_name(thread)
+        thread_id = _thread_id(thread if feed is None else feed)
+        if feed is not None:
+            return await feeds.thread(request, services, thread_id)
         body = ""
         quote_id = _position(quote)
         if quote_id is not None:
@@ -214,7 +240,8 @@ class BoardPages(Controller):
             "view": view, "posts_html": posts_html(view),
             "form": {"body": "", "guest_name": "", **form}, "error": error, "held": held,
             "my_held": mine,
-        }, status, shared=("thread", thread_id, page, view.seen, title) if plain else None)
+        }, status, at=view.position,
+            shared=("thread", thread_id, page, view.seen, view.spaces, title) if plain else None)
 
     @post("/threads/{thread_id:int}/reply", status_code=303)
     async def reply(self, request: AnyRequest, services: Services, thread_id: int,

@@ -2,11 +2,21 @@
 signed-in actor from the ``forum_token`` cookie, form parsing, and the error pages.
 
 ``render()`` gives every template ``csrf_token``, the token each state-changing form must
-carry: write ``{{ m.csrf() }}`` inside the form (see service/web/csrf.py)."""
+carry: write ``{{ m.csrf() }}`` inside the form (see service/web/csrf.py). A page that
+holds no form sets no token cookie.
+
+Caching (docs/design.md, "Conditional GETs and caches"): every page answered 200 to a GET
+has an ETag, and a request naming it gets 304. A page with a ``shared`` identity (what it
+shows, the read-model state included) is tagged from that identity and the viewer before
+it is rendered, so a 304 renders nothing; any other page is tagged by its bytes. A page
+that is the same for every anonymous visitor (no form, so no per-visitor token; no
+cookie set) may be kept by a shared cache for ``public_max_age`` seconds; every other
+page, members' above all, is ``private``."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Callable, Hashable, Mapping
 from functools import cache
@@ -15,6 +25,7 @@ from typing import Annotated, Any
 from urllib.parse import quote as urlquote
 
 import msgspec
+import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar import MediaType, Request, Response
 from litestar.datastructures import Cookie
@@ -26,6 +37,7 @@ from litestar.template.config import TemplateConfig
 from events import StoreUnavailableError
 from service.api.common import MAX_ID
 from service.auth import Identity
+from service.conditional import body_tag, not_modified
 from service.deps import SAFE_METHODS, check_may_write, correlation_id
 from service.domain import errors as d
 from service.domain.actors import Actor
@@ -37,8 +49,11 @@ from service.web.kept import TOKEN_SLOT
 from service.web.times import day, stamp
 from workers.readmodels.errors import ReadModelUnavailableError
 
+log = structlog.get_logger(__name__)
+
 HERE = Path(__file__).parent
 COOKIE = "forum_token"
+PRIVATE = "private, no-cache"  # the viewer's browser may keep it, asking again each time
 
 Page = Annotated[int, Parameter(query="page", ge=1, le=1_000_000)]
 After = Annotated[str | None, Parameter(query="after", required=False)]
@@ -132,19 +147,27 @@ def page_actor(request: AnyRequest) -> Actor | None:
 Context = Mapping[str, Any]
 
 
+def _token_tag(token: str) -> str:
+    """What of a page's form token goes into its ETag: a digest, never the token."""
+    return hmac.new(b"forum etag", token.encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def render(request: AnyRequest, name: str, context: Context | Callable[[], Context],
            status: int = 200, headers: Mapping[str, str] | None = None, *,
-           shared: Hashable | None = None) -> Response[str]:
+           shared: Hashable | None = None, at: int = 0, forms: bool = True
+           ) -> Response[str]:
     """The page ``name`` rendered with ``context`` (or what the callable makes, when it is
     rendered at all). ``shared``: the identity of what the page shows when it is the same
     for everyone who views it alike (e.g. the thread, page and read-model position it
-    reflects): such a page is rendered once and kept (service/web/kept.py), and each
-    viewer's form token is put in its place."""
+    reflects): such a page is rendered once and kept (service/web/kept.py), each viewer's
+    form token is put in its place, and its ETag is made from ``shared`` and the viewer
+    (``at``: the read-model position, shown in the tag). ``forms=False``: the page holds
+    no form for a guest (a member's always has one, signing out), so an anonymous view
+    of it is the same for everyone and may be kept by a shared cache."""
     identity = _page_identity(request)
     actor = identity.actor if identity else None
     services = _services(request)
-    token, token_cookie = form_token(request.scope, request.cookies,
-                                     getattr(request.app.state, "csrf_secret", None))
+    secret = getattr(request.app.state, "csrf_secret", None)
     me = actor.name if actor else None
     moderates = actor is not None and actor.moderates
     here = request.url.path
@@ -162,14 +185,48 @@ def render(request: AnyRequest, name: str, context: Context | Callable[[], Conte
             **values,
         )
 
-    if shared is None or services is None or request.method != "GET" or status != 200:
-        html = page(token)
+    answered = {"Cache-Control": PRIVATE, **(headers or {})}
+    issued: list[tuple[str, Cookie | None]] = []
+
+    def viewer_token() -> str:
+        """The viewer's form token: its cookie's, or a new one (set with the page)."""
+        if not issued:
+            issued.append(form_token(request.scope, request.cookies, secret))
+        return issued[0][0]
+
+    def with_token(html: str) -> str:
+        """The viewer's form token in the page's forms; a page without a form is left as
+        it is, and sets no cookie."""
+        return html.replace(TOKEN_SLOT, viewer_token()) if TOKEN_SLOT in html else html
+
+    asked = request.headers.get("if-none-match")
+    if request.method != "GET" or status != 200 or services is None:
+        html = with_token(page(TOKEN_SLOT))
+    elif shared is None:  # tagged by its bytes: rendered anyway
+        html = with_token(page(TOKEN_SLOT))
+        answered["ETag"] = body_tag(html.encode())
+        if (unchanged := not_modified(asked, answered)) is not None:
+            return unchanged  # type: ignore[return-value]
     else:
-        html = services.pages.page((name, shared, here, me, moderates), page).replace(
-            TOKEN_SLOT, token)
+        public = actor is None and not forms and services.settings.public_max_age > 0
+        token_tag = None
+        if not public and (actor is not None or forms):
+            token_tag = _token_tag(viewer_token())
+        if public:
+            answered.update({"Cache-Control": "public, max-age="
+                             f"{services.settings.public_max_age}", "Vary": "Cookie"})
+        answered["ETag"] = services.tags.tag(at, "html", name, shared, here, me, moderates,
+                                             token_tag)
+        if (unchanged := not_modified(asked, answered)) is not None:
+            return unchanged  # type: ignore[return-value]
+        html = services.pages.page((name, shared, here, me, moderates), page)
+        if public and TOKEN_SLOT in html:  # a form after all: never shared, nor so tagged
+            log.error("page_with_form_declared_without", template=name)
+            answered = {"Cache-Control": PRIVATE, **(headers or {})}
+        html = with_token(html)
+    cookie = issued[0][1] if issued else None  # a token was issued only for a form page
     return Response(content=html, status_code=status, media_type=MediaType.HTML,
-                    headers={"Cache-Control": "private, no-cache", **(headers or {})},
-                    cookies=[token_cookie] if token_cookie else None)
+                    headers=answered, cookies=[cookie] if cookie else None)
 
 
 _NUMBER = re.compile(r"[0-9]{1,19}")
@@ -218,11 +275,18 @@ def _safe_next(target: str | None) -> str:
 
 
 async def _section_titles(services: Services) -> dict[str, str]:
+    return (await _titles(services))[0]
+
+
+async def _titles(services: Services
+                  ) -> tuple[dict[str, str], tuple[tuple[int, ...], tuple[str, ...]] | None]:
+    """The sections' titles by slug, and the state they were read at (None: unavailable,
+    and none shown) for a page's identity."""
     try:
-        forums = (await services.reads.forums()).forums
+        view = await services.reads.forums()
     except ReadModelUnavailableError:
-        return {}
-    return {f.slug: f.title for f in forums}
+        return {}, None
+    return {f.slug: f.title for f in view.forums}, (view.seen, view.spaces)
 
 
 def page_error(request: AnyRequest, exc: Exception) -> Response[str]:

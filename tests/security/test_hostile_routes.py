@@ -67,6 +67,11 @@ def _q(text: str) -> str:
     return urlquote(text[: len(text) // 16])
 
 
+def _h(text: str) -> str:
+    """The text as a header value can carry it (printable ASCII; the rest a ``?``)."""
+    return "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+
+
 # Each route that parses what people type, with the bomb in the field that holds text.
 ROUTES: dict[str, Send] = {
     "JSON start thread (body)": lambda c, b, s: c.post(
@@ -108,6 +113,15 @@ ROUTES: dict[str, Send] = {
         f"/threads/{b['thread']}?page={_q(s)}&after={_q(s)}"),
     "GET API params": lambda c, b, s: c.get(f"/api/forums/{b['slug']}/threads?page={_q(s)}"),
     "GET login next": lambda c, b, s: c.get(f"/login?next={_q(s)}"),
+    "GET feed paths": lambda c, b, s: c.get(f"/forums/{_q(s)}.atom"),
+    "GET thread feed path": lambda c, b, s: c.get(f"/threads/{_q(s)}.atom"),
+    # Conditional GETs: whatever If-None-Match holds, at full size (in-process: no 431).
+    "If-None-Match (page)": lambda c, b, s: c.get(f"/threads/{b['thread']}",
+                                                  headers={"If-None-Match": _h(s)}),
+    "If-None-Match (API)": lambda c, b, s: c.get(f"/api/threads/{b['thread']}",
+                                                 headers={"If-None-Match": _h(s)}),
+    "If-None-Match (feed)": lambda c, b, s: c.get(f"/threads/{b['thread']}.atom",
+                                                  headers={"If-None-Match": _h(s)}),
 }
 
 

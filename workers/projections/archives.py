@@ -1,4 +1,5 @@
-"""Each section's threads by the year they started."""
+"""Each section's threads by the year they started, and every thread by when it started
+(the newest first: the latest threads' feed)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from workers.readmodels import Namespace
 
 class Archives(Projection):
     name = "archives"
-    version = 1
+    version = 2  # 2: ``newest``
     cost = 0.5
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
@@ -18,6 +19,7 @@ class Archives(Projection):
         batch.zadd(ns.archive(event.forum, year),
                    {str(event.thread_id): event.occurred_at})
         batch.hincrby(ns.archive_years(event.forum), str(year), 1)
+        batch.zadd_one(ns.newest, str(event.thread_id), event.occurred_at)
 
     def on_thread_moved(self, event: ThreadMoved, ns: Namespace, batch: Batch) -> None:
         year, tid = event.created_at.year, str(event.thread_id)

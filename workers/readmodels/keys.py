@@ -61,7 +61,7 @@ class Namespace:
 
     __slots__ = ("_folded", "_guest_counters", "_guest_members", "_member_counters",
                  "_member_members", "_sections", "_threads", "base", "checkpoint",
-                 "guest_firsts", "guest_names", "sections", "unanswered")
+                 "guest_firsts", "guest_names", "newest", "sections", "unanswered")
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -70,6 +70,8 @@ class Namespace:
         self.sections = f"{base}:sections"
         # unanswered: sorted set of thread ids
         self.unanswered = f"{base}:unanswered"
+        # archives: sorted set of every thread id, by when it started (the latest feed)
+        self.newest = f"{base}:newest"
         # member_stats: hash of a guest's folded name -> the name as last written
         self.guest_names = f"{base}:guests:names"
         # member_stats: sorted set of guests' folded names, scored by their first post

@@ -177,9 +177,10 @@ class Reads:
         return self._guesses.get(guess, [])
 
     async def _call(self, script: str, names: tuple[str, ...], shape: Shape,
-                    guess: Hashable | None) -> list[Any] | None:
-        """One answer ``{1, checkpoints, ...}`` of ``script``; None while a read model it
-        needs has no live namespace."""
+                    guess: Hashable | None) -> tuple[list[Any], tuple[str, ...]] | None:
+        """One answer ``{1, checkpoints, ...}`` of ``script``, and the namespaces it was
+        read from (the script checked they were the live ones); None while a read model
+        it needs has no live namespace."""
         for _ in range(_ATTEMPTS):
             spaces = await self._namespaces(names)
             if spaces is None:
@@ -191,7 +192,7 @@ class Reads:
                 args=[len(names), *(name for name, _ in spaces), *argv],
             )
             if answer[0] == 1:
-                return answer
+                return answer, tuple(ns for ns, _ in spaces)
             if answer[0] == 0:
                 for name in names:
                     self._spaces.pop(name, None)
@@ -208,21 +209,22 @@ class Reads:
 
     async def _read(self, script: str, names: tuple[str, ...], shape: Shape,
                     min_position: int | None, guess: Hashable | None = None
-                    ) -> tuple[list[Any], tuple[int, ...]]:
-        """The answer of ``script``, and the checkpoints of the read models it read; waits
-        until the lowest is ``min_position`` when asked."""
+                    ) -> tuple[list[Any], tuple[int, ...], tuple[str, ...]]:
+        """The answer of ``script``, and the checkpoints and namespaces of the read models
+        it read; waits until the lowest checkpoint is ``min_position`` when asked."""
         deadline = time.monotonic() + self.min_position_wait
         checked = False
         while True:
-            answer = await self._call(script, names, shape, guess)
-            if answer is None:
+            called = await self._call(script, names, shape, guess)
+            if called is None:
                 if min_position is None or time.monotonic() >= deadline:
                     raise ReadModelUnavailableError(
                         "the read models are being rebuilt; try again shortly", 2)
             else:
+                answer, spaces = called
                 seen = tuple(int(c) for c in answer[1])
                 if min_position is None or min(seen) >= min_position:
-                    return answer, seen
+                    return answer, seen, spaces
                 if time.monotonic() >= deadline:
                     raise ReadModelUnavailableError(
                         f"the read models have not reached position {min_position} yet", 1)
@@ -251,7 +253,7 @@ class Reads:
                      *(ms.member(author) for author in authors)],
                     [start, start + per_page - 1, ms.members_prefix()])
 
-        answer, seen = await self._read(
+        answer, seen, spaces = await self._read(
             scripts.THREAD_PAGE, ("thread_page", "member_stats"), shape, min_position,
             ("thread_page", thread_id, start, per_page))
         if not answer[2]:
@@ -262,7 +264,7 @@ class Reads:
         entries = [PostEntry(stored, c[0], c[1], c[2], liked)
                    for stored, liked, c in zip(posts, likes, authored, strict=True)]
         return self.cache.put(asked, ThreadPage(summary(flat), entries, page, pages, per_page,
-                                                min(seen), seen))
+                                                min(seen), seen, spaces))
 
     async def post(self, post_id: int, *, min_position: int | None = None) -> OnePost:
         asked = ("post", post_id)
@@ -280,21 +282,22 @@ class Reads:
                      *(ms.member(a) for a in author[:1])],
                     [where.number, ms.members_prefix()])
 
-        answer, seen = await self._read(
+        answer, seen, spaces = await self._read(
             scripts.POST, ("thread_page", "member_stats"), shape, min_position, asked)
         if not answer[2]:
             raise ReadNotFoundError("no such post")
         _, _, stored, likes, counters = answer
         entry = PostEntry(stored, counters[0], counters[1], counters[2], likes)
         return self.cache.put(asked, OnePost(entry, (where.number - 1) // self.per_page + 1,
-                                             min(seen)))
+                                             min(seen), seen, spaces))
 
     # -- listings ----------------------------------------------------------------------
 
     async def _listing(self, projection: str, page: int, min_position: int | None,
                        listed: Callable[[Namespace], tuple[str, str | None]],
-                       guess: Hashable) -> tuple[Listing, dict[str, str]]:
-        per_page = self.per_page
+                       guess: Hashable, per_page: int | None = None
+                       ) -> tuple[Listing, dict[str, str]]:
+        per_page = per_page or self.per_page
         start = (page - 1) * per_page
 
         def shape(spaces: list[Namespace], ids: list[str]) -> tuple[list[str], list[Any]]:
@@ -304,13 +307,13 @@ class Reads:
                     [start, start + per_page - 1, tp.threads_prefix(),
                      "0" if extra is None else "1"])
 
-        answer, seen = await self._read(
+        answer, seen, spaces = await self._read(
             scripts.LISTING, (projection, "thread_page"), shape, min_position, guess)
         _, _, total, flats, extra = answer
         pages = _pages(int(total), per_page)
         _page_of(page, pages)
-        return (Listing([summary(f) for f in flats if f], page, pages, min(seen), seen),
-                _pairs(extra))
+        return (Listing([summary(f) for f in flats if f], page, pages, min(seen), seen,
+                        spaces), _pairs(extra))
 
     async def section_threads(self, slug: str, page: int, *,
                               min_position: int | None = None) -> SectionPage:
@@ -335,6 +338,17 @@ class Reads:
             return kept
         listing, _ = await self._listing("unanswered", page, min_position,
                                          lambda up: (up.unanswered, None), asked)
+        return self.cache.put(asked, listing)
+
+    async def newest(self, count: int, *, min_position: int | None = None) -> Listing:
+        """The ``count`` threads started last, across sections, newest first (the latest
+        threads' feed)."""
+        asked = ("newest", count)
+        kept = self.cache.get(asked, Listing, min_position)
+        if kept is not None:
+            return kept
+        listing, _ = await self._listing("archives", 1, min_position,
+                                         lambda ap: (ap.newest, None), asked, count)
         return self.cache.put(asked, listing)
 
     async def archive_year(self, slug: str, year: int, page: int, *,
@@ -367,7 +381,7 @@ class Reads:
             ap, lp = spaces
             return [lp.section(slug), ap.archive_years(slug)], []
 
-        answer, seen = await self._read(
+        answer, seen, spaces = await self._read(
             scripts.ARCHIVE_YEARS, ("archives", "thread_list"), shape, min_position)
         _, _, section_flat, years_flat = answer
         if not section_flat:
@@ -376,7 +390,7 @@ class Reads:
                        reverse=True)
         return self.cache.put(asked, ArchiveYears(
             section(section_flat), [YearCount(year=y, threads=n) for y, n in years], min(seen),
-            seen))
+            seen, spaces))
 
     async def forums(self, *, min_position: int | None = None) -> Forums:
         asked = ("forums",)
@@ -389,10 +403,10 @@ class Reads:
             return ([lp.sections, *(lp.section(slug) for slug in slugs)],
                     [lp.sections_prefix()])
 
-        answer, seen = await self._read(scripts.FORUMS, ("thread_list",), shape,
-                                        min_position, asked)
+        answer, seen, spaces = await self._read(scripts.FORUMS, ("thread_list",), shape,
+                                                min_position, asked)
         return self.cache.put(asked, Forums([section(flat) for flat in answer[2]], min(seen),
-                                            seen))
+                                            seen, spaces))
 
     # -- people ------------------------------------------------------------------------
 
@@ -409,8 +423,8 @@ class Reads:
             return ([ms.member(counter_key(name, False)), ms.member(counter_key(name, True)),
                      ms.guest_names, ms.guest_firsts], [folded])
 
-        answer, seen = await self._read(scripts.USER, ("member_stats",), shape,
-                                        min_position)
+        answer, seen, spaces = await self._read(scripts.USER, ("member_stats",), shape,
+                                                min_position)
         if not answer[2]:
             raise ReadNotFoundError(f"no user {name!r}")
         h = _pairs(answer[2])
@@ -422,7 +436,7 @@ class Reads:
             name, guest, joined = h.get("name", name), h.get("guest") == "1", h.get("joined")
         return self.cache.put(asked, UserStats(
             name, guest, joined, int(h.get("threads", 0)), int(h.get("posts", 0)),
-            int(h.get("reputation", 0)), min(seen)))
+            int(h.get("reputation", 0)), min(seen), seen, spaces))
 
     async def held(self, author_key: str | None, page: int, *, per_page: int | None = None,
                    min_position: int | None = None) -> HeldQueue:
@@ -436,8 +450,9 @@ class Reads:
             held = hp.held_pending() if author_key is None else hp.held_by(author_key)
             return [held, hp.held_items()], [start, start + per_page - 1]
 
-        answer, seen = await self._read(scripts.HELD, ("held",), shape, min_position)
+        answer, seen, spaces = await self._read(scripts.HELD, ("held",), shape, min_position)
         _, _, total, items = answer
         pages = _pages(int(total), per_page)
         _page_of(page, pages)
-        return HeldQueue([item for item in items if item], page, pages, min(seen))
+        return HeldQueue([item for item in items if item], page, pages, min(seen), seen,
+                         spaces)

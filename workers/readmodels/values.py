@@ -3,8 +3,11 @@
 A thread page's posts come as the JSON stored for them (``PostEntry``), which the JSON
 route splices and the page reads as a ``PostHead``, with the author's live counters and
 the like count beside it. Every value carries
-``position``: the lowest checkpoint of the read models it came from; pages add ``seen``,
-all of their checkpoints: what a value shows is the same whenever ``seen`` is.
+``position``: the lowest checkpoint of the read models it came from; ``seen``, all of
+their checkpoints, and ``spaces``, the namespaces (generations) it was read from: what a
+value shows is the same whenever ``seen`` and ``spaces`` are. ``seen`` alone is not
+enough: an erasure rebuilds every read model into a new namespace that reaches the same
+checkpoints with other bytes (docs/design.md, "Erasure and export").
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ class ThreadPage(msgspec.Struct, frozen=True):
     per_page: int
     position: int
     seen: tuple[int, ...]
+    spaces: tuple[str, ...] = ()
 
 
 class OnePost(msgspec.Struct, frozen=True):
@@ -118,6 +122,8 @@ class OnePost(msgspec.Struct, frozen=True):
     post: PostEntry
     page: int
     position: int
+    seen: tuple[int, ...] = ()
+    spaces: tuple[str, ...] = ()
 
 
 class Listing(msgspec.Struct, frozen=True):
@@ -128,6 +134,7 @@ class Listing(msgspec.Struct, frozen=True):
     pages: int
     position: int
     seen: tuple[int, ...]
+    spaces: tuple[str, ...] = ()
 
 
 class SectionPage(msgspec.Struct, frozen=True):
@@ -137,6 +144,14 @@ class SectionPage(msgspec.Struct, frozen=True):
     @property
     def position(self) -> int:
         return self.listing.position
+
+    @property
+    def seen(self) -> tuple[int, ...]:
+        return self.listing.seen
+
+    @property
+    def spaces(self) -> tuple[str, ...]:
+        return self.listing.spaces
 
 
 class YearCount(msgspec.Struct):
@@ -149,12 +164,14 @@ class ArchiveYears(msgspec.Struct, frozen=True):
     years: list[YearCount]
     position: int
     seen: tuple[int, ...]
+    spaces: tuple[str, ...] = ()
 
 
 class Forums(msgspec.Struct, frozen=True):
     forums: list[Section]
     position: int
     seen: tuple[int, ...]
+    spaces: tuple[str, ...] = ()
 
 
 class UserStats(msgspec.Struct, frozen=True):
@@ -165,6 +182,8 @@ class UserStats(msgspec.Struct, frozen=True):
     posts: int
     reputation: int
     position: int
+    seen: tuple[int, ...] = ()
+    spaces: tuple[str, ...] = ()
 
 
 class HeldQueue(msgspec.Struct, frozen=True):
@@ -172,6 +191,8 @@ class HeldQueue(msgspec.Struct, frozen=True):
     page: int
     pages: int
     position: int
+    seen: tuple[int, ...] = ()
+    spaces: tuple[str, ...] = ()
 
     def held(self) -> list[HeldItem]:
         return [_held_item(item) for item in self.items]
