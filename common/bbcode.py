@@ -322,7 +322,13 @@ def _quote_refs(body: str) -> list[QuoteRef]:
     seen: set[int] = set()
     if "[" not in body:
         return refs
-    for kind, tag_name, opts, _text in _Parser().tokenize(drop_controls(body)):
+    text = drop_controls(body)
+    # A tag's name is matched lowercased, so without "quote" in the lowercased text there
+    # is no quote tag, and no parser to build (the costly part, for every post of an
+    # import with any other markup).
+    if "quote" not in text.lower():
+        return refs
+    for kind, tag_name, opts, _text in _Parser().tokenize(text):
         if kind != _TOKEN_TAG_START or tag_name != "quote" or not opts:
             continue
         name, post = opts.get("name"), opts.get("post")
