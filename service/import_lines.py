@@ -23,7 +23,7 @@ from service.domain.actors import Actor
 # A chunk closes once it holds this many posts or bytes of input (a line is never split).
 # Large enough that a chunk's round trips cost nothing, small enough that the next chunk
 # is decided while this one is written, and that memory stays small.
-BATCH_POSTS = 2_000
+BATCH_POSTS = 5_000
 BATCH_BYTES = 4 << 20
 
 
