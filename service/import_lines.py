@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 import msgspec
 
@@ -25,6 +26,9 @@ from service.domain.actors import Actor
 # is decided while this one is written, and that memory stays small.
 BATCH_POSTS = 5_000
 BATCH_BYTES = 4 << 20
+# A line (one thread) longer than this is refused unread: a file without line breaks,
+# or with a broken one, must not be read into memory whole.
+MAX_LINE_BYTES = 256 << 20
 
 
 class ImportedPost(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -42,6 +46,28 @@ class ImportedThread(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class LineError(Exception):
     """A line refused: its number and this message are reported, nothing of it written."""
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """A line longer than ``MAX_LINE_BYTES``, in place of its bytes (``read_lines``)."""
+
+    size: int
+
+
+def read_lines(handle: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[bytes | Oversized]:
+    """The lines of a file opened for reading bytes, each at most ``limit`` bytes long (a
+    longer one is skipped and stands as ``Oversized``)."""
+    while line := handle.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        size = len(line)
+        while rest := handle.readline(1 << 20):
+            size += len(rest)
+            if rest.endswith(b"\n"):
+                break
+        yield Oversized(size)
 
 
 @dataclass
@@ -93,11 +119,16 @@ def line_key(thread: ImportedThread) -> str:
     return "import:" + hashlib.sha256(msgspec.json.encode(thread)).hexdigest()
 
 
-def chunks(lines: Iterable[bytes]) -> Iterator[Chunk]:
+def chunks(lines: Iterable[bytes | Oversized]) -> Iterator[Chunk]:
     """The file's lines, decoded, in chunks of about ``BATCH_POSTS`` posts, read lazily."""
     read = 0
     chunk = Chunk(first=1)
     for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, Oversized):
+            read += raw.size
+            chunk.errors.append((number, f"the line is longer than {MAX_LINE_BYTES:,} "
+                                         f"bytes ({raw.size:,})"))
+            continue
         read += len(raw)
         if not raw.strip():
             continue

@@ -47,7 +47,7 @@ from service.domain.actors import OPERATOR, Actor
 from service.domain.errors import DomainError
 from service.domain.members import member
 from service.domain.text import check_slug, clean_name
-from service.import_lines import Chunk, Line, LineError, chunks, decide
+from service.import_lines import Chunk, Line, LineError, Oversized, chunks, decide, read_lines
 from service.settings import Settings
 
 # Authors' names and whether they are members are remembered, up to this many; beyond,
@@ -113,6 +113,8 @@ class Importer:
                  on_progress: ProgressSink | None = None) -> None:
         self.store = store
         self._pool = store.pool
+        if self._pool.get_max_size() < 2:  # one connection writes, another looks up
+            raise ValueError("the importer needs a pool of at least two connections")
         self._on_error = on_error
         self._on_progress = on_progress
         self._names: dict[str, str | LineError] = {}  # as written -> as kept, or refused
@@ -263,13 +265,13 @@ class Importer:
         if self._on_progress is not None:
             self._on_progress(batch.chunk.end, report.posts)
 
-    async def lines(self, lines: Iterable[bytes]) -> Report:
+    async def lines(self, lines: Iterable[bytes | Oversized]) -> Report:
         """Import ``lines`` (a file's, in order). Raises ImportStoppedError when the
         database refuses a chunk or cannot be reached."""
         with _collector_aside():
             return await self._lines(lines)
 
-    async def _lines(self, lines: Iterable[bytes]) -> Report:
+    async def _lines(self, lines: Iterable[bytes | Oversized]) -> Report:
         report = Report()
         pending: list[asyncio.Future[Any]] = []
 
@@ -334,9 +336,9 @@ def _collector_aside() -> Iterator[None]:
         gc.unfreeze()
 
 
-def read_lines(path: Path) -> Iterator[bytes]:
+def read_file(path: Path) -> Iterator[bytes | Oversized]:
     with path.open("rb") as handle:
-        yield from handle
+        yield from read_lines(handle)
 
 
 async def run(settings: Settings, path: Path) -> int:
@@ -353,7 +355,7 @@ async def run(settings: Settings, path: Path) -> int:
         try:
             importer = Importer(PostgresEventStore(pool), on_error=refused,
                                 on_progress=progress)
-            report = await importer.lines(read_lines(path))
+            report = await importer.lines(read_file(path))
         except ImportStoppedError as error:
             stopped, report = error, error.report
         finally:

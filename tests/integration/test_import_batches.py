@@ -55,23 +55,31 @@ def write(path: Path, lines: list[dict[str, Any]]) -> Path:
     return path
 
 
+async def titles_in_log(pool: asyncpg.Pool) -> list[str]:
+    events = (r.event for r in await everything(pool))
+    return [e.title for e in events if isinstance(e, ThreadStarted)]
+
+
 async def check_log(pool: asyncpg.Pool, lines: list[dict[str, Any]]) -> None:
     """Every line is in the log exactly once, whole, in the order of the file: ids and
     positions rise with the line, versions and post numbers run 1, 2, ... per thread, and
     quotes of old ids point at the new ids."""
     events = await everything(pool)
-    started = [r for r in events if isinstance(r.event, ThreadStarted)]
+    started: list[tuple[str, ThreadStarted]] = []
+    for record in events:
+        if isinstance(record.event, ThreadStarted):
+            started.append((record.stream_id, record.event))
     expected = [line["title"] for line in lines]
-    assert [r.event.title for r in started] == expected, "each thread once, in file order"
-    ids = [r.event.thread_id for r in started]
+    assert [e.title for _, e in started] == expected, "each thread once, in file order"
+    ids = [e.thread_id for _, e in started]
     assert ids == sorted(ids)
     by_stream: dict[str, list[Any]] = {}
     for record in events:
         by_stream.setdefault(record.stream_id, []).append(record)
-    for record, line in zip(started, lines, strict=True):
-        stream = by_stream[record.stream_id]
+    for (stream_id, _), line in zip(started, lines, strict=True):
+        stream = by_stream[stream_id]
         assert [r.version for r in stream] == list(range(1, len(stream) + 1))
-        added = [r.event for r in stream if isinstance(r.event, PostAdded)]
+        added = [e for e in (r.event for r in stream) if isinstance(e, PostAdded)]
         assert [p.number for p in added] == list(range(1, len(line["posts"]) + 1))
         assert [p.body.rsplit("]", 1)[-1] for p in added] == [
             p["body"].rsplit("]", 1)[-1] for p in line["posts"]]
@@ -134,8 +142,7 @@ async def test_a_chunk_refused_half_way_stops_the_import_and_a_rerun_imports_the
     assert stopped.value.line == 16
     assert isinstance(stopped.value.cause, asyncpg.RaiseError)
     assert stopped.value.report.imported == 15
-    titles = [r.event.title for r in await everything(pool)
-              if isinstance(r.event, ThreadStarted)]
+    titles = await titles_in_log(pool)
     assert titles == [line["title"] for line in lines[:15]], "whole chunks, before it only"
 
     await cure(pool)
@@ -174,8 +181,7 @@ async def test_the_cli_killed_in_the_middle_of_a_write_and_run_again_imports_eac
     while await pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
                               " AND state = 'active'", backend):
         await asyncio.sleep(0.05)
-    titles = [r.event.title for r in await everything(pool)
-              if isinstance(r.event, ThreadStarted)]
+    titles = await titles_in_log(pool)
     assert titles == [line["title"] for line in lines[:50]], "the first chunk, whole"
 
     await cure(pool)
