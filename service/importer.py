@@ -42,6 +42,7 @@ from events.bulk import NewStreams, append_new_streams, known_keys, read_streams
 from events.errors import StoreUnavailableError
 from events.postgres import PostgresEventStore, create_pool
 from events.records import forum_stream, member_stream, thread_stream
+from events.store import MAX_EVENTS_PER_APPEND
 from service.domain import sections
 from service.domain.actors import OPERATOR, Actor
 from service.domain.errors import DomainError
@@ -101,10 +102,20 @@ class _Looked:
 
 
 @dataclass
+class _Part:
+    """Decided lines of a chunk written by one statement: all of them, but when their
+    events exceed what one statement may hold (a thread of hundreds of thousands of
+    posts)."""
+
+    first: int  # the number of its first line
+    streams: NewStreams = field(default_factory=NewStreams)
+    lines: list[Line] = field(default_factory=list)
+
+
+@dataclass
 class _Batch:
     chunk: Chunk
-    streams: NewStreams
-    lines: list[Line]
+    parts: list[_Part]
     skipped: int
 
 
@@ -220,7 +231,8 @@ class Importer:
     async def _decide(self, looked: _Looked) -> _Batch:
         """A chunk's threads decided (its malformed lines added to its errors), and the
         sections they need created."""
-        chunk, streams, decided, at = looked.chunk, NewStreams(), [], 0
+        chunk, at = looked.chunk, 0
+        parts = [_Part(chunk.first)]
         for line, thread_id in zip(looked.lines, looked.thread_ids, strict=True):
             ids = looked.post_ids[at:at + len(line.thread.posts)]
             at += len(ids)
@@ -233,35 +245,51 @@ class Importer:
             except LineError as error:
                 chunk.errors.append((line.number, str(error)))
                 continue
+            if len(new) > MAX_EVENTS_PER_APPEND:
+                chunk.errors.append((line.number, f"the thread makes {len(new):,} events, "
+                                     f"more than one append may hold ({MAX_EVENTS_PER_APPEND:,})"))
+                continue
+            if len(parts[-1].streams.events) + len(new) > MAX_EVENTS_PER_APPEND:
+                parts.append(_Part(line.number))
             if line.thread.forum in looked.missing_forums:
                 await self._create_forum(line.thread.forum,
                                          line.thread.posts[0].created_at.astimezone(UTC))
-            streams.add(line.key, thread_stream(thread_id), new,
-                        response=b'{"thread_id":%d}' % thread_id,
-                        metadata=msgspec.json.encode(
-                            Metadata(correlation_id=f"import-line-{line.number}")))
-            decided.append(line)
+            parts[-1].streams.add(line.key, thread_stream(thread_id), new,
+                                  response=b'{"thread_id":%d}' % thread_id,
+                                  metadata=msgspec.json.encode(
+                                      Metadata(correlation_id=f"import-line-{line.number}")))
+            parts[-1].lines.append(line)
         chunk.errors.sort()
-        return _Batch(chunk, streams, decided, looked.skipped)
+        return _Batch(chunk, parts, looked.skipped)
 
-    async def _write(self, connection: asyncpg.Connection, batch: _Batch,
-                     report: Report) -> None:
-        appended = await append_new_streams(connection, batch.streams)
-        # Told once the chunk is in, so that an import that stops has told nothing of
-        # what is left to do.
-        for number, message in batch.chunk.errors:
+    def _tell(self, errors: list[tuple[int, str]], report: Report) -> None:
+        for number, message in errors:
             report.malformed += 1
             if self._on_error is not None:
                 self._on_error(number, message)
             else:
                 report.errors.append((number, message))
+
+    async def _write(self, connection: asyncpg.Connection, batch: _Batch,
+                     report: Report) -> None:
+        """Write a chunk, a part (one statement, one transaction) after another. Its
+        malformed lines are told once the lines around them are in, so that an import
+        that stops has told nothing of what is left to do."""
+        for part in batch.parts:
+            try:
+                appended = await append_new_streams(connection, part.streams)
+            except _STOPPING as error:
+                stop = batch.chunk.first if part is batch.parts[0] else part.first
+                self._tell([e for e in batch.chunk.errors if e[0] < stop], report)
+                raise ImportStoppedError(stop, error, report) from error
+            for line in part.lines:
+                if line.key in appended:
+                    report.imported += 1
+                    report.posts += len(line.thread.posts)
+                else:  # imported meanwhile: by a chunk still in flight, or by someone else
+                    report.skipped += 1
+        self._tell(batch.chunk.errors, report)
         report.skipped += batch.skipped
-        for line in batch.lines:
-            if line.key in appended:
-                report.imported += 1
-                report.posts += len(line.thread.posts)
-            else:  # imported meanwhile: by a chunk still in flight, or by someone else
-                report.skipped += 1
         if self._on_progress is not None:
             self._on_progress(batch.chunk.end, report.posts)
 

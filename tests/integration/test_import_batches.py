@@ -212,3 +212,31 @@ async def test_the_cli_tells_where_a_refused_import_stopped(
     assert again.returncode == 0, again.stderr
     assert "imported 70 threads (7000 posts); 50 already imported" in again.stdout
     await check_log(pool, lines)
+
+
+async def test_a_chunk_beyond_what_one_append_holds_is_written_in_parts(
+    store: PostgresEventStore, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service import importer
+
+    monkeypatch.setattr(import_lines, "BATCH_POSTS", 1_000)  # one chunk
+    monkeypatch.setattr(importer, "MAX_EVENTS_PER_APPEND", 40)
+    lines = board(12, 5, poison_at=7)  # 13 events a thread: three threads a part
+    huge = board(1, 30)[0] | {"title": "Huge"}  # 88 events: more than one append holds
+    raw = [json.dumps(line).encode() for line in lines]
+    raw.insert(3, json.dumps(huge).encode())
+    await poison(pool, "RAISE EXCEPTION 'the disk is full'")
+
+    refused: list[tuple[int, str]] = []
+    with pytest.raises(ImportStoppedError) as stopped:
+        await Importer(store, on_error=lambda n, m: refused.append((n, m))).lines(raw)
+    # Parts: lines 1-3, 5-7 (line 4 refused), 8-10 (line 9 is the poisoned thread).
+    assert stopped.value.line == 8
+    assert stopped.value.report.imported == 6
+    assert [n for n, _ in refused] == [4] and "more than one append" in refused[0][1]
+    assert await titles_in_log(pool) == [line["title"] for line in lines[:6]]
+
+    await cure(pool)
+    report = await Importer(store).lines(raw)
+    assert (report.imported, report.skipped, report.malformed) == (6, 6, 1)
+    await check_log(pool, lines)
