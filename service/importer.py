@@ -154,6 +154,8 @@ class Importer:
         if actor is None:
             name = self._name(written)
             actor = Actor(name, "member" if self._members[name.casefold()] else "guest")
+            if len(self._actors) >= NAMES_KEPT:
+                self._actors.clear()
             self._actors[written] = actor
         return actor
 
