@@ -317,13 +317,47 @@ def render(body: str) -> str:
         return _render_fallback(body)
 
 
+_tag_parser: _Parser | None = None
+
+
+def _tag_reader() -> _Parser:
+    """One parser for reading tags (``_parse_tag`` keeps no state): building one
+    registers every formatter again."""
+    global _tag_parser
+    if _tag_parser is None:
+        _tag_parser = _Parser()
+    return _tag_parser
+
+
 def _quote_refs(body: str) -> list[QuoteRef]:
+    """The quote references as ``_Parser().tokenize`` sees the tags (the renderer's
+    reading), without building a parser or tokens: a post is decided on every write and
+    every import, and most posts quote nothing."""
     refs: list[QuoteRef] = []
     seen: set[int] = set()
-    if "[" not in body:
+    # A tag's name is matched lowercased: no "quote" in the lowercased text, no quote tag.
+    # Dropping controls cannot make a "q" (nor does lowercasing anything but "Q"), so a
+    # body without one needs not even that.
+    if "[" not in body or "q" not in body.lower():
         return refs
-    for kind, tag_name, opts, _text in _Parser().tokenize(drop_controls(body)):
-        if kind != _TOKEN_TAG_START or tag_name != "quote" or not opts:
+    text = drop_controls(body)
+    if "quote" not in text.lower():
+        return refs
+    reader = _tag_reader()
+    parsed: dict[str, tuple[bool, str, bool, dict[str, str] | None]] = {}
+    tag_count = 0
+    for match in _TAG_RE.finditer(text):
+        tag = match.group(0)
+        result = parsed.get(tag)
+        if result is None:
+            result = parsed[tag] = reader._parse_tag(tag)
+        valid, tag_name, closer, opts = result
+        if not valid:
+            continue
+        tag_count += 1
+        if tag_count > _MAX_TAGS:  # as tokenize: the tags beyond are text
+            break
+        if closer or tag_name != "quote" or not opts:
             continue
         name, post = opts.get("name"), opts.get("post")
         if not name or not post:
@@ -358,21 +392,16 @@ class QuoteTag(msgspec.Struct, frozen=True):
     post: int | None = None
 
 
-_tag_parser: _Parser | None = None
-
-
 def quote_tags(body: str) -> list[QuoteTag]:
     """The quote tags of ``body`` in order, recognised exactly as ``render`` recognises
     them (a rewrite of attributions must find the tags the pages show). Linear: one regex
     pass, each candidate parsed once."""
-    global _tag_parser  # one parser: building one registers every formatter again
     if "[" not in body:
         return []
-    if _tag_parser is None:
-        _tag_parser = _Parser()
+    reader = _tag_reader()
     found: list[QuoteTag] = []
     for match in _TAG_RE.finditer(body):
-        valid, name, closer, opts = _tag_parser._parse_tag(match.group(0))
+        valid, name, closer, opts = reader._parse_tag(match.group(0))
         if not valid or name != "quote":
             continue
         if closer:

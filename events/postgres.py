@@ -190,6 +190,11 @@ class PostgresEventStore:
         # last look at the table): a position at or below it needs no query to be known.
         self._highest = 0
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """For writers that need a connection of their own (events/bulk.py)."""
+        return self._pool
+
     async def append(
         self,
         stream_id: str,

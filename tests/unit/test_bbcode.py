@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.bbcode import QuoteRef, _render_markup, quote_refs, render
+from common.bbcode import (
+    _TOKEN_TAG_START,
+    QuoteRef,
+    _Parser,
+    _render_markup,
+    quote_refs,
+    render,
+)
+from common.characters import drop_controls
 
 ALLOWED_TAGS = {"strong", "em", "a", "blockquote", "div", "br"}
 VOID_TAGS = {"br"}
@@ -555,6 +563,33 @@ def test_quote_refs_never_raises_and_returns_valid_refs(body: str) -> None:
 
 
 # --- quote_refs -----------------------------------------------------------------------------
+
+
+def _quote_refs_by_tokens(body: str) -> list[QuoteRef]:
+    """quote_refs as it was: the renderer's own tokens (a parser built per body)."""
+    refs: list[QuoteRef] = []
+    for kind, name, opts, _text in _Parser().tokenize(drop_controls(body)):
+        if kind != _TOKEN_TAG_START or name != "quote" or not opts:
+            continue
+        if opts.get("name") and opts.get("post"):
+            ref = QuoteRef(name=opts["name"], post_id=int(opts["post"]))
+            if ref.post_id not in {r.post_id for r in refs}:
+                refs.append(ref)
+    return refs
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(bodies, st.text(alphabet="[]=/ quoteQUOTEpsb1\n\x00\x07\u0130\u212a",
+                                  max_size=80)))
+def test_quote_refs_reads_the_tags_as_the_renderer_tokenizes_them(body: str) -> None:
+    assert quote_refs(body) == _quote_refs_by_tokens(body)
+
+
+def test_quote_refs_counts_tags_as_the_renderer_does() -> None:
+    body = "[b]" * 5000 + "[quote=a post=1]"  # beyond the renderer's tag limit: text
+    assert quote_refs(body) == _quote_refs_by_tokens(body) == []
+    assert quote_refs("[b]" * 4999 + "[quote=a post=1]") == [QuoteRef(name="a", post_id=1)]
+
 
 
 def test_quote_refs_returns_refs_in_order_of_appearance() -> None:
