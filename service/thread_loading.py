@@ -128,6 +128,7 @@ class ThreadLoader:
             else:
                 if len(page) < self.page:
                     break
+            await asyncio.sleep(0)  # others' turn, whatever the store's read awaited
         if thread is None:
             return None, version
         kept = Kept(thread, version, snapshot_version)
