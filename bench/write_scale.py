@@ -142,9 +142,11 @@ async def reply_watched(url: str, client: httpx.AsyncClient, thread_id: int, who
     return took, longest
 
 
-async def fresh_api(env: Env, warmup_thread: int, **overrides: object
+async def fresh_api(env: Env, warmup_thread: int, cache_bytes: int | None = None
                     ) -> tuple[Proc, str, httpx.AsyncClient]:
-    proc, url = await env.start_api(workers=1, rate_limits="off", **overrides)
+    proc, url = await (env.start_api(workers=1, rate_limits="off") if cache_bytes is None
+                       else env.start_api(workers=1, rate_limits="off",
+                                          thread_cache_bytes=cache_bytes))
     client = httpx.AsyncClient(base_url=url, timeout=120)
     for i in range(3):  # connections, statements, code paths: the process is warm
         await reply(client, warmup_thread, f"warmup{i}")
@@ -232,7 +234,7 @@ async def memory(env: Env, world: World, args: argparse.Namespace) -> None:
             await pool.execute("DELETE FROM snapshots")  # each reply a first load
         finally:
             await pool.close()
-        proc, _, client = await fresh_api(env, warmup, thread_cache_bytes=bound)
+        proc, _, client = await fresh_api(env, warmup, cache_bytes=bound)
         try:
             await asyncio.sleep(0.5)
             baseline = rss(proc)
