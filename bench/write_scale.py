@@ -16,13 +16,15 @@ time through HTTP:
 * **warm**: the same process again, the thread kept: only the events after the kept
   version.
 
-A fresh process first answers one reply to a thread of its own, so "cold" measures the
-thread, not the process's first request (connections, first statements). While each
-first and cold reply runs, a second connection asks ``GET /health`` back to back: the
-longest answer is how long the event loop was held (target < 50 ms). Latencies are
-medians over rounds (each round restarts the process); ratios are per round, then the
-median. The physical limit beside them: one PostgreSQL round trip (``SELECT 1``) measured
-in the same run; a warm reply costs a few of them (ban check, ids, load, append).
+A fresh process first answers three replies to a thread of its own, so "cold" measures
+the thread, not the process's first requests (connections, first statements). While a
+first or cold reply to a second thread of the same length runs, another connection asks
+``GET /health`` back to back: the longest answer is how long the event loop was held
+(target < 50 ms); the timed replies run without these pings, which take the same loop's
+time. Latencies are medians over rounds (each round restarts the process); ratios are per
+round, then the median. The physical limit beside them: one PostgreSQL round trip
+(``SELECT 1``) measured in the same run; a warm reply costs a few of them (ban check,
+ids, load, append) and Python's share of an HTTP request.
 
 Then the memory: a fresh process answers one reply to each of ``--rss-threads`` threads
 of 10,000 posts (each a first load: no snapshot); its RSS after that, less its RSS after
@@ -154,7 +156,9 @@ async def fresh_api(env: Env, warmup_thread: int, cache_bytes: int | None = None
 
 
 async def latencies(env: Env, world: World, args: argparse.Namespace) -> None:
-    threads = {size: (await world.seed(size))[0] for size in SIZES}
+    # Two threads of each length: one timed alone, one watched by /health (the pings
+    # take the same event loop's time, so they would slow the reply they watch).
+    threads = {size: await world.seed(size, 2) for size in SIZES}
     warmup = (await world.seed(10))[0]
     log(f"seeded threads of {', '.join(f'{s:,}' for s in SIZES)} posts")
     first: dict[int, list[float]] = {s: [] for s in SIZES}
@@ -170,21 +174,22 @@ async def latencies(env: Env, world: World, args: argparse.Namespace) -> None:
             kind = "first" if round_ < args.first_rounds else "cold"
             if kind == "first":
                 await pool.execute("DELETE FROM snapshots")
-            for size, thread_id in threads.items():  # what a cold load folds after it
+            for size, (timed, _) in threads.items():  # what a cold load folds after it
                 tails[size].append(await pool.fetchval(
                     "SELECT (SELECT max(version) FROM events WHERE stream_id = $1)"
                     " - coalesce((SELECT version FROM snapshots WHERE stream_id = $1), 0)",
-                    f"thread-{thread_id}"))
+                    f"thread-{timed}"))
             proc, url, client = await fresh_api(env, warmup)
             try:
-                for size, thread_id in threads.items():
-                    took, longest = await reply_watched(url, client, thread_id,
-                                                        f"r{round_}s{size}")
-                    (first if kind == "first" else cold)[size].append(took)
+                for size, (timed, watched) in threads.items():
+                    (first if kind == "first" else cold)[size].append(
+                        await reply(client, timed, f"r{round_}s{size}"))
+                    _, longest = await reply_watched(url, client, watched,
+                                                     f"h{round_}s{size}")
                     held[kind][size].append(longest)
-                    warm[size].append(median([await reply(client, thread_id, f"w{i}")
+                    warm[size].append(median([await reply(client, timed, f"w{i}")
                                               for i in range(args.warm)]))
-                    await asyncio.sleep(0.2)  # the snapshot, saved in the background
+                    await asyncio.sleep(0.2)  # the snapshots, saved in the background
             finally:
                 await client.aclose()
                 env.stop(proc)
