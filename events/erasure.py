@@ -64,7 +64,9 @@ async def erase(pool: asyncpg.Pool, subject: Subject, *, actor: str, now: dateti
             horizon = int(await conn.fetchval(f"SELECT {_HORIZON}"))
             seen = [row[0] for row in await conn.fetch(_NAMING, needle, 0, horizon)]
         async with conn.transaction():
-            await conn.execute("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+            # ``snapshots`` too: a save under way ends first (and its row is deleted
+            # below), a later one waits and then sees the rewrite (events/snapshots.py).
+            await conn.execute("LOCK TABLE events, snapshots IN SHARE ROW EXCLUSIVE MODE")
             # The tail beyond that horizon, and what was found read again (another
             # erasure may have rewritten it meanwhile).
             rows = await conn.fetch(_RECHECK, needle, seen, horizon)
@@ -88,6 +90,10 @@ async def _rewrite(conn: asyncpg.Connection, subject: Subject, rows: list[asyncp
                            rewritten)
     streams = sorted({stream for position, stream, event in found
                       if position in changed} - {member_stream(subject.name)})
+    # Snapshots of the rewritten streams hold the name (a post's author, a liker); the
+    # next load folds the rewritten events again. The subject's own stream is not
+    # snapshotted (only threads are).
+    await conn.execute("DELETE FROM snapshots WHERE stream_id = ANY($1::text[])", streams)
     if subject.guest:
         stream, version = f"guest-{subject.pseudonym.casefold()}", 0
         await conn.execute("DELETE FROM guest_names WHERE lower(name) = lower($1)",

@@ -69,6 +69,11 @@ class InMemoryEventStore:
                           ) -> list[RecordedEvent]:
         return [r for r in self._streams.get(stream_id, []) if r.version > after_version]
 
+    async def read_stream_page(self, stream_id: str, after_version: int, limit: int
+                               ) -> list[tuple[int, ForumEvent]]:
+        return [(r.version, r.event) for r in self._streams.get(stream_id, [])
+                if r.version > after_version][:limit]
+
     async def read_all(self, after: int, limit: int) -> list[RecordedEvent]:
         return self._log[after : after + limit]
 

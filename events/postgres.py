@@ -168,6 +168,15 @@ SELECT position, stream_id, version, data, metadata, recorded_at
 FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version
 """
 
+# A page of one stream as ONE row, as _READ_FEED reads the log: a cold load of a long
+# thread reads its tail page by page (service/thread_loading.py), each page decoded in
+# one call.
+_READ_STREAM_PAGE = """
+SELECT array_agg(version), '[' || string_agg(data::text, ',') || ']'
+FROM (SELECT version, data FROM events WHERE stream_id = $1 AND version > $2
+      ORDER BY version LIMIT $3) page
+"""
+
 _metadata_decoder = msgspec.json.Decoder(Metadata)
 _SEQUENCES = {"thread": "thread_ids", "post": "post_ids"}
 
@@ -245,6 +254,18 @@ class PostgresEventStore:
             return []
         rows = await self._fetch(_READ_STREAM, stream_id, after_version)
         return [_record(r) for r in rows]
+
+    async def read_stream_page(self, stream_id: str, after_version: int, limit: int
+                               ) -> list[tuple[int, ForumEvent]]:
+        if "\x00" in stream_id:
+            return []
+        row = await self._fetchrow(_READ_STREAM_PAGE, stream_id, after_version, limit)
+        if row is None or row[0] is None:
+            return []
+        page = list(zip(row[0], decode_many(row[1]), strict=True))
+        if row[0] != sorted(row[0]):
+            page.sort(key=lambda item: item[0])
+        return page
 
     async def password_hash(self, stream_id: str) -> str | None:
         if "\x00" in stream_id:

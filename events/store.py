@@ -39,6 +39,13 @@ class EventStore(Protocol):
         """The stream's events in version order; only those after ``after_version``."""
         ...
 
+    async def read_stream_page(self, stream_id: str, after_version: int, limit: int
+                               ) -> list[tuple[int, ForumEvent]]:
+        """At most ``limit`` of the stream's events after ``after_version``, in version
+        order, each with its version: all a writer folding the stream needs, read and
+        decoded in one go (a long stream is read page by page)."""
+        ...
+
     async def read_all(self, after: int, limit: int) -> list[RecordedEvent]:
         """Events of the global log after ``after``, in order. Never skips: an event that
         is not returned now can only have a position above the last one returned."""

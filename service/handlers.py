@@ -20,7 +20,7 @@ from service.domain.errors import ConflictError, NotFoundError
 from service.handling import (  # re-exported: the HTTP layer and tests import them here
     CONFLICT_RETRIES,
     GUEST_NAME_HOLD,
-    THREAD_CACHE_SIZE,
+    THREAD_CACHE_BYTES,
     R,
     RequestMeta,
     fingerprint,
@@ -28,7 +28,7 @@ from service.handling import (  # re-exported: the HTTP layer and tests import t
 )
 from service.member_handlers import MemberUseCases
 
-__all__ = ["CONFLICT_RETRIES", "GUEST_NAME_HOLD", "THREAD_CACHE_SIZE", "Handlers",
+__all__ = ["CONFLICT_RETRIES", "GUEST_NAME_HOLD", "THREAD_CACHE_BYTES", "Handlers",
            "RequestMeta", "fingerprint", "page_of"]
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
@@ -28,8 +27,8 @@ from events import (
     IdempotentResult,
     Metadata,
 )
-from events.members import StreamRedacted
-from events.records import forum_stream, thread_stream
+from events.records import forum_stream
+from events.snapshots import NoSnapshots, SnapshotStore
 from service import commands as c
 from service.auth import Offloader
 from service.domain import review, threads
@@ -39,10 +38,12 @@ from service.domain.errors import (
 )
 from service.namestore import InMemoryNameStore, NameStore
 from service.notify import Notifier
+from service.thread_cache import DEFAULT_BYTES, ThreadCache
+from service.thread_loading import SNAPSHOT_EVERY, ThreadLoader
 
 R = TypeVar("R", bound=c.Result)
 CONFLICT_RETRIES = 8
-THREAD_CACHE_SIZE = 512  # folded threads kept per API process (see _load_thread)
+THREAD_CACHE_BYTES = DEFAULT_BYTES  # folded threads kept per API process (_load_thread)
 GUEST_NAME_HOLD = timedelta(days=30)  # how long a guest name stays with its guest
 
 
@@ -86,6 +87,9 @@ class Plumbing:
         guest_name_hold: timedelta = GUEST_NAME_HOLD,
         guest_key: bytes | None = None,
         on_append: Callable[[str], None] = lambda stream: None,
+        snapshots: SnapshotStore | None = None,
+        thread_cache_bytes: int = THREAD_CACHE_BYTES,
+        snapshot_every: int = SNAPSHOT_EVERY,
     ) -> None:
         self.store = store
         self.on_append = on_append  # told the stream of every append that succeeded
@@ -103,7 +107,9 @@ class Plumbing:
         self.per_page = per_page
         self.offload = Offloader()  # password hashing: off the event loop, a few at once
         self.hold = review.policy(hold)
-        self._threads: OrderedDict[int, tuple[threads.Thread, int]] = OrderedDict()
+        self.threads = ThreadLoader(store, snapshots or NoSnapshots(),
+                                    ThreadCache(thread_cache_bytes),
+                                    snapshot_every=snapshot_every)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -179,35 +185,9 @@ class Plumbing:
         raise ConflictError("the thread is busy; try again")
 
     async def _load_thread(self, thread_id: int) -> tuple[threads.Thread | None, int]:
-        """The thread folded from its stream, and its version.
-
-        Folded threads are kept (least recently used out) and brought up to date by reading
-        only the events after the kept version, so a write to a long thread does not
-        re-read and re-fold all of it (that made a reply cost O(posts in the thread)).
-        A kept state only ever advances by committed events, in version order, without an
-        await in between; decisions only read it. A request that decides on a state that
-        a concurrent request advanced past the version it was handed appends with a stale
-        expected version, fails, and retries: optimistic concurrency still decides.
-        """
-        kept = self._threads.get(thread_id)
-        records = await self.store.read_stream(thread_stream(thread_id),
-                                               kept[1] if kept else 0)
-        fresh = kept is None
-        if not fresh and any(r.event.__class__ is StreamRedacted for r in records):
-            # An erasure rewrote this stream: what is kept may show the erased name.
-            records = await self.store.read_stream(thread_stream(thread_id))
-            fresh = True
-        kept = None if fresh else self._threads.get(thread_id)  # advanced meanwhile?
-        thread, version = kept if kept else (None, 0)
-        for record in records:
-            if record.version == version + 1:
-                thread, version = threads.evolve(thread, record.event), record.version
-        if thread is not None:
-            self._threads[thread_id] = (thread, version)
-            self._threads.move_to_end(thread_id)
-            if len(self._threads) > THREAD_CACHE_SIZE:
-                self._threads.popitem(last=False)
-        return thread, version
+        """The thread folded from its stream, and its version: kept, or a snapshot and
+        the events after it (service/thread_loading.py)."""
+        return await self.threads.load(thread_id)
 
     async def _forum_exists(self, slug: str) -> bool:
         return bool(await self.store.read_stream(forum_stream(slug)))

@@ -3,6 +3,8 @@ app starts, closed when it stops; nothing is opened at import."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from redis.asyncio import Redis
 
 from events.offset import say_if_ahead
 from events.postgres import PostgresEventStore, create_pool
+from events.snapshots import PostgresSnapshotStore
 from service.auth import Authenticator, hash_password, verify_password
 from service.bans import Banned
 from service.conditional import Tags
@@ -64,6 +67,7 @@ async def services(settings: Settings, metrics: Metrics | None = None
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
     notifier = _notifier(settings)
+    handlers: Handlers | None = None
     try:
         store = PostgresEventStore(pool)
         await say_if_ahead(log, store)
@@ -73,7 +77,10 @@ async def services(settings: Settings, metrics: Metrics | None = None
                             names=PostgresNameStore(pool),
                             guest_name_hold=timedelta(days=settings.guest_name_days),
                             guest_key=await guest_token_key(pool),
-                            on_append=metrics.appended if metrics else lambda stream: None)
+                            on_append=metrics.appended if metrics else lambda stream: None,
+                            snapshots=PostgresSnapshotStore(pool),
+                            thread_cache_bytes=settings.thread_cache_bytes,
+                            snapshot_every=settings.thread_snapshot_every)
         sessions = Sessions(pool, store, settings.session_ttl)
         yield Services(
             settings=settings, pool=pool, store=store, redis=redis, notifier=notifier,
@@ -87,6 +94,9 @@ async def services(settings: Settings, metrics: Metrics | None = None
             tags=release_tags(settings),
         )
     finally:
+        if handlers is not None:  # snapshots being saved: done, or given up
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(handlers.threads.settle(), 5)
         await notifier.close()
         await redis.aclose()
         await pool.close()

@@ -57,3 +57,11 @@ class Settings(WorkerSettings, frozen=True, kw_only=True):
     public_max_age: int = 10
     # Entries in each Atom feed (the newest threads or posts).
     feed_entries: int = 20
+    # Bytes of folded threads an API process keeps for deciding writes (service/
+    # thread_cache.py); one thread may take an eighth. About 25 bytes a post: the default
+    # holds some 2.5 million posts' worth. A thread not kept is loaded from its snapshot.
+    thread_cache_bytes: int = 64 * 1024 * 1024
+    # A thread's write-side state is snapshotted when a load leaves it this many events
+    # past its newest snapshot (service/thread_loading.py): a cold load folds at most
+    # about this many events after the snapshot.
+    thread_snapshot_every: int = 500

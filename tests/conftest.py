@@ -212,6 +212,8 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "FORUM_RATE_LIMITS": settings.rate_limits,
         "FORUM_TRUSTED_PROXIES": settings.trusted_proxies,
         "FORUM_READY_MAX_LAG": str(settings.ready_max_lag),
+        "FORUM_THREAD_CACHE_BYTES": str(settings.thread_cache_bytes),
+        "FORUM_THREAD_SNAPSHOT_EVERY": str(settings.thread_snapshot_every),
         "PYTHONUNBUFFERED": "1",
     })
     env.update({f"FORUM_{name.upper()}": getattr(settings, name)

@@ -36,24 +36,11 @@ from service.domain.errors import (
     ThreadLockedError,
     TooSoonError,
 )
+from service.domain.posts import Post, Posts
 from service.domain.text import clean_body, clean_title
 
 STARTER_BUMP_INTERVAL = timedelta(hours=24)
 MAX_QUOTES = 50
-
-
-@dataclass
-class Post:
-    post_id: int
-    number: int
-    author: str
-    guest: bool
-    op: bool
-    created_at: datetime
-    body: str
-    edited_at: datetime | None = None
-    deleted: bool = False
-    likers: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -82,7 +69,7 @@ class Thread:
     created_at: datetime
     bumped_at: datetime
     locked: bool = False
-    posts: dict[int, Post] = field(default_factory=dict)
+    posts: Posts = field(default_factory=Posts)  # without bodies: none is decided on
     count: int = 0
     last_starter_bump: datetime | None = None
     guest_id: str | None = None  # the starting guest's identity (see ThreadStarted)
@@ -137,24 +124,21 @@ def evolve(thread: Thread | None, event: ForumEvent) -> Thread | None:
     assert thread is not None, f"{type(event).__name__} before ThreadStarted"
     match event:
         case PostAdded():
-            thread.posts[event.post_id] = Post(
-                post_id=event.post_id, number=event.number, author=event.author,
-                guest=event.guest, op=event.op, created_at=event.occurred_at, body=event.body,
-            )
+            thread.posts.add(event.post_id, number=event.number, author=event.author,
+                             guest=event.guest, op=event.op, created_at=event.occurred_at)
             thread.count = event.number
         case ThreadBumped():
             thread.bumped_at = event.occurred_at
             if event.reason == "starter":
                 thread.last_starter_bump = event.occurred_at
         case PostEdited():
-            post = thread.posts[event.post_id]
-            post.body, post.edited_at = event.body, event.occurred_at
+            thread.posts.edit(event.post_id, event.occurred_at)
         case PostDeleted():
-            thread.posts[event.post_id].deleted = True
+            thread.posts.delete(event.post_id)
         case PostLiked():
-            thread.posts[event.post_id].likers.add(event.actor.casefold())
+            thread.posts.like(event.post_id, event.actor.casefold())
         case PostUnliked():
-            thread.posts[event.post_id].likers.discard(event.actor.casefold())
+            thread.posts.unlike(event.post_id, event.actor.casefold())
         case ThreadLocked():
             thread.locked = True
         case ThreadUnlocked():
@@ -275,9 +259,10 @@ def bump(thread: Thread | None, *, actor: Actor, now: datetime) -> list[ForumEve
 
 
 def _post(thread: Thread | None, post_id: int) -> tuple[Thread, Post]:
-    if thread is None or post_id not in thread.posts:
+    post = thread.posts.get(post_id) if thread is not None else None
+    if thread is None or post is None:
         raise NotFoundError("no such post")
-    return thread, thread.posts[post_id]
+    return thread, post
 
 
 def _may_change(post: Post, actor: Actor) -> None:

@@ -16,10 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
+import msgspec
+import pytest
 from redis.asyncio import Redis
 
 from events.postgres import PostgresEventStore
+from service.settings import Settings
 from tests.builders import unique_name, unique_slug
 from tests.conftest import FORUM, OPERATOR, process_env
 from tests.readmodel_dump import differences, dump, rebuild_dump
@@ -27,6 +31,20 @@ from workers.erasures import born_of
 from workers.readmodels import PROJECTION_NAMES, Keys
 
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def stack_settings(stack_settings: Settings) -> Settings:
+    """Every load of a thread snapshots it: the erasure finds snapshots holding the name."""
+    return msgspec.structs.replace(stack_settings, thread_snapshot_every=1)
+
+
+async def snapshots_naming(pool: asyncpg.Pool, name: str) -> int:
+    """How many thread snapshots hold ``name`` (bytea: a pg_dump shows it as hex, so it
+    is searched here)."""
+    forms = [name.encode(), name.casefold().encode()]
+    rows = await pool.fetch("SELECT data FROM snapshots")
+    return sum(any(form in bytes(r[0]) for form in forms) for r in rows)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -164,6 +182,10 @@ async def test_an_erased_member_is_found_nowhere_and_live_equals_replay(
                            headers={"X-Min-Position": str(guest["position"])})
         before = await every_answer(http, slug, [t1, t2], posts, [name])
         assert name in before and secrets[0] in before  # the premise: there to be found
+        deadline = time.monotonic() + 10  # snapshots are saved after the answer
+        while await snapshots_naming(pool, name) < 2:
+            assert time.monotonic() < deadline, "the threads were not snapshotted"
+            await asyncio.sleep(0.1)
         assert name in await every_redis_text(redis, keys.prefix)
 
         # The member's own export, before: their profile and both of their posts.
@@ -214,6 +236,7 @@ async def test_an_erased_member_is_found_nowhere_and_live_equals_replay(
                "the API's answers")
     absent(await every_redis_text(redis, keys.prefix), gone, "Redis")
     absent(pg_dump(stack_settings.database_url), gone, "a pg_dump")
+    assert await snapshots_naming(pool, name) == 0
     backup = tmp_path / "after.backup"
     done = subprocess.run([*FORUM, "backup", str(backup)], env=process_env(stack_settings),
                           capture_output=True, timeout=120)

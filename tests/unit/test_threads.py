@@ -398,8 +398,7 @@ def test_author_may_edit_their_post():
     assert (edited.body, edited.number, edited.author, edited.created_at) == (
         "typo", 2, "ann", NOW)
     history.apply([edited])
-    assert history.state.posts[post_id].edited_at == later
-    assert history.state.posts[post_id].body == "typo"
+    assert history.state.posts[post_id].edited_at == later  # the body: only in the log
 
 
 def test_moderator_may_edit_anyones_post():
