@@ -25,6 +25,7 @@ with ``href``/``rel``/``class``/``data-post`` attributes, and every element open
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import bbcode as _bbcode
@@ -329,6 +330,27 @@ def _tag_reader() -> _Parser:
     return _tag_parser
 
 
+def _recognised(text: str) -> Iterator[tuple[re.Match[str], str, bool, dict[str, str] | None]]:
+    """The tags of ``text`` the renderer recognises, as ``_Parser.tokenize`` reads them
+    (each distinct tag parsed once; past ``_MAX_TAGS`` the rest are text): the match, the
+    tag's name, whether it closes, its options."""
+    reader = _tag_reader()
+    parsed: dict[str, tuple[bool, str, bool, dict[str, str] | None]] = {}
+    tag_count = 0
+    for match in _TAG_RE.finditer(text):
+        tag = match.group(0)
+        result = parsed.get(tag)
+        if result is None:
+            result = parsed[tag] = reader._parse_tag(tag)
+        valid, tag_name, closer, opts = result
+        if not valid:
+            continue
+        tag_count += 1
+        if tag_count > _MAX_TAGS:  # as tokenize: the tags beyond are text
+            return
+        yield match, tag_name, closer, opts
+
+
 def _quote_refs(body: str) -> list[QuoteRef]:
     """The quote references as ``_Parser().tokenize`` sees the tags (the renderer's
     reading), without building a parser or tokens: a post is decided on every write and
@@ -343,20 +365,7 @@ def _quote_refs(body: str) -> list[QuoteRef]:
     text = drop_controls(body)
     if "quote" not in text.lower():
         return refs
-    reader = _tag_reader()
-    parsed: dict[str, tuple[bool, str, bool, dict[str, str] | None]] = {}
-    tag_count = 0
-    for match in _TAG_RE.finditer(text):
-        tag = match.group(0)
-        result = parsed.get(tag)
-        if result is None:
-            result = parsed[tag] = reader._parse_tag(tag)
-        valid, tag_name, closer, opts = result
-        if not valid:
-            continue
-        tag_count += 1
-        if tag_count > _MAX_TAGS:  # as tokenize: the tags beyond are text
-            break
+    for _, tag_name, closer, opts in _recognised(text):
         if closer or tag_name != "quote" or not opts:
             continue
         name, post = opts.get("name"), opts.get("post")
@@ -398,11 +407,11 @@ def quote_tags(body: str) -> list[QuoteTag]:
     pass, each candidate parsed once."""
     if "[" not in body:
         return []
-    reader = _tag_reader()
     found: list[QuoteTag] = []
-    for match in _TAG_RE.finditer(body):
-        valid, name, closer, opts = reader._parse_tag(match.group(0))
-        if not valid or name != "quote":
+    # Stored bodies hold no control characters (service/domain/text.py drops them), so
+    # the renderer's drop_controls changes nothing and positions are the body's own.
+    for match, name, closer, opts in _recognised(body):
+        if name != "quote":
             continue
         if closer:
             found.append(QuoteTag(match.start(), match.end(), True))
