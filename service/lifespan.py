@@ -29,6 +29,7 @@ from service.settings import Settings
 from service.web.kept import KeptPages
 from workers.readmodels import Keys
 from workers.readmodels.reads import Reads
+from workers.readmodels.search import SearchReads
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +44,7 @@ class Services:
     handlers: Handlers
     auth: Authenticator
     reads: Reads
+    search: SearchReads
     limiter: Limiter
     bans: Banned
     pages: KeptPages
@@ -80,6 +82,8 @@ async def services(settings: Settings, metrics: Metrics | None = None
             reads=Reads(redis, Keys(settings.key_prefix), store, per_page=settings.per_page,
                         min_position_wait=settings.min_position_wait,
                         cache_ms=settings.page_cache_ms),
+            search=SearchReads(pool, store, per_page=settings.per_page,
+                               min_position_wait=settings.min_position_wait),
             limiter=Limiter(settings, redis), bans=Banned(pool), pages=KeptPages(),
             rights=DataRights(pool, store, verify_password=verify_password,
                               offload=handlers.offload, clock=handlers.clock),
