@@ -28,7 +28,6 @@ from events import EventStore
 from workers.erasures import erased_in
 from workers.search.changes import changes
 from workers.search.sink import (
-    VERSION,
     Model,
     commit,
     drop_build,
@@ -79,7 +78,7 @@ async def _catch_up(conn: asyncpg.Connection, store: EventStore, batch: int) -> 
     applied = 0
     while True:
         live, _ = await models(conn)
-        if live is None or live.version != VERSION:
+        if live is None or not live.current:
             return applied  # built by other code: replaced by a build, never written
         feed = await store.read_feed(live.checkpoint, batch)
         if not feed:
@@ -136,7 +135,7 @@ class Search:
         two queries: the models' state and the log's head."""
         (live, build), head = await asyncio.gather(models(self.pool), self.store.head())
         applied = 0
-        if live is not None and live.version == VERSION and live.checkpoint < head:
+        if live is not None and live.current and live.checkpoint < head:
             applied = await self.catch_up()
             if applied:  # it may have read an erasure
                 live, build = await models(self.pool)

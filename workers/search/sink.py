@@ -52,9 +52,14 @@ class Model:
     live: bool
 
     @property
+    def current(self) -> bool:
+        """Built by this code: what it writes, it can write into."""
+        return self.version == VERSION
+
+    @property
     def stale(self) -> bool:
         """Built by other code, or from events an erasure has rewritten since."""
-        return self.version != VERSION or self.erased > self.born
+        return not self.current or self.erased > self.born
 
 
 def needs_build(live: Model | None) -> bool:
@@ -236,7 +241,7 @@ async def swap(conn: asyncpg.Connection, build: Model) -> bool:
                 return False
             if (old and old.generation) != (live and live.generation):
                 return False  # swapped meanwhile: the locks taken were not its readers'
-            if old is not None and old.version == VERSION and old.checkpoint > now.checkpoint:
+            if old is not None and old.current and old.checkpoint > now.checkpoint:
                 return False
             if old is not None:
                 await conn.execute("DELETE FROM search_models WHERE generation = $1",
