@@ -6,7 +6,8 @@ views ``search.posts`` and ``search.threads``).
 words next to each other, in order); ``word*`` matches every word that begins with
 ``word`` (at least two letters before the star, else it is the word itself). Nothing else
 is syntax: other punctuation is what it is in a post, which PostgreSQL's parser reads the
-same way on both sides (``e-mail``, ``example.com``, ``c++``).
+same way on both sides (``e-mail``, ``example.com``, ``c++``), so only a word of letters
+and digits takes a star.
 
 **Safe by construction.** The query is never handed to ``to_tsquery`` as typed: this
 module cuts it into terms (one linear pass), removes from each the only characters a
@@ -102,8 +103,9 @@ def terms(q: str) -> list[Term]:
             text = _words(word)
             if not _has_word(text):
                 continue
-            letters = sum(ch.isalnum() for ch in text)
-            found.append(Term(text, prefix and letters >= MIN_PREFIX))
+            # A prefix is a word's beginning: letters and digits only. PostgreSQL would
+            # put the star on every piece of "a-b-c", each matching nearly every post.
+            found.append(Term(text, prefix and text.isalnum() and len(text) >= MIN_PREFIX))
     unique = list(dict.fromkeys(Term(t.text.lower(), t.prefix) for t in found))
     if len(unique) > MAX_TERMS:
         raise QueryError(f"a search has at most {MAX_TERMS} words and phrases")
