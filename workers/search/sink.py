@@ -161,6 +161,10 @@ async def commit(conn: asyncpg.Connection, model: Model, position: int, erased: 
     nothing written) otherwise, or when the generation is gone (swapped out, dropped)."""
     try:
         async with conn.transaction():
+            # Its tables before its row, as the swap takes them (no deadlock), and before
+            # this transaction has an id: waiting for a swap holds no one's horizon.
+            await conn.execute(f"LOCK TABLE {_posts(model.generation)},"
+                               f" {_threads(model.generation)} IN ROW EXCLUSIVE MODE")
             at = await conn.fetchval(
                 "SELECT checkpoint FROM search_models WHERE generation = $1 FOR UPDATE",
                 model.generation)
@@ -171,7 +175,7 @@ async def commit(conn: asyncpg.Connection, model: Model, position: int, erased: 
             await conn.execute(
                 "UPDATE search_models SET checkpoint = $2, erased = greatest(erased, $3)"
                 " WHERE generation = $1", model.generation, position, erased)
-    except _MovedError:
+    except (_MovedError, asyncpg.UndefinedTableError):  # a swap dropped it meanwhile
         return False
     return True
 
