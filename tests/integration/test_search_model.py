@@ -240,3 +240,29 @@ async def test_an_erasure_during_a_search_build_restarts_it(store, pool, client,
     text = await every_search_text(pool)
     assert "annika" not in text.lower() and "ann writes" not in text
     assert b["first"]["thread_id"]
+
+
+async def test_a_lost_generation_is_built_again(store, pool, client, project):
+    """Tables gone under a live generation (dropped by hand, or a database put together
+    from parts: a logical replica lacks the generations created after its schema was
+    copied): the workers forget it and build another, and its orphans are dropped."""
+    from tests.e2e.test_search import found, section, start
+
+    slug = await section(client)
+    first = await start(client, slug, "Lost", "a capybara")
+    await project()
+    lost = await live_model(pool)
+    async with pool.acquire() as conn:
+        orphan = await sink.start_build(conn, born=0)  # then its row goes missing too
+        await conn.execute("DELETE FROM search_models WHERE generation = $1",
+                           orphan.generation)
+    await pool.execute(f"DROP TABLE search.posts_{lost.generation},"
+                       f" search.threads_{lost.generation} CASCADE")
+    await start(client, slug, "After", "a second capybara")
+    await project()
+    now = await live_model(pool)
+    assert now.generation > orphan.generation
+    assert len(await found(client, "capybara")) == 2 and first["post_id"]
+    names = {r[0] for r in await pool.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'search'")}
+    assert names == {f"posts_{now.generation}", f"threads_{now.generation}"}
