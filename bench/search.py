@@ -123,13 +123,13 @@ async def build(store: PostgresEventStore, pool: Any) -> dict[str, float]:
         finally:
             held.append(time.perf_counter() - started)
 
-    follow.commit = timed  # type: ignore[assignment]
+    follow.commit = timed  # type: ignore[attr-defined,assignment]
     try:
         started = time.perf_counter()
         await follow.replay(store, pool)
         seconds = time.perf_counter() - started
     finally:
-        follow.commit = commit  # type: ignore[assignment]
+        follow.commit = commit  # type: ignore[attr-defined]
     return {"seconds": seconds, "p50": percentile(held, 50), "p99": percentile(held, 99),
             "max": max(held), "pages": len(held)}
 
@@ -194,12 +194,14 @@ async def main() -> None:
                 raw_sql = raw_count(tsquery(terms(q)), filters)
 
                 async def ours(q: str = q, filters: dict[str, str] = filters) -> Any:
-                    return await reads.search(q, **filters)  # type: ignore[arg-type]
+                    return await reads.search(q, forum=filters.get("forum"),
+                                              author=filters.get("author"))
 
                 async def raw(sql: str = raw_sql) -> Any:
                     return await pool.fetchval(sql)
 
-                sides = [("ours", ours), ("raw", raw)]
+                sides: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+                    ("ours", ours), ("raw", raw)]
                 if (round_ + index) % 2:
                     sides.reverse()  # order alternates: drift hits both sides alike
                 measured = {}
