@@ -266,3 +266,9 @@ async def test_a_lost_generation_is_built_again(store, pool, client, project):
     names = {r[0] for r in await pool.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'search'")}
     assert names == {f"posts_{now.generation}", f"threads_{now.generation}"}
+    # Lost with nothing new to write: the next tick sees it, too.
+    await pool.execute(f"DROP TABLE search.posts_{now.generation},"
+                       f" search.threads_{now.generation} CASCADE")
+    await project()
+    assert (await live_model(pool)).generation > now.generation
+    assert len(await found(client, "capybara")) == 2

@@ -50,6 +50,7 @@ class Model:
     checkpoint: int
     erased: int  # the position of the last erasure it read (0: none)
     live: bool
+    present: bool = True  # its tables exist (else it was lost: see ``commit``)
 
     @property
     def current(self) -> bool:
@@ -63,7 +64,7 @@ class Model:
 
 
 def needs_build(live: Model | None) -> bool:
-    return live is None or live.stale
+    return live is None or live.stale or not live.present
 
 
 def _posts(generation: int) -> str:
@@ -108,7 +109,10 @@ CREATE INDEX ON {posts} (lower(author));
 """
 
 
-_MODELS = "SELECT generation, version, born, checkpoint, erased, live FROM search_models"
+_MODELS = """
+SELECT generation, version, born, checkpoint, erased, live,
+       to_regclass('search.posts_' || generation) IS NOT NULL
+FROM search_models"""
 
 
 async def models(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[Model | None, Model | None]:
@@ -241,13 +245,21 @@ async def swap(conn: asyncpg.Connection, build: Model) -> bool:
         async with conn.transaction():
             await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
             live, _ = await models(conn)
-            if live is not None:
-                # Readers first, before this transaction has an id: waiting for them
-                # must not hold the log's read horizon (nothing above has written).
-                await conn.execute(
-                    "LOCK TABLE search.posts, search.threads,"
-                    f" {_posts(live.generation)}, {_threads(live.generation)}"
-                    " IN ACCESS EXCLUSIVE MODE")
+            # Readers first, before this transaction has an id: waiting for them must not
+            # hold the log's read horizon (nothing above has written). Only what exists:
+            # the views do not before the first swap, nor a lost generation's tables.
+            names = ["search.posts", "search.threads"] + (
+                [_posts(live.generation), _threads(live.generation)] if live else [])
+            present = [n for n, oid in zip(names, await conn.fetchval(
+                "SELECT array_agg(to_regclass(n) ORDER BY i)"
+                " FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i)", names), strict=True)
+                if oid is not None]
+            if present:
+                await conn.execute(f"LOCK TABLE {', '.join(present)} IN ACCESS EXCLUSIVE MODE")
+            if live is not None and _posts(live.generation) not in present:
+                await conn.execute("DELETE FROM search_models WHERE generation = $1",
+                                   live.generation)  # lost: nothing to keep serving
+                live = None
             rows = {r[0]: Model(*r) for r in await conn.fetch(_MODELS + " FOR UPDATE")}
             now = rows.get(build.generation)
             old = next((m for m in rows.values() if m.live), None)
