@@ -16,6 +16,7 @@ from service.api.log import EventLogController
 from service.api.members import MemberController
 from service.api.openapi import components, finish
 from service.api.posts import PostController
+from service.api.search import SearchController
 from service.api.sections import SectionController
 from service.api.suspensions import SuspensionController
 from service.api.threads import ThreadController, UnansweredController
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             SectionController, ThreadController, UnansweredController, PostController,
             MemberController, SuspensionController, EventLogController, HealthController,
-            BanController, HeldController, DataRightsController,
+            BanController, HeldController, DataRightsController, SearchController,
             *PAGE_CONTROLLERS,
         ],
         dependencies={

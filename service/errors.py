@@ -18,6 +18,7 @@ from workers.readmodels.errors import (
     ReadModelUnavailableError,
     ReadNotFoundError,
 )
+from workers.readmodels.search import QueryError
 
 log = structlog.get_logger(__name__)
 
@@ -97,6 +98,8 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
         return problem(404, exc.detail)
     if isinstance(exc, BeyondHeadError):  # the API's X-Min-Position, a page's ?after=
         return problem(400, exc.detail)
+    if isinstance(exc, QueryError):  # a search that cannot be run as asked
+        return problem(422, exc.detail)
     if isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.startswith(
         ("asyncpg", "redis")
     ):

@@ -32,6 +32,7 @@ from service.settings import Settings
 from service.web.kept import KeptPages
 from workers.readmodels import Keys
 from workers.readmodels.reads import Reads
+from workers.readmodels.search import SearchReads
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +47,7 @@ class Services:
     handlers: Handlers
     auth: Authenticator
     reads: Reads
+    search: SearchReads
     limiter: Limiter
     bans: Banned
     pages: KeptPages
@@ -88,6 +90,8 @@ async def services(settings: Settings, metrics: Metrics | None = None
             reads=Reads(redis, Keys(settings.key_prefix), store, per_page=settings.per_page,
                         min_position_wait=settings.min_position_wait,
                         cache_ms=settings.page_cache_ms),
+            search=SearchReads(pool, store, per_page=settings.per_page,
+                               min_position_wait=settings.min_position_wait),
             limiter=Limiter(settings, redis), bans=Banned(pool), pages=KeptPages(),
             rights=DataRights(pool, store, verify_password=verify_password,
                               offload=handlers.offload, clock=handlers.clock),

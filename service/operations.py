@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+import asyncpg
 import msgspec
 from redis.asyncio import Redis
 
@@ -23,6 +24,9 @@ from workers.checkpoints import positions
 from workers.locks import Lease
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
+from workers.search import NAME as SEARCH
+from workers.search import follow as search_follow
+from workers.search import sink as search_sink
 
 # Below this many events a replay runs in one process whatever the number of cores.
 PARALLEL_FROM_EVENTS = 50_000
@@ -39,9 +43,10 @@ def default_jobs(events: int, cores: int | None = None) -> int:
 
 
 async def gather_status(settings: Settings) -> dict[str, Any]:
-    """Each read model's position and lag, the log's head, and the read horizon: how long
-    committed events have waited behind it, how many, and who holds it (a session of any
-    database on the cluster, or a prepared transaction: this is the operator's tool)."""
+    """Each read model's position and lag (the search model's among them), the log's head,
+    and the read horizon: how long committed events have waited behind it, how many, and
+    who holds it (a session of any database on the cluster, or a prepared transaction:
+    this is the operator's tool)."""
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     redis = Redis.from_url(settings.redis_url)
     try:
@@ -49,6 +54,8 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
         keys = Keys(settings.key_prefix)
         names = list(PROJECTIONS)
         checkpoints = await positions(redis, keys, names)
+        searching, search_build = await search_sink.models(pool)
+        checkpoints[SEARCH] = searching.checkpoint if searching else None
         present = readiness.checkpoints(checkpoints)
         lag = await store.lag(list(present.values()))
         lags = readiness.projection_lags(present, lag)
@@ -63,7 +70,7 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
             "log_ahead": await store.ahead_of_cluster(),
             "projections": {},
         }
-        for name in names:
+        for name in [*names, SEARCH]:
             position = checkpoints[name]
             lag_events = None
             if position is not None:
@@ -71,14 +78,17 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
                     "SELECT count(*) FROM events WHERE position > $1 AND position <= $2",
                     position, head))
             build_position = None
-            if name in builds:
+            if name == SEARCH:
+                build_position = search_build.checkpoint if search_build else None
+            elif name in builds:
                 raw = await redis.get(keys.namespace(name, builds[name]).checkpoint)
                 build_position = int(raw or 0)
             out["projections"][name] = {
                 "position": position, "lag_events": lag_events,
-                "lag_seconds": round(lags.get(name, 0.0), 3), "rebuilding": name in builds,
+                "lag_seconds": round(lags.get(name, 0.0), 3),
+                "rebuilding": build_position is not None,
                 "rebuild_position": build_position,
-                "version": PROJECTIONS[name].version,
+                "version": search_sink.VERSION if name == SEARCH else PROJECTIONS[name].version,
             }
         return out
     finally:
@@ -139,18 +149,42 @@ async def print_status(settings: Settings, *, as_json: bool) -> None:
         console.print("the log's read horizon is not held: every committed event is readable")
 
 
+READ_MODELS = [*PROJECTIONS, SEARCH]
+"""What ``forum replay`` rebuilds: the projections into Redis, and the search model."""
+
+
 async def replay(settings: Settings, names: list[str], jobs: int | None = None) -> None:
     """``jobs``: processes to build in (None: one per core, or one for a small log)."""
-    unknown = [n for n in names if n not in PROJECTIONS]
+    unknown = [n for n in names if n not in READ_MODELS]
     if unknown:
         raise SystemExit(f"unknown projection(s): {', '.join(unknown)}; "
-                         f"known: {', '.join(PROJECTIONS)}")
-    names = names or list(PROJECTIONS)
+                         f"known: {', '.join(READ_MODELS)}")
+    names = names or list(READ_MODELS)
     interrupted = _on_ctrl_c()
     pool = await create_pool(settings.database_url, min_size=1, max_size=4)
+    store = PostgresEventStore(pool)
+    try:
+        head = await store.head()
+        total = int(await pool.fetchval("SELECT count(*) FROM events WHERE position <= $1",
+                                        head))
+        redis_names = [n for n in names if n in PROJECTIONS]
+        if redis_names:
+            await _replay_redis(settings, store, redis_names, jobs, total, interrupted)
+        if SEARCH in names:
+            await _replay_search(store, pool, total, interrupted)
+    except asyncio.CancelledError:
+        if not interrupted.is_set():
+            raise
+        raise SystemExit("replay interrupted: read models not switched yet keep serving as "
+                         "they were; the half-built ones are dropped") from None
+    finally:
+        await pool.close()
+
+
+async def _replay_redis(settings: Settings, store: PostgresEventStore, names: list[str],
+                        jobs: int | None, total: int, interrupted: asyncio.Event) -> None:
     redis = Redis.from_url(settings.redis_url, socket_timeout=60)
     keys = Keys(settings.key_prefix)
-    store = PostgresEventStore(pool)
     lease = Lease(redis, keys.lock("build"), ttl_ms=30_000)
     builds: dict[str, str] = {}
     try:
@@ -160,18 +194,8 @@ async def replay(settings: Settings, names: list[str], jobs: int | None = None) 
                 raise SystemExit("another rebuild holds the build lock; try again later")
             await asyncio.sleep(0.5)
         head = await store.head()
-        total = int(await pool.fetchval("SELECT count(*) FROM events WHERE position <= $1",
-                                        head))
         reporter = _reporter(total, names)
-        done = 0
-
-        def progress(count: int) -> None:
-            nonlocal done
-            if interrupted.is_set():  # its cancellation was lost on the way: again
-                raise asyncio.CancelledError
-            done += count
-            reporter(done)
-
+        progress = _Counter(reporter, interrupted)
         for name in names:
             builds[name] = await rebuild.start(redis, keys, name, fresh=True, born=head)
         if jobs is None:
@@ -186,14 +210,10 @@ async def replay(settings: Settings, names: list[str], jobs: int | None = None) 
                                     on_batch=progress)
         finally:
             renewing.cancel()
-        reporter(done, final=True)
+        reporter(progress.done, final=True)
         builds = {}
-        sys.stderr.write(f"replayed {done} events into {', '.join(names)}; readers switched\n")
-    except asyncio.CancelledError:
-        if not interrupted.is_set():
-            raise
-        raise SystemExit("replay interrupted: read models not switched yet keep serving as "
-                         "they were; the half-built ones are dropped") from None
+        sys.stderr.write(f"replayed {progress.done} events into {', '.join(names)}; "
+                         "readers switched\n")
     finally:
         # Interrupted: the live read models were never touched; drop the half-built ones.
         for name, ns in builds.items():
@@ -202,7 +222,36 @@ async def replay(settings: Settings, names: list[str], jobs: int | None = None) 
                 await rebuild.drop_namespace(redis, keys, name, ns)
         await lease.release()
         await redis.aclose()
-        await pool.close()
+
+
+async def _replay_search(store: PostgresEventStore, pool: asyncpg.Pool, total: int,
+                         interrupted: asyncio.Event) -> None:
+    """A new generation of the search model, built beside the live one and swapped in
+    (workers/search/follow.py); interrupted, the unfinished one is dropped."""
+    reporter = _reporter(total, [SEARCH])
+    progress = _Counter(reporter, interrupted)
+    try:
+        live = await search_follow.replay(store, pool, on_batch=progress)
+    except search_follow.BuildBusyError:
+        raise SystemExit("another process holds the search model's build lock; "
+                         "try again later") from None
+    reporter(progress.done, final=True)
+    sys.stderr.write(f"replayed {progress.done} events into search (generation "
+                     f"{live.generation}); readers switched\n")
+
+
+class _Counter:
+    """An ``on_batch`` that reports events done, and raises the replay's interruption
+    again if its cancellation was lost on the way."""
+
+    def __init__(self, reporter: Reporter, interrupted: asyncio.Event) -> None:
+        self.reporter, self.interrupted, self.done = reporter, interrupted, 0
+
+    def __call__(self, count: int) -> None:
+        if self.interrupted.is_set():
+            raise asyncio.CancelledError
+        self.done += count
+        self.reporter(self.done)
 
 
 def _on_ctrl_c() -> asyncio.Event:

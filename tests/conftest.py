@@ -30,6 +30,7 @@ from events.postgres import PostgresEventStore, create_pool
 from service.settings import Settings
 from workers.live import Live
 from workers.readmodels import Keys
+from workers.search.follow import Search
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("FORUM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -153,23 +154,33 @@ def live(store: PostgresEventStore, redis: Redis, keys: Keys) -> Live:
 
 
 @pytest.fixture
-def project(live: Live, pool: asyncpg.Pool):  # type: ignore[no-untyped-def]
-    """Bring every read model up to the newest committed event, as a worker would.
+def search(store: PostgresEventStore, pool: asyncpg.Pool) -> Search:
+    return Search(store, pool)
+
+
+@pytest.fixture
+def project(live: Live, search: Search, pool: asyncpg.Pool):  # type: ignore[no-untyped-def]
+    """Bring every read model, and the search model, up to the newest committed event, as
+    a worker would.
 
     The target is the table's highest position, not the store's visible head: on a shared
     cluster another session's long write transaction holds the visible head back (the
     price of gap safety), and "caught up with what is visible" would end too early."""
     from workers.checkpoints import positions
     from workers.projections import PROJECTIONS
+    from workers.search.sink import models
 
     async def run(timeout: float = 60.0) -> None:
         target = int(await pool.fetchval("SELECT coalesce(max(position), 0) FROM events"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            await live.tick()
+            await asyncio.gather(live.tick(), search.tick())
             done = await positions(live.redis, live.keys, list(PROJECTIONS))
             building = await live.redis.keys(f"{live.keys.prefix}:building:*")
-            if not building and all(p is not None and p >= target for p in done.values()):
+            searching, search_build = await models(pool)
+            done["search"] = searching.checkpoint if searching else None
+            if not building and search_build is None and all(
+                    p is not None and p >= target for p in done.values()):
                 return
             await asyncio.sleep(0.02)
         raise AssertionError(f"projections did not reach {target}: {done}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import dramatiq
 
 from workers.broker import QUEUE
@@ -11,6 +13,11 @@ from workers.middleware import Resources
 def declare(broker: dramatiq.Broker, resources: Resources) -> None:
     @dramatiq.actor(broker=broker, actor_name="catch_up", queue_name=QUEUE, max_retries=3)
     async def catch_up() -> None:
-        """Catch every live read model up with the log (the message carries nothing)."""
-        assert resources.live is not None
-        await resources.live.catch_up()
+        """Catch every live read model, and the search model, up with the log (the
+        message carries nothing). Either goes on when the other fails."""
+        assert resources.live is not None and resources.search is not None
+        for outcome in await asyncio.gather(resources.live.catch_up(),
+                                            resources.search.catch_up(),
+                                            return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome

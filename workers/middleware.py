@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import dramatiq
@@ -23,6 +24,7 @@ from events.offset import say_if_ahead
 from events.postgres import PostgresEventStore, create_pool
 from workers.live import Live
 from workers.readmodels import Keys
+from workers.search.follow import Search
 from workers.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -34,8 +36,9 @@ class Resources(dramatiq.Middleware):
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.live: Live | None = None
+        self.search: Search | None = None
         self._closers: list[Any] = []
-        self._ticker: Any = None
+        self._tickers: list[Any] = []
         self._stopping = False
         self._parent = os.getppid()
 
@@ -46,9 +49,12 @@ class Resources(dramatiq.Middleware):
         self._closers = [pool.close, redis.aclose]
         store = PostgresEventStore(pool)
         self.live = Live(store, redis, Keys(self.settings.key_prefix))
+        self.search = Search(store, pool)
         await say_if_ahead(log, store)
 
-    async def _tick_forever(self) -> None:
+    async def _tick_forever(self, name: str, tick: Callable[[], Awaitable[int]]) -> None:
+        """``tick`` every ``TICK`` seconds. The read models in Redis and the search model
+        in PostgreSQL tick apart: either goes on while the other's store is away."""
         failures = 0
         while not self._stopping:
             if os.getppid() != self._parent:
@@ -58,15 +64,15 @@ class Resources(dramatiq.Middleware):
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
             try:
-                assert self.live is not None
-                await self.live.tick()
+                await tick()
                 failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # keep ticking: PostgreSQL or Redis may come back
                 failures += 1
                 if failures == 1 or failures % 20 == 0:
-                    log.warning("tick_failed", error=repr(error), failures=failures)
+                    log.warning("tick_failed", ticking=name, error=repr(error),
+                                failures=failures)
             await asyncio.sleep(TICK)
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
@@ -80,15 +86,18 @@ class Resources(dramatiq.Middleware):
         self._parent = os.getppid()
         thread = get_event_loop_thread()
         assert thread is not None, "the AsyncIO middleware must come before Resources"
-        self._ticker = asyncio.run_coroutine_threadsafe(self._tick_forever(), thread.loop)
+        assert self.live is not None and self.search is not None
+        self._tickers = [
+            asyncio.run_coroutine_threadsafe(self._tick_forever(name, tick), thread.loop)
+            for name, tick in (("read models", self.live.tick), ("search", self.search.tick))]
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stopping = True
         thread = get_event_loop_thread()
         if thread is None:
             return
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for ticker in self._tickers:
+            ticker.cancel()
         for close in self._closers:
             with contextlib.suppress(Exception):
                 thread.run_coroutine(close())

@@ -2,9 +2,10 @@
 
 Declarations only. Reads send JSON spliced from ready bytes (service/api/bodies.py, which
 also encodes the read values ThreadSummary, Section and YearCount: declared with the
-reads, workers/readmodels/values.py) and writes encode their command results
-(service/commands.py); these Structs mirror that JSON field for field so the document
-tells the truth without decoding anything on the read path.
+reads, workers/readmodels/values.py, and search's SearchPage: workers/readmodels/search.py)
+and writes encode their command results (service/commands.py); these Structs mirror that
+JSON field for field so the document tells the truth without decoding anything on the
+read path.
 tests/e2e/test_openapi.py checks real answers against them (and Schemathesis does too).
 Fields that are sometimes absent are ``UNSET`` (not required), never ``None``.
 """
@@ -17,14 +18,16 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from service.errors import Problem
+from workers.readmodels.search import Found, FoundThread, SearchPage
 from workers.readmodels.values import Section, ThreadSummary, Time, YearCount
 
 __all__ = [
     "ArchiveYear", "ArchiveYears", "Author", "EventsPage", "ForumCreated", "Forums",
-    "Health", "HeldResult", "LoggedEvent", "MemberRegistered", "Post", "PostChanged",
-    "PostOnPage", "Problem", "Quote", "Readiness", "ReplyPosted", "RoleChanged", "Section",
-    "SessionIssued", "ThreadChanged", "ThreadList", "ThreadPage", "ThreadStarted",
-    "ThreadSummary", "UnansweredList", "UserProfile", "YearCount",
+    "Found", "FoundThread", "Health", "HeldResult", "LoggedEvent", "MemberRegistered",
+    "Post", "PostChanged", "PostOnPage", "Problem", "Quote", "Readiness", "ReplyPosted",
+    "RoleChanged", "SearchPage", "Section", "SessionIssued", "ThreadChanged", "ThreadList",
+    "ThreadPage", "ThreadStarted", "ThreadSummary", "UnansweredList", "UserProfile",
+    "YearCount",
 ]
 
 # A position of the event log: pass it back (X-Min-Position, after), never do arithmetic.

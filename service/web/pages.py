@@ -52,6 +52,7 @@ from service.web.rendering import (
     render,
     resolve_page_actor,
 )
+from service.web.search import SearchPages
 from workers.readmodels.errors import ReadModelUnavailableError, ReadNotFoundError
 
 # -- the board ----------------------------------------------------------------------------
@@ -284,6 +285,7 @@ PAGE_CONTROLLERS: list[ControllerRouterHandler] = [
     BoardPages,
     MemberPages,
     ModerationPages,
+    SearchPages,
     create_static_files_router(
         path="/static", directories=[HERE / "static"], name="forum-static",
         cache_control=CacheControlHeader(max_age=3600, public=True),

@@ -14,7 +14,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import asyncpg
 import httpx
@@ -29,6 +29,7 @@ from tests.conftest import FORUM, OPERATOR, process_env
 from tests.readmodel_dump import differences, dump, rebuild_dump
 from workers.erasures import born_of
 from workers.readmodels import PROJECTION_NAMES, Keys
+from workers.search.sink import models as search_models
 
 PASSWORD = "correct horse battery"
 
@@ -67,17 +68,22 @@ async def wrote(http: httpx.AsyncClient, path: str, body: dict[str, Any],
     return answer
 
 
-async def rebuilt_after(redis: Redis, keys: Keys, position: int, timeout: float = 90) -> None:
-    """Wait until every live read model was built after ``position`` (the erasure) and
-    no build is under way: what the worker does on its own."""
+async def rebuilt_after(redis: Redis, keys: Keys, pool: asyncpg.Pool, position: int,
+                        timeout: float = 90) -> None:
+    """Wait until every live read model, and the search model, was built after
+    ``position`` (the erasure) and no build is under way: what the worker does on its
+    own."""
     deadline = time.monotonic() + timeout
     while True:
         pointers = await redis.mget(*(keys.active(n) for n in PROJECTION_NAMES))
         building = await redis.mget(*(keys.building(n) for n in PROJECTION_NAMES))
+        searching, search_build = await search_models(pool)
         if all(p is not None and born_of(p.decode()) >= position for p in pointers) \
-                and not any(building):
+                and not any(building) and searching is not None \
+                and searching.born >= position and search_build is None:
             return
-        assert time.monotonic() < deadline, f"not rebuilt after {position}: {pointers}"
+        assert time.monotonic() < deadline, \
+            f"not rebuilt after {position}: {pointers}, search {searching}"
         await asyncio.sleep(0.2)
 
 
@@ -104,14 +110,20 @@ async def every_redis_text(redis: Redis, prefix: str) -> str:
 
 
 async def every_answer(http: httpx.AsyncClient, slug: str, threads: list[int],
-                       post_ids: list[int], names: list[str]) -> str:
-    """What the API and the pages answer about everything the test wrote."""
+                       post_ids: list[int], names: list[str], searched: list[str]) -> str:
+    """What the API and the pages answer about everything the test wrote, and what search
+    answers for ``names`` and the words ``searched``."""
     paths = ["/api/forums", f"/api/forums/{slug}/threads", "/api/unanswered",
              f"/api/forums/{slug}/archive", "/", f"/forums/{slug}", "/unanswered",
              f"/forums/{slug}/archive", "/api/held", "/api/suspensions", "/api/bans"]
     paths += [f"/api/threads/{t}" for t in threads] + [f"/threads/{t}" for t in threads]
     paths += [f"/api/posts/{p}" for p in post_ids]
     paths += [f"/api/users/{n}" for n in names]
+    # Search: for each name and each word asked (the JSON answers do not repeat the
+    # question), posts by each name, and a page of results for everything starting "t".
+    paths += [f"/api/search?q={quote(words)}" for words in [*names, *searched]]
+    paths += [f"/api/search?q=t*&author={quote(name)}" for name in names]
+    paths += ["/api/search?q=t*", "/search?q=t*"]
     texts = []
     for path in paths:
         r = await http.get(path, headers=OPERATOR)
@@ -131,6 +143,28 @@ async def every_answer(http: httpx.AsyncClient, slug: str, threads: list[int],
             break
         after = events[-1]["position"]
     return "\n".join(texts)
+
+
+async def projected(http: httpx.AsyncClient, path: str, position: int,
+                    timeout: float = 60) -> None:
+    """Wait until ``path`` reflects ``position``: on a shared cluster another session's
+    transaction can hold the log's read horizon for longer than one read waits."""
+    deadline = time.monotonic() + timeout
+    while (r := await http.get(path, headers={"X-Min-Position": str(position)})
+           ).status_code == 503:
+        assert time.monotonic() < deadline, r.text
+    assert r.status_code == 200, r.text
+
+
+async def searched_for(http: httpx.AsyncClient, q: str, position: int, **filters: str
+                       ) -> list[int]:
+    """The posts search finds for ``q`` once it has reached ``position``."""
+    deadline = time.monotonic() + 60
+    while (r := await http.get("/api/search", params={"q": q, **filters},
+                               headers={"X-Min-Position": str(position)})).status_code == 503:
+        assert time.monotonic() < deadline, r.text  # see ``projected``
+    assert r.status_code == 200, r.text
+    return [hit["post_id"] for hit in r.json()["results"]]
 
 
 def pg_dump(database_url: str) -> str:
@@ -178,14 +212,18 @@ async def test_an_erased_member_is_found_nowhere_and_live_equals_replay(
         guest = await wrote(http, f"/api/threads/{t2}/posts",
                             {"body": "a guest says hi", "guest_name": unique_name("gus")}, {})
         posts = [p1, quote["post_id"], second["post_id"], reply["post_id"], guest["post_id"]]
-        r = await http.get(f"/api/threads/{t2}",
-                           headers={"X-Min-Position": str(guest["position"])})
-        before = await every_answer(http, slug, [t1, t2], posts, [name])
+        await projected(http, f"/api/threads/{t2}", guest["position"])
+        before = await every_answer(http, slug, [t1, t2], posts, [name], secrets)
         assert name in before and secrets[0] in before  # the premise: there to be found
         deadline = time.monotonic() + 10  # snapshots are saved after the answer
         while await snapshots_naming(pool, name) < 2:
             assert time.monotonic() < deadline, "the threads were not snapshotted"
             await asyncio.sleep(0.1)
+        assert await searched_for(http, secrets[0], guest["position"]) == [p1]
+        assert set(await searched_for(http, "whisper*", guest["position"], author=name)) \
+            == {p1, reply["post_id"]}
+        assert await searched_for(http, secrets[1][:-2] + "*", guest["position"]) == []
+        assert await searched_for(http, secrets[2], guest["position"]) == [reply["post_id"]]
         assert name in await every_redis_text(redis, keys.prefix)
 
         # The member's own export, before: their profile and both of their posts.
@@ -212,7 +250,7 @@ async def test_an_erased_member_is_found_nowhere_and_live_equals_replay(
         again = await wrote(http, f"/api/threads/{t1}/posts", {
             "body": f"[quote={pseudonym} post={p1}][/quote]\nStill agreed."}, bob)
         posts.append(again["post_id"])
-        await rebuilt_after(redis, keys, erased["position"])
+        await rebuilt_after(redis, keys, pool, erased["position"])
         r = await http.get(f"/api/threads/{t1}",
                            headers={"X-Min-Position": str(again["position"])})
         assert r.status_code == 200, r.text
@@ -232,8 +270,16 @@ async def test_an_erased_member_is_found_nowhere_and_live_equals_replay(
         # Asked by name, it is not found (the 404 repeats only what was asked).
         assert (await http.get(f"/api/users/{name}")).status_code == 404
         gone = [name, *secrets]
-        absent(await every_answer(http, slug, [t1, t2], posts, [pseudonym]), gone,
-               "the API's answers")
+        absent(await every_answer(http, slug, [t1, t2], posts, [pseudonym], secrets),
+               gone, "the API's answers")
+        for secret in secrets:  # neither the words nor the name find anything any more
+            assert await searched_for(http, secret, again["position"]) == []
+        assert await searched_for(http, "whisper*", again["position"], author=name) == []
+        # The title stays (a thread is everyone's); the post is now the pseudonym's.
+        assert await searched_for(http, "question", again["position"], author=pseudonym) \
+            == [p1]
+        assert await searched_for(http, "agreed", again["position"]) == [
+            again["post_id"], quote["post_id"]]  # the quoting posts' own words, newest first
     absent(await every_redis_text(redis, keys.prefix), gone, "Redis")
     absent(pg_dump(stack_settings.database_url), gone, "a pg_dump")
     assert await snapshots_naming(pool, name) == 0

@@ -131,6 +131,25 @@ async def test_parameters_and_bodies_document_their_constraints(client):
     assert start["additionalProperties"] is False  # unknown fields are refused
     bump = document["paths"]["/api/threads/{thread_id}/bump"]["post"]["requestBody"]
     assert bump["required"] is False
+    q = parameter("/api/search", "get", "q")
+    assert (q["minLength"], q["maxLength"]) == (1, 200)
+    assert parameter("/api/search", "get", "forum")["pattern"] == slug["pattern"]
+    assert parameter("/api/search", "get", "page")["minimum"] == 1
+
+
+async def test_search_declares_its_answer(client):
+    document = await _document(client)
+    operation = document["paths"]["/api/search"]["get"]
+    assert operation["operationId"] == "search" and operation["security"] == [{}]
+    assert {"404", "422", "503"} <= set(operation["responses"])
+    found = _resolve(document, operation["responses"]["200"]["content"]["application/json"]
+                     ["schema"])
+    assert set(found["required"]) == {"results", "page", "pages", "total", "per_page"}
+    hit = document["components"]["schemas"]["Found"]
+    assert set(hit["required"]) == {"thread", "post_id", "number", "author", "guest",
+                                    "created_at", "snippet"}
+    thread = document["components"]["schemas"]["FoundThread"]
+    assert set(thread["required"]) == {"id", "title", "forum"}
 
 
 async def test_an_x_min_position_beyond_the_log_head_is_400_at_once(client, project):
@@ -138,7 +157,8 @@ async def test_an_x_min_position_beyond_the_log_head_is_400_at_once(client, proj
                                 headers=OPERATOR)
     position = created.json()["position"]
     await project()
-    for path in ("/api/forums", "/api/forums/s/threads", "/api/unanswered"):
+    for path in ("/api/forums", "/api/forums/s/threads", "/api/unanswered",
+                 "/api/search?q=s"):
         began = time.monotonic()
         answer = await client.get(path, headers={"X-Min-Position": str(position + 10**9)})
         assert answer.status_code == 400, (path, answer.text)

@@ -143,7 +143,7 @@ async def test_status_json_shows_head_and_each_projections_position_lag_and_rebu
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["head"] == 0
-    assert set(status["projections"]) == set(PROJECTIONS)
+    assert set(status["projections"]) == {*PROJECTIONS, "search"}
     for row in status["projections"].values():
         assert row["position"] is None
         assert row["lag_events"] is None
@@ -179,7 +179,7 @@ async def test_status_json_shows_head_and_each_projections_position_lag_and_rebu
 
     text = forum("status", env=env)
     assert text.returncode == 0, text.stderr
-    for name in PROJECTIONS:
+    for name in [*PROJECTIONS, "search"]:
         assert name in text.stdout
 
 

@@ -554,14 +554,14 @@ async def test_a_backup_of_an_older_schema_is_restored_through_the_later_migrati
         assert {"credentials", "log_offset"}.isdisjoint(t.name for t in manifest.tables)
 
         restored = await restore(_with_db(PG_URL, new), file)
-        latest = max(version for version, _, _ in migrations())
-        assert restored.migrated.applied == list(range(7, latest + 1))
+        assert restored.migrated.applied == [v for v, _, _ in migrations() if v >= 7]
         conn = await asyncpg.connect(_with_db(PG_URL, new))
         try:
             assert await conn.fetchval("SELECT password_hash FROM credentials WHERE member = $1",
                                        member_stream(name)) == password_hash
             assert password_hash not in await conn.fetchval("SELECT data::text FROM events")
-            assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == latest
+            assert await conn.fetchval("SELECT max(version) FROM schema_migrations") \
+                == max(v for v, _, _ in migrations())
         finally:
             await conn.close()
     finally:

@@ -112,6 +112,15 @@ ROUTES: dict[str, Send] = {
     "GET params": lambda c, b, s: c.get(
         f"/threads/{b['thread']}?page={_q(s)}&after={_q(s)}"),
     "GET API params": lambda c, b, s: c.get(f"/api/forums/{b['slug']}/threads?page={_q(s)}"),
+    # Search: the query (at most 200 characters: the rest is refused before any parsing),
+    # its filters, and the query's first 200 characters, which are searched.
+    "GET API search": lambda c, b, s: c.get(f"/api/search?q={_q(s)}&page={_q(s)}"),
+    "GET API search filters": lambda c, b, s: c.get(
+        f"/api/search?q=first&forum={_q(s[::2])}&author={_q(s[1::2])}"),
+    "GET API search (q)": lambda c, b, s: c.get("/api/search", params={"q": s[:200]}),
+    "GET API search (q, filtered)": lambda c, b, s: c.get(
+        "/api/search", params={"q": s[:200], "forum": b["slug"], "author": b["name"]}),
+    "GET search page": lambda c, b, s: c.get(f"/search?q={_q(s)}&forum={_q(s)}"),
     "GET login next": lambda c, b, s: c.get(f"/login?next={_q(s)}"),
     "GET feed paths": lambda c, b, s: c.get(f"/forums/{_q(s)}.atom"),
     "GET thread feed path": lambda c, b, s: c.get(f"/threads/{_q(s)}.atom"),
