@@ -48,7 +48,8 @@ from service.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-ActionName = Literal["thread", "reply", "bump", "edit", "like", "write", "register", "signin"]
+ActionName = Literal["thread", "reply", "bump", "edit", "like", "write", "register", "signin",
+                     "search"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ ACTIONS: dict[str, Action] = {
     "write": Action("changes", guest="limit_write", member="limit_write"),
     "register": Action("registrations", address="limit_register", write=False),
     "signin": Action("sign-in attempts", address="limit_signin", write=False),
+    # A search is the one read that costs PostgreSQL work (up to its 3 s timeout for a
+    # word in most posts): limited per address so one client cannot keep it busy.
+    "search": Action("searches", address="limit_search", write=False),
 }
 FAILED_SIGNIN = "too many failed sign-ins for this name or from this address"
 SETTINGS_FIELDS = tuple(sorted(

@@ -39,6 +39,7 @@ class Settings(WorkerSettings, frozen=True, kw_only=True):
     limit_address: str = "60/minute;600/hour"  # every limited write from one address
     limit_register: str = "3/hour;10/day"  # registration attempts per address
     limit_signin: str = "20/minute;100/hour"  # sign-in attempts per address
+    limit_search: str = "30/minute;600/hour"  # searches per address (service/api/search.py)
     # Failed sign-ins: each tier refuses until its window slides, so the wait grows with
     # the failures (back-off) and ends in a refusal for a while.
     limit_signin_failures_name: str = "3/10 seconds;5/minute;7/5 minutes;10/15 minutes"

@@ -13,6 +13,7 @@ from service.api import bodies
 from service.api import schemas as s
 from service.api.openapi import PUBLIC, SLUG_PATTERN, MinPosition, Page, ok, problems
 from service.lifespan import Services
+from service.limits import Throttle
 from workers.readmodels.search import MAX_QUERY
 
 Query: Any = Parameter(
@@ -33,13 +34,14 @@ class SearchController(Controller):
     @get("/", operation_id="search", security=PUBLIC, responses={
         200: ok(s.SearchPage, "the posts found, best first: a title's words weigh more than "
                               "a post's; snippets are HTML with the matches in <mark>"),
-        **problems(404, 422)})
-    async def search(self, services: Services, q: str = Query, forum: str | None = Forum,
-                     author: str | None = Author, page: int = Page,
+        **problems(404, 422, 429)})
+    async def search(self, services: Services, throttle: Throttle, q: str = Query,
+                     forum: str | None = Forum, author: str | None = Author, page: int = Page,
                      min_position: int | None = MinPosition) -> Response[bytes]:
         """Deleted posts, posts held for review and erased text are never found. 404: a
         page past the last; 422: too many words; 503: the search model is being built,
         or the search took too long (narrow it)."""
+        await throttle("search", None)
         found = await services.search.search(q, forum=forum, author=author, page=page,
                                              min_position=min_position)
         # Tagged by its bytes: the answer depends on the query as much as on the model.

@@ -11,6 +11,7 @@ from litestar import Controller, Response, get
 from litestar.params import Parameter
 
 from service.lifespan import Services
+from service.limits import Throttle
 from service.web.rendering import (
     AnyRequest,
     Page,
@@ -30,7 +31,8 @@ class SearchPages(Controller):
     before_request = staticmethod(resolve_page_actor)
 
     @get("/search")
-    async def search(self, request: AnyRequest, services: Services, q: Text = None,
+    async def search(self, request: AnyRequest, services: Services, throttle: Throttle,
+                     q: Text = None,
                      forum: Text = None, author: Text = None, page: Page = 1
                      ) -> Response[str]:
         """Too long or too many words re-render the form with the reason (422)."""
@@ -38,6 +40,7 @@ class SearchPages(Controller):
         titles = await _section_titles(services)
         results, error, status = None, None, 200
         if q:
+            await throttle("search", None)  # an empty box costs nothing: not counted
             try:
                 results = await services.search.search(
                     q, forum=forum or None, author=author or None, page=page)

@@ -25,7 +25,7 @@ NO_OTHER_LIMITS = {  # the one limit a test looks at is set by the test itself
     "limit_reply": "none", "limit_bump": "none", "limit_edit": "none", "limit_like": "none",
     "limit_write": "none", "limit_address": "none", "limit_register": "none",
     "limit_signin": "none", "limit_signin_failures_name": "none",
-    "limit_signin_failures_address": "none",
+    "limit_signin_failures_address": "none", "limit_search": "none",
 }
 
 
@@ -350,3 +350,20 @@ async def test_writes_go_through_when_the_counters_cannot_be_reached(settings, p
             r = await client.post(f"/api/forums/{slug}/threads",
                                   json={"title": "t", "body": "b", "guest_name": f"d{i}"})
             assert r.status_code == 201, r.text
+
+
+async def test_searches_from_one_address_are_limited_in_the_api_and_on_the_page(settings):
+    async with board(settings, **limits(limit_search="2/minute")) as app:
+        client = await app.peer("198.51.100.7")
+        for _ in range(2):  # 503: no worker built the search model here; still counted
+            assert (await client.get("/api/search", params={"q": "rome"})).status_code \
+                in (200, 503)
+        refused = await client.get("/api/search", params={"q": "rome"})
+        assert 1 <= retry_after(refused) <= 60
+        assert "too many searches" in refused.json()["detail"]
+        page = await client.get("/search", params={"q": "rome"})
+        assert page.status_code == 429 and "text/html" in page.headers["content-type"]
+        assert (await client.get("/search")).status_code == 200  # an empty box is free
+        other = await app.peer("198.51.100.8")
+        assert (await other.get("/api/search", params={"q": "rome"})).status_code \
+            in (200, 503)
