@@ -204,12 +204,9 @@ async def _replay_redis(settings: Settings, store: PostgresEventStore, names: li
             sys.stderr.write("projection code runs as plain Python, about a third slower "
                              "(install a wheel built with HATCH_BUILD_HOOK_ENABLE_CUSTOM=1: "
                              "deploy/README.md)\n")
-        renewing = asyncio.ensure_future(_keep(lease))
-        try:
+        async with lease.renewed():
             await rebuild_jobs.fill(settings, store, redis, keys, builds, jobs=jobs,
                                     on_batch=progress)
-        finally:
-            renewing.cancel()
         reporter(progress.done, final=True)
         builds = {}
         sys.stderr.write(f"replayed {progress.done} events into {', '.join(names)}; "
@@ -269,12 +266,6 @@ def _on_ctrl_c() -> asyncio.Event:
     with contextlib.suppress(NotImplementedError, RuntimeError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupt)
     return interrupted
-
-
-async def _keep(lease: Lease) -> None:
-    while True:
-        await asyncio.sleep(5)
-        await lease.renew()
 
 
 def _reporter(total: int, names: list[str]) -> Reporter:
