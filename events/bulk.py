@@ -23,10 +23,9 @@ import msgspec
 from events.catalog import ForumEvent
 from events.codec import decode_many
 from events.errors import StoreUnavailableError
-from events.offset import OFFSET
+from events.offset import APPEND_BASE
+from events.postgres import UNREACHABLE
 from events.store import MAX_EVENTS_PER_APPEND
-
-_POSITION = f"(((pg_current_xact_id()::text)::bigint + {OFFSET}) << 20)"
 
 # The events travel as one JSON array (one encode on the client, one parse here) beside
 # two int arrays that say, for each, which stream of the batch it belongs to and its
@@ -37,7 +36,7 @@ WITH stream AS (
         WITH ORDINALITY AS s(key, stream_id, response, metadata, last, n)
 ), fresh AS (
     INSERT INTO idempotency (key, fingerprint, response, position)
-    SELECT key, key, response, {_POSITION} | last FROM stream
+    SELECT key, key, response, {APPEND_BASE} | last FROM stream
     ON CONFLICT (key) DO NOTHING
     RETURNING key
 ), kept AS (
@@ -45,7 +44,7 @@ WITH stream AS (
     FROM stream s JOIN fresh f ON f.key = s.key
 ), ins AS (
     INSERT INTO events (position, stream_id, version, type, data, metadata)
-    SELECT {_POSITION} | e.i, k.stream_id, e.version, e.data->>'type', e.data, k.metadata
+    SELECT {APPEND_BASE} | e.i, k.stream_id, e.version, e.data->>'type', e.data, k.metadata
     FROM ROWS FROM (jsonb_array_elements($6::jsonb), unnest($7::int[]), unnest($8::int[]))
         WITH ORDINALITY AS e(data, n, version, i)
     JOIN kept k ON k.n = e.n
@@ -99,8 +98,7 @@ async def append_new_streams(connection: asyncpg.Connection, batch: NewStreams) 
         row = await connection.fetchrow(
             _APPEND_NEW_STREAMS, batch.keys, batch.stream_ids, batch.responses,
             batch.metadata, batch.lasts, events, batch.of_stream, batch.versions)
-    except (OSError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError,
-            TimeoutError) as error:
+    except UNREACHABLE as error:
         raise StoreUnavailableError(str(error)) from error
     assert row is not None
     return set(row[0])
@@ -133,6 +131,5 @@ async def _fetch(connection: asyncpg.Pool | asyncpg.Connection, query: str, *arg
                  ) -> list[asyncpg.Record]:
     try:
         return await connection.fetch(query, *args)  # type: ignore[no-any-return]
-    except (OSError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError,
-            TimeoutError) as error:
+    except UNREACHABLE as error:
         raise StoreUnavailableError(str(error)) from error

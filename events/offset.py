@@ -34,6 +34,10 @@ LOG_AHEAD = ("the event log lies beyond this PostgreSQL cluster's transaction co
 # statement, in the statement's snapshot.
 OFFSET = "(SELECT xid_offset FROM log_offset)"
 
+# The first position a statement appending now takes (its events add their index in the
+# statement): every append writes with this, so all share one order.
+APPEND_BASE = f"(((pg_current_xact_id()::text)::bigint + {OFFSET}) << 20)"
+
 # Is the newest event beyond anything this cluster can have written? Every committed event
 # visible here was written by a transaction below the snapshot's xmax (the next id to be
 # handed out), so on the cluster the log was written on this is never true.

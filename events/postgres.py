@@ -31,7 +31,7 @@ import msgspec
 from events.catalog import ForumEvent, type_name
 from events.codec import decode, decode_many, encode
 from events.errors import ConcurrencyError, DuplicateRequestError, StoreUnavailableError
-from events.offset import OFFSET, log_ahead
+from events.offset import APPEND_BASE, OFFSET, log_ahead
 from events.records import IdempotentResult, Metadata, PostLocation, RecordedEvent
 from events.store import MAX_EVENTS_PER_APPEND
 
@@ -40,8 +40,7 @@ WITH cur AS (
     SELECT coalesce(max(version), 0) AS v FROM events WHERE stream_id = $1
 ), ins AS (
     INSERT INTO events (position, stream_id, version, type, data, metadata)
-    SELECT (((pg_current_xact_id()::text)::bigint + {OFFSET}) << 20) | e.i, $1, $2 + e.i,
-           e.type, e.data::jsonb, $5::jsonb
+    SELECT {APPEND_BASE} | e.i, $1, $2 + e.i, e.type, e.data::jsonb, $5::jsonb
     FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(type, data, i)
     WHERE (SELECT v FROM cur) = $2
     RETURNING position
@@ -72,14 +71,18 @@ _APPEND_WITH_CREDENTIAL = _APPEND_WRITES + """, cred AS (
 _APPEND_WITHIN = f"""
 WITH ins AS (
     INSERT INTO events (position, stream_id, version, type, data)
-    SELECT (((pg_current_xact_id()::text)::bigint + {OFFSET}) << 20) | e.i, e.stream,
-           e.version, e.type, e.data::jsonb
+    SELECT {APPEND_BASE} | e.i, e.stream, e.version, e.type, e.data::jsonb
     FROM unnest($1::text[], $2::int[], $3::text[], $4::text[])
         WITH ORDINALITY AS e(stream, version, type, data, i)
     RETURNING position
 )
 SELECT max(position) FROM ins
 """
+
+# What asyncpg raises when PostgreSQL is away: every store maps these to
+# StoreUnavailableError (503 with Retry-After, a one-line CLI error).
+UNREACHABLE = (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
+               asyncpg.InterfaceError, TimeoutError)
 
 _HORIZON = f"(((pg_snapshot_xmin(pg_current_snapshot())::text)::bigint + {OFFSET}) << 20)"
 
@@ -306,8 +309,7 @@ class PostgresEventStore:
         what lies beyond, and new events would be placed before it (events/offset.py)."""
         try:
             return await log_ahead(self._pool)
-        except (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
-                asyncpg.InterfaceError, TimeoutError) as error:
+        except UNREACHABLE as error:
             raise StoreUnavailableError(str(error)) from error
 
     async def horizon_holder(self) -> dict[str, Any] | None:
@@ -383,8 +385,7 @@ class PostgresEventStore:
     async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         try:
             return await self._pool.fetch(query, *args)  # type: ignore[no-any-return]
-        except (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
-                asyncpg.InterfaceError, TimeoutError) as error:
+        except UNREACHABLE as error:
             raise StoreUnavailableError(str(error)) from error
 
     async def _fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:

@@ -19,6 +19,7 @@ import asyncpg
 import msgspec
 
 from events.errors import StoreUnavailableError
+from events.postgres import UNREACHABLE
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -85,8 +86,6 @@ ON CONFLICT (stream_id) DO UPDATE
        OR snapshots.fold_version <> excluded.fold_version
 RETURNING 1
 """
-_ERRORS = (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
-           asyncpg.InterfaceError, TimeoutError)
 
 
 class PostgresSnapshotStore:
@@ -98,7 +97,7 @@ class PostgresSnapshotStore:
             return None
         try:
             row = await self._pool.fetchrow(_LOAD, stream_id, fold_version)
-        except _ERRORS as error:
+        except UNREACHABLE as error:
             raise StoreUnavailableError(str(error)) from error
         return None if row is None else Snapshot(int(row[0]), bytes(row[1]))
 
@@ -107,5 +106,5 @@ class PostgresSnapshotStore:
         try:
             return await self._pool.fetchval(_SAVE, stream_id, version, fold_version,
                                              data) is not None
-        except _ERRORS as error:
+        except UNREACHABLE as error:
             raise StoreUnavailableError(str(error)) from error
