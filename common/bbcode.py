@@ -230,7 +230,6 @@ class _Parser(_bbcode.Parser):  # type: ignore[misc]
         swallow it.
         """
         tokens: list[_Token] = []
-        parsed: dict[str, tuple[bool, str, bool, dict[str, str] | None]] = {}
         text_start = 0
 
         def add_text(end: int) -> None:
@@ -243,21 +242,10 @@ class _Parser(_bbcode.Parser):  # type: ignore[misc]
             if end > begin:
                 tokens.append((_TOKEN_DATA, None, None, data[begin:end]))
 
-        tag_count = 0
-        for match in _TAG_RE.finditer(data):
-            text = match.group(0)
-            result = parsed.get(text)
-            if result is None:
-                result = parsed[text] = self._parse_tag(text)
-            valid, tag_name, closer, opts = result
-            if not valid:
-                continue
-            tag_count += 1
-            if tag_count > _MAX_TAGS:
-                break
+        for match, tag_name, closer, opts in _recognised(data):
             add_text(match.start())
             kind = _TOKEN_TAG_END if closer else _TOKEN_TAG_START
-            tokens.append((kind, tag_name, None if closer else opts, text))
+            tokens.append((kind, tag_name, None if closer else opts, match.group(0)))
             text_start = match.end()
         add_text(len(data))
 
