@@ -418,12 +418,13 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     rolled back by the pool before this is called."""
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20,
+                      server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
     """A pool whose connections fail fast: a write must not hang when PostgreSQL is away."""
     try:
         pool = await asyncpg.create_pool(
             url, min_size=min_size, max_size=max_size, timeout=5, command_timeout=30,
-            reset=_keep_session,
+            reset=_keep_session, server_settings=server_settings,
         )
     except (OSError, asyncpg.CannotConnectNowError, TimeoutError) as error:
         raise StoreUnavailableError(str(error)) from error

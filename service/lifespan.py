@@ -32,7 +32,7 @@ from service.settings import Settings
 from service.web.kept import KeptPages
 from workers.readmodels import Keys
 from workers.readmodels.reads import Reads
-from workers.readmodels.search import SearchReads
+from workers.readmodels.search import SEARCH_SETTINGS, SearchReads
 
 log = structlog.get_logger(__name__)
 
@@ -67,10 +67,14 @@ def _notifier(settings: Settings) -> Notifier:
 async def services(settings: Settings, metrics: Metrics | None = None
                    ) -> AsyncIterator[Services]:
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    search_pool: asyncpg.Pool | None = None
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
     notifier = _notifier(settings)
     handlers: Handlers | None = None
     try:
+        search_pool = await create_pool(settings.database_url, min_size=1,
+                                        max_size=settings.search_pool_size,
+                                        server_settings=SEARCH_SETTINGS)
         store = PostgresEventStore(pool)
         await say_if_ahead(log, store)
         handlers = Handlers(store, notifier, hash_password=hash_password,
@@ -90,7 +94,7 @@ async def services(settings: Settings, metrics: Metrics | None = None
             reads=Reads(redis, Keys(settings.key_prefix), store, per_page=settings.per_page,
                         min_position_wait=settings.min_position_wait,
                         cache_ms=settings.page_cache_ms),
-            search=SearchReads(pool, store, per_page=settings.per_page,
+            search=SearchReads(search_pool, store, per_page=settings.per_page,
                                min_position_wait=settings.min_position_wait),
             limiter=Limiter(settings, redis), bans=Banned(pool), pages=KeptPages(),
             rights=DataRights(pool, store, verify_password=verify_password,
@@ -103,6 +107,8 @@ async def services(settings: Settings, metrics: Metrics | None = None
                 await asyncio.wait_for(handlers.threads.settle(), 5)
         await notifier.close()
         await redis.aclose()
+        if search_pool is not None:
+            await search_pool.close()
         await pool.close()
 
 

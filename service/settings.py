@@ -20,6 +20,9 @@ class Settings(WorkerSettings, frozen=True, kw_only=True):
     page_cache_ms: int = 250
     ready_max_lag: float = 30.0
     db_pool_size: int = 20
+    # Searches have a pool of their own, so that a burst of them never takes the
+    # connections that writes need (each search is also cancelled after 3 s).
+    search_pool_size: int = 4
     # How long a member's session (bearer token, page cookie) lasts, in seconds.
     session_ttl: int = 30 * 24 * 3600
     # Abuse limits (service/limits.py): "off" turns every limit off (benchmarks, load tests).

@@ -38,7 +38,9 @@ class SearchController(Controller):
     async def search(self, services: Services, throttle: Throttle, q: str = Query,
                      forum: str | None = Forum, author: str | None = Author, page: int = Page,
                      min_position: int | None = MinPosition) -> Response[bytes]:
-        """Deleted posts, posts held for review and erased text are never found. 404: a
+        """The newest 1,000 matches are ranked and counted (``total``); ``more`` is true
+        when there were more (another word, a phrase or a section reaches older ones).
+        Deleted posts, posts held for review and erased text are never found. 404: a
         page past the last; 422: too many words; 503: the search model is being built,
         or the search took too long (narrow it)."""
         await throttle("search", None)

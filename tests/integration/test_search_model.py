@@ -272,3 +272,39 @@ async def test_a_lost_generation_is_built_again(store, pool, client, project):
     await project()
     assert (await live_model(pool)).generation > now.generation
     assert len(await found(client, "capybara")) == 2
+
+
+async def test_a_broad_search_ranks_the_newest_matches_and_says_there_are_more(store, pool):
+    """Ranking reads every match it ranks, so a word in most posts is ranked among its
+    newest ``candidates`` matches only; the answer counts those and says there are more."""
+    from service import commands as c
+    from service.domain.actors import OPERATOR
+    from tests.invariants.test_live_equals_rebuild import META
+    from workers.readmodels.search import SearchReads
+
+    search = Search(store, pool)
+    await activate(search, store)
+    world = World(store)
+    h = world.handlers
+    await h.create_forum(c.CreateForum(slug="s0", title="S"), OPERATOR, META)
+    guest = world.people[0]
+    started = await h.start_thread("s0", c.StartThread(title="Zebras",
+                                                       body="zebra number 0"), guest, META)
+    for n in range(1, 9):
+        world.now = world.now.replace(minute=n)
+        await h.post_reply(started.thread_id, c.PostReply(body=f"zebra number {n}"), guest,
+                           META)
+    await settle(search, pool)
+
+    everything = await SearchReads(pool, store, per_page=25, min_position_wait=1).search("zebra")
+    assert (everything.page.total, everything.page.more) == (9, False)
+    capped = await SearchReads(pool, store, per_page=2, min_position_wait=1,
+                               candidates=5).search("zebra", page=3)
+    assert (capped.page.total, capped.page.pages, capped.page.more) == (5, 3, True)
+    newest = sorted(r.post_id for r in everything.page.results)[-5:]
+    ranked = set()
+    for page in (1, 2, 3):
+        answer = await SearchReads(pool, store, per_page=2, min_position_wait=1,
+                                   candidates=5).search("zebra", page=page)
+        ranked |= {r.post_id for r in answer.page.results}
+    assert ranked == set(newest)

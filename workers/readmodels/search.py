@@ -20,7 +20,8 @@ a quoted term of several words (a phrase, or ``e-mail``) a ``<->`` chain. Input 
 ``websearch_to_tsquery`` was not enough: it has phrases but no prefixes, and ``:*``
 cannot be added to what it returns.
 
-**Ranking.** ``ts_rank`` with the default weights: a title is weighed A (1.0), words B
+**Ranking.** Of the newest ``CANDIDATES`` matches (a search that matches more says so,
+``more``): ``ts_rank`` with the default weights: a title is weighed A (1.0), words B
 (0.4). Repeats of a word count less and less, so no body reaches a title's weight
 (asymptotically 0.4 x pi^2/6): a thread whose title has the word ranks above any post that
 only says it. Ties: newest first.
@@ -57,6 +58,12 @@ MAX_QUERY: Final = 200
 MAX_TERMS: Final = 16
 MIN_PREFIX: Final = 2
 TIMEOUT: Final = 3.0
+# At most this many matches are ranked: the newest. Ranking reads each match's document
+# from the heap, so a word in most of a million posts cost 1.1 s; the newest thousand are
+# read newest first and cost a few ms (bench/results/2026-12-02-search-capped.md).
+CANDIDATES: Final = 1000
+# The search pool's sessions (service/lifespan.py): see _statement.
+SEARCH_SETTINGS: Final = {"plan_cache_mode": "force_custom_plan"}
 CONFIG: Final = "simple"  # as workers/search/sink.py indexes
 _START, _STOP = "\x02", "\x03"
 _HEADLINE: Final = (f"StartSel={_START}, StopSel={_STOP}, MaxWords=30, MinWords=12, "
@@ -147,13 +154,16 @@ class Found(msgspec.Struct):
 
 
 class SearchPage(msgspec.Struct):
-    """``GET /api/search``'s answer: best matches first."""
+    """``GET /api/search``'s answer: best matches first. ``total`` counts at most
+    ``CANDIDATES`` matches (the newest, which are the ones ranked); ``more`` says there
+    were more: narrowing the search (another word, a phrase, a section) reaches them."""
 
     results: list[Found]
     page: int
     pages: int
     total: int
     per_page: int
+    more: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,22 +182,33 @@ class Searched:
 
 # -- the statement --------------------------------------------------------------------
 
-def _statement(forum: bool, author: bool) -> str:
-    """One statement: the matches ranked, their count, the model's checkpoint, and the
-    page of hits with their snippets (computed for the page only). At least one row,
-    whose hit columns are NULL when the page is empty. Filters are written in only when
-    asked, so each combination is its own prepared statement with its own plan."""
+def _statement(forum: bool, author: bool, candidates: int) -> str:
+    """One statement: the newest ``candidates`` matches ranked, their count (one more
+    tells there are more), the
+    model's checkpoint, and the page of hits with their snippets (computed for the page
+    only). At least one row, whose hit columns are NULL when the page is empty. Filters
+    are written in only when asked, so each combination is its own statement.
+
+    The tsquery is written where the planner sees it (not behind a materialized CTE), and
+    the pool plans every run for its own values (``plan_cache_mode=force_custom_plan``,
+    ``SEARCH_SETTINGS``): from the index's statistics PostgreSQL reads a word in most posts
+    newest first by the primary key, stopping at the cap, and a rare one through the GIN
+    index; a generic plan would pick one path for both."""
     filters = (" AND p.forum = $5" if forum else "") + (
         f" AND lower(p.author) = lower(${6 if forum else 5})" if author else "")
     return f"""
-WITH query AS MATERIALIZED (SELECT to_tsquery('{CONFIG}', $1) AS q),
+WITH candidates AS MATERIALIZED (
+    SELECT p.post_id, p.created_at, p.document
+    FROM search.posts p
+    WHERE p.document @@ to_tsquery('{CONFIG}', $1){filters}
+    ORDER BY p.post_id DESC LIMIT {int(candidates) + 1}
+),
 found AS MATERIALIZED (
-    SELECT p.post_id, p.created_at, ts_rank(p.document, query.q) AS rank
-    FROM query, search.posts p
-    WHERE p.document @@ query.q{filters}
+    SELECT post_id, created_at, ts_rank(document, to_tsquery('{CONFIG}', $1)) AS rank
+    FROM candidates ORDER BY post_id DESC LIMIT {int(candidates)}
 ),
 meta AS (
-    SELECT (SELECT count(*) FROM found) AS total,
+    SELECT (SELECT count(*) FROM candidates) AS total,
            (SELECT checkpoint FROM search_models WHERE live) AS position
 ),
 hits AS (
@@ -195,15 +216,15 @@ hits AS (
     ORDER BY rank DESC, created_at DESC, post_id DESC LIMIT $2 OFFSET $3
 )
 SELECT meta.total, meta.position, p.post_id, p.thread_id, t.title, t.forum, p.number,
-       p.author, p.guest, p.created_at, ts_headline('{CONFIG}', p.body, query.q, $4)
-FROM meta CROSS JOIN query
+       p.author, p.guest, p.created_at,
+       ts_headline('{CONFIG}', p.body, to_tsquery('{CONFIG}', $1), $4)
+FROM meta
 LEFT JOIN (hits JOIN search.posts p USING (post_id)
            JOIN search.threads t ON t.thread_id = p.thread_id) ON true
 ORDER BY hits.rank DESC, hits.created_at DESC, hits.post_id DESC
 """
 
 
-_STATEMENTS: Final = {(f, a): _statement(f, a) for f in (False, True) for a in (False, True)}
 _POSITION: Final = "SELECT checkpoint FROM search_models WHERE live"
 
 
@@ -213,11 +234,14 @@ def _pages(total: int, per_page: int) -> int:
 
 class SearchReads:
     def __init__(self, pool: asyncpg.Pool, store: EventStore, *, per_page: int,
-                 min_position_wait: float) -> None:
+                 min_position_wait: float, candidates: int = CANDIDATES) -> None:
         self.pool = pool
         self.store = store
         self.per_page = per_page
         self.min_position_wait = min_position_wait
+        self.candidates = candidates
+        self._statements = {(f, a): _statement(f, a, candidates)
+                            for f in (False, True) for a in (False, True)}
 
     async def search(self, q: str, *, forum: str | None = None, author: str | None = None,
                      page: int = 1, min_position: int | None = None) -> Searched:
@@ -257,8 +281,8 @@ class SearchReads:
                 args: list[object] = [tsquery(found), per_page, (page - 1) * per_page,
                                       _HEADLINE]
                 args += [v for v in (forum, author) if v is not None]
-                rows = await self.pool.fetch(_STATEMENTS[forum is not None, author is not None],
-                                             *args, timeout=TIMEOUT)
+                statement = self._statements[forum is not None, author is not None]
+                rows = await self.pool.fetch(statement, *args, timeout=TIMEOUT)
                 total, position = rows[0][0], rows[0][1]
         except asyncpg.UndefinedTableError:  # no generation was ever swapped in
             position = None
@@ -269,6 +293,8 @@ class SearchReads:
         if position is None:
             raise ReadModelUnavailableError("search is being built; try again shortly", 2)
         position, total = int(position), int(total)
+        more = total > self.candidates
+        total = min(total, self.candidates)
         pages = _pages(total, per_page)
         if page > pages:
             raise ReadNotFoundError(f"page {page} is past the last page ({pages})")
@@ -277,4 +303,4 @@ class SearchReads:
                   snippet_html(r[10]))
             for r in rows if r[2] is not None
         ]
-        return Searched(SearchPage(results, page, pages, total, per_page), position)
+        return Searched(SearchPage(results, page, pages, total, per_page, more), position)
