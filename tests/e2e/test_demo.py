@@ -32,7 +32,7 @@ def test_the_seed_is_the_reference_thread() -> None:
 
 
 async def test_the_demo_loads_the_reference_thread_as_its_seed_lists_it(client, store,
-                                                                       settle):
+                                                                       settle):  # noqa: F811
     report = await demo.load(store)
     assert report.imported == len(demo.lines()) and not report.errors
     again = await demo.load(store)  # forum dev runs it at every start: nothing twice
