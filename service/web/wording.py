@@ -67,9 +67,6 @@ _RULES: list[_Rule] = [
 
 def for_people(error: d.DomainError) -> str:
     """The sentence a form shows for ``error``."""
-    if isinstance(error, d.TooSoonError):
-        return (f"You are doing that too often. Please wait {error.retry_after} "
-                f"second{'s' if error.retry_after != 1 else ''} and try again.")
     for kind, pattern, say in _RULES:
         if isinstance(error, kind) and (found := pattern.search(error.detail)):
             return say(found)
