@@ -77,3 +77,54 @@ async def test_the_demo_loads_the_reference_thread_as_its_seed_lists_it(client, 
     assert r.status_code == 200 and r.json()["pages"] == 3
     unanswered = (await client.get("/api/unanswered")).json()["threads"]
     assert [t["title"] for t in unanswered] == ["Why is the sky blue?"]
+
+
+async def test_real_processes_serve_the_demo_as_people_browse_it(stack, store):
+    """``forum serve`` and ``forum worker`` as processes, the demo loaded as ``forum dev``
+    loads it: the reference thread, its permalinks, a profile, the archives, no dead end."""
+    import asyncio
+    import time
+
+    import httpx
+
+    await demo.load(store)
+    head = str(await store.head())
+    async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:
+        deadline = time.monotonic() + 60
+        while True:  # the worker catches up with the import
+            r = await http.get("/api/forums/history/threads", headers={"X-Min-Position": head})
+            if r.status_code == 200:
+                break
+            assert r.status_code == 503 and time.monotonic() < deadline, r.text
+            await asyncio.sleep(0.2)
+        ref = r.json()["threads"][0]
+        assert ref["title"] == demo.reference_thread().title
+
+        for _ in range(30):  # every read model this page reads has caught up
+            page = await http.get(f"/threads/{ref['id']}?after={head}")
+            if page.status_code == 200:
+                break
+        seen = text(page.text)
+        assert "posts: 21" in seen and seen.count("OP Warszawiak") == 6
+        assert "8 Jun 2011" in seen and "12 Mar 2018" in seen and "22 May 2024" in seen
+        quoting = sum(p.body.startswith("[quote=") for p in demo.reference_thread().posts)
+        assert page.text.count('<blockquote class="quote"') == quoting
+        bottom = page.text[page.text.rindex('<nav class="crumbs">'):].split("</nav>")[0]
+        assert text(bottom) == f"Home / History / {ref['title']}"
+
+        last = (await http.get(f"/api/threads/{ref['id']}")).json()["posts"][-1]
+        r = await http.get(f"/posts/{last['id']}", follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == f"/threads/{ref['id']}?page=1#p{last['id']}"
+
+        r = await http.get(f"/users/Warszawiak?after={head}")
+        assert r.status_code == 200 and "1 | 6 | 0" in text(r.text)
+        assert ref["title"] in text(r.text) and f'href="/posts/{last["id"]}"' in r.text
+        r = await http.get(f"/archives?after={head}")
+        assert 'href="/forums/history/archive/2011"' in r.text
+        for path in ("/nope", "/static/nope.css"):
+            r = await http.get(path)
+            assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+        assert (await http.get("/favicon.ico")).status_code == 200
+        assert (await http.get("/api/nope")).headers["content-type"].startswith(
+            "application/problem+json")
