@@ -156,7 +156,9 @@ class Batch:
 
     def ztrim(self, key: str, keep: int) -> None:
         """After this batch's changes, keep only the ``keep`` highest-scored members of
-        ``key`` (a bounded "most recent" list)."""
+        ``key`` (a bounded "most recent" list). Only for keys that take ZADD alone: then
+        trimming after each change or once after all of them leaves the same members (the
+        ``keep`` highest of all ever added), whichever batches a rebuild cuts."""
         _one_kind(key, self._firsts)
         self._zsets.setdefault(key, {})
         self._trims[key] = keep

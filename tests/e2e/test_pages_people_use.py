@@ -5,6 +5,7 @@ people open, problem+json for the API)."""
 from __future__ import annotations
 
 import html
+import re
 from urllib.parse import quote
 
 from tests.builders import unique_name, unique_slug
@@ -228,3 +229,15 @@ async def test_a_throttled_page_says_when_to_try_again(settings):
         assert is_html(r, 429)
         wait = r.headers["retry-after"]
         assert f"Please wait {wait} second" in text(r.text) and "try again" in text(r.text)
+
+
+async def test_a_profile_shows_the_last_ten_posts_newest_first(client, settle, store):  # noqa: F811
+    slug, guest = unique_slug(), unique_name("prolific")
+    await import_thread(store, slug, "Many", [
+        {"author": guest, "created_at": f"2020-01-{1 + i:02d}T10:00:00Z", "body": f"p{i}"}
+        for i in range(25)])
+    await settle()
+    r = await client.get(f"/users/{guest}")
+    shown = [int(n) for n in re.findall(r"#(\d+) in Many", text(r.text))]
+    assert shown == list(range(25, 15, -1))
+    assert "1 | 25 | 0" in text(r.text)

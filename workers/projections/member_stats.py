@@ -1,6 +1,7 @@
 """Per author: threads started, posts written, reputation received; members' profiles;
 the author's last ``RECENT`` threads and posts (the profile page's lists: ids only, the
-titles are the thread pages' summaries; a deleted post leaves the list).
+titles are the thread pages' summaries; a deleted post leaves the list: see
+``on_post_deleted``).
 
 A member's profile is one hash. A guest has no profile of their own until their first
 post, and then only counters: their names and first-post times are kept in two keys for
@@ -45,8 +46,14 @@ class MemberStats(Projection):
         batch.ztrim(key, RECENT)
 
     def on_post_deleted(self, event: PostDeleted, ns: Namespace, batch: Batch) -> None:
-        batch.zrem(ns.recent_posts(ns.counter_key(event.author, event.guest)),
-                   f"{event.post_id}:{event.thread_id}:{event.number}")
+        # Not a ZREM from the recent posts: a trimmed set that also loses members would
+        # end up other than its live self when rebuilt in other batches. The last
+        # ``RECENT`` deleted posts by the same score hold every deleted one of the last
+        # ``RECENT`` posts, which the read leaves out.
+        key = ns.recent_deleted(ns.counter_key(event.author, event.guest))
+        batch.zadd_one(key, f"{event.post_id}:{event.thread_id}:{event.number}",
+                       event.created_at)
+        batch.ztrim(key, RECENT)
 
     def on_post_liked(self, event: PostLiked, ns: Namespace, batch: Batch) -> None:
         batch.hincrby(ns.member_of(event.author, event.guest), "reputation", 1)

@@ -146,6 +146,10 @@ class Namespace:
         they were written."""
         return f"{self.base}:u:{counter_key}:posts"
 
+    def recent_deleted(self, counter_key: str) -> str:
+        """The same for the author's last deleted posts (each by when it was written)."""
+        return f"{self.base}:u:{counter_key}:deleted"
+
     def member_of(self, name: str, guest: bool) -> str:
         """``member(counter_key(name, guest))``."""
         remembered = self._guest_members if guest else self._member_members

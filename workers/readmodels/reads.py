@@ -455,7 +455,8 @@ class Reads:
             ms, tp = spaces
             member, guest = counter_key(name, False), counter_key(name, True)
             return ([ms.member(member), ms.recent_threads(member), ms.recent_posts(member),
-                     ms.member(guest), ms.recent_threads(guest), ms.recent_posts(guest),
+                     ms.recent_deleted(member), ms.member(guest), ms.recent_threads(guest),
+                     ms.recent_posts(guest), ms.recent_deleted(guest),
                      *(tp.thread(int(i)) for i in ids)],
                     [count, tp.threads_prefix()])
 
