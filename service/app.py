@@ -23,7 +23,6 @@ from service.api.threads import ThreadController, UnansweredController
 from service.bans import refuse_banned
 from service.conditional import ConditionalGet
 from service.deps import provide_actor, provide_meta, provide_services
-from service.errors import EXCEPTION_HANDLERS
 from service.guests import provide_guest_pass
 from service.headers import security_headers
 from service.lifespan import lifespan
@@ -33,6 +32,7 @@ from service.metrics import Metrics
 from service.requestlog import correlation_middleware
 from service.settings import Settings
 from service.web.csrf import FormGuard, load_secret
+from service.web.error_pages import any_error
 from service.web.feeds import public_base
 from service.web.pages import PAGE_CONTROLLERS
 from service.web.rendering import template_config
@@ -59,7 +59,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "metrics": Provide(lambda: metrics, sync_to_thread=False),
         },
         lifespan=[lifespan(settings, metrics), load_secret],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        # problem+json for /api and the probes, an HTML page for people's paths
+        exception_handlers={Exception: any_error},  # type: ignore[dict-item]
         middleware=[forwarded_middleware(trusted_networks(settings.trusted_proxies)),
                     correlation_middleware, metrics.middleware, FormGuard,
                     ConditionalGet],  # innermost: the metrics and the log see its 304s

@@ -25,12 +25,11 @@ from service.settings import Settings
 
 async def _load_demo(settings: Settings) -> str:
     from events.postgres import PostgresEventStore, create_pool
-    from service.importer import Importer
 
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         store = PostgresEventStore(pool)
-        report = await Importer(store).lines(demo.lines())
+        report = await demo.load(store)
     finally:
         await pool.close()
     return f"demo data: {report.imported} threads loaded, {report.skipped} already there"

@@ -74,7 +74,7 @@ class Batch:
     as ``rfc3339`` text and as ``score``, formatted only if they survive coalescing (a
     thread bumped twenty times in a batch is formatted once)."""
 
-    __slots__ = ("_firsts", "_hashes", "_lists", "_sealed", "_zsets")
+    __slots__ = ("_firsts", "_hashes", "_lists", "_sealed", "_trims", "_zsets")
 
     def __init__(self) -> None:
         self._hashes: dict[str, dict[str, Any]] = {}
@@ -82,6 +82,7 @@ class Batch:
         self._lists: dict[str, list[list[Any]]] = {}
         self._zsets: dict[str, dict[str, float | datetime | None]] = {}
         self._firsts: dict[str, dict[str, float | datetime]] = {}  # ZADD NX
+        self._trims: dict[str, int] = {}  # sorted sets kept to their highest N
 
     # The subset of redis-py's command methods that projections use.
     def hset(self, key: str, field: str | None = None, value: Any = None,
@@ -153,6 +154,15 @@ class Batch:
         for member in members:
             pending[member] = None
 
+    def ztrim(self, key: str, keep: int) -> None:
+        """After this batch's changes, keep only the ``keep`` highest-scored members of
+        ``key`` (a bounded "most recent" list). Only for keys that take ZADD alone: then
+        trimming after each change or once after all of them leaves the same members (the
+        ``keep`` highest of all ever added), whichever batches a rebuild cuts."""
+        _one_kind(key, self._firsts)
+        self._zsets.setdefault(key, {})
+        self._trims[key] = keep
+
     def commands(self) -> list[Command]:
         """The coalesced commands. Per key in the order the changes came; across keys in
         any order (every command touches one key)."""
@@ -175,6 +185,9 @@ class Batch:
             added = [x for m, s in members.items() if s is not None for x in (_score(s), m)]
             if added:
                 _emit(out, "ZADD", key, added, 2)
+            keep = self._trims.get(key)
+            if keep is not None:
+                out.append(("ZREMRANGEBYRANK", key, "0", str(-keep - 1)))
         for key, firsts in self._firsts.items():
             _emit(out, "ZADD", key, [x for m, s in firsts.items() for x in (_score(s), m)], 2,
                   "NX")

@@ -33,8 +33,11 @@ from service.lifespan import Services
 from service.limits import Throttle
 from service.web import feeds
 from service.web.accounts import MemberPages
+from service.web.archives import ArchivePages
 from service.web.moderation import ModerationPages
+from service.web.permalinks import Permalinks
 from service.web.posts import posts_html
+from service.web.profiles import ProfilePages
 from service.web.rendering import (
     HERE,
     After,
@@ -53,6 +56,7 @@ from service.web.rendering import (
     resolve_page_actor,
 )
 from service.web.search import SearchPages
+from service.web.site_files import SiteFiles
 from workers.readmodels.errors import ReadModelUnavailableError, ReadNotFoundError
 
 # -- the board ----------------------------------------------------------------------------
@@ -286,6 +290,10 @@ PAGE_CONTROLLERS: list[ControllerRouterHandler] = [
     MemberPages,
     ModerationPages,
     SearchPages,
+    ArchivePages,  # issue 18: the archives page, permalinks, profiles, favicon and robots
+    Permalinks,
+    ProfilePages,
+    SiteFiles,
     create_static_files_router(
         path="/static", directories=[HERE / "static"], name="forum-static",
         cache_control=CacheControlHeader(max_age=3600, public=True),

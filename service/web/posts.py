@@ -6,6 +6,7 @@ byte for byte what the template made (tests/unit/test_post_html.py keeps its loo
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import quote as urlquote
 
 from markupsafe import escape  # as Jinja escapes: the page is what the template made
 
@@ -43,7 +44,8 @@ def post_html(entry: PostEntry, page: int, locked: bool) -> str:
     return (
         f'  <article class="post{" by-op" if author.op else ""}" id="p{post.id}">\n'
         '    <aside class="author">\n'
-        f'      <div class="name">{mark}{escape(author.name)}</div>\n'
+        f'      <div class="name">{mark}<a href="/users/{urlquote(author.name, safe="")}">'
+        f'{escape(author.name)}</a></div>\n'
         f'      <div class="role">{"guest" if author.guest else "member"}</div>\n'
         '      <div class="counters" title="threads started | posts written">'
         f"{entry.threads.decode()} | {entry.posts.decode()}</div>\n"
@@ -51,8 +53,7 @@ def post_html(entry: PostEntry, page: int, locked: bool) -> str:
         '    <div class="content">\n'
         '      <div class="post-head">\n'
         f"        {_time(post.created_at)}\n"
-        f'        <a class="number" href="/threads/{post.thread_id}?page={page}'
-        f'#p{post.id}">#{post.number}</a>\n'
+        f'        <a class="number" href="/posts/{post.id}">#{post.number}</a>\n'
         "      </div>\n"
         f"{content}"
         '      <div class="post-foot">\n'

@@ -24,12 +24,10 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote as urlquote
 
-import msgspec
 import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar import MediaType, Request, Response
 from litestar.datastructures import Cookie
-from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import Parameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
@@ -41,12 +39,12 @@ from service.conditional import body_tag, not_modified
 from service.deps import SAFE_METHODS, check_may_write, correlation_id
 from service.domain import errors as d
 from service.domain.actors import Actor
-from service.errors import handle
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.web.csrf import form_token
 from service.web.kept import TOKEN_SLOT
 from service.web.times import day, stamp
+from service.web.wording import for_people
 from workers.readmodels.errors import ReadModelUnavailableError
 
 log = structlog.get_logger(__name__)
@@ -180,7 +178,7 @@ def render(request: AnyRequest, name: str, context: Context | Callable[[], Conte
         return environment().get_template(name).render(
             csrf_token=csrf_token, me=me, moderates=moderates, here=here,
             archive_href=f"/forums/{urlquote(forum, safe='')}/archive" if forum
-            else "/#archives",
+            else "/archives",
             per_page=services.settings.per_page if services else 25,
             **values,
         )
@@ -261,8 +259,8 @@ def _refusal_status(error: d.DomainError) -> int:
 
 
 def _reason(error: d.DomainError) -> str:
-    """The refusal as a person reads it: fields by their labels, not their JSON names."""
-    return error.detail.replace("guest_name", "guest name")
+    """The refusal as a person reads it (service/web/wording.py)."""
+    return for_people(error)
 
 
 def _safe_next(target: str | None) -> str:
@@ -290,24 +288,12 @@ async def _titles(services: Services
 
 
 def page_error(request: AnyRequest, exc: Exception) -> Response[str]:
-    """Any failure on a page becomes a small HTML page with the API's status and reason."""
-    status: int
-    if isinstance(exc, ValidationException):
-        status, detail, headers = 400, "That address has a value this page does not accept.", {}
-    else:
-        problem = handle(request, exc)
-        status = problem.status_code or 500
-        detail = msgspec.json.decode(problem.content).get("detail", "")
-        headers = {k: v for k, v in problem.headers.items() if k.lower() == "retry-after"}
-    detail = detail[:1].upper() + detail[1:]
-    titles = {404: "Not found", 503: "Please try again in a moment"}
-    if status == 404 and isinstance(exc, HTTPException):
-        detail = "There is nothing at this address."
-    return render(request, "error.html.j2", {
-        "page_title": titles.get(status, "Something went wrong"), "status": status,
-        "detail": detail,
-        "retry_after": headers.get("Retry-After") if request.method == "GET" else None,
-    }, status, headers)
+    """Any failure on a page becomes a small HTML page in plain words: see
+    service/web/error_pages.py (imported here, when it is needed, as it renders with this
+    module)."""
+    from service.web.error_pages import page_error as answer
+
+    return answer(request, exc)
 
 
 def _login_cookie(request: AnyRequest, token: str) -> Cookie:

@@ -95,3 +95,21 @@ async def test_every_read_route_answers_bad_input_with_a_problem(client, project
     answer = await client.get(path, headers={"X-Min-Position": "notanumber"}
                               if "threads/1?" in path else {})
     assert _is_problem(answer), (path, answer.status_code, answer.text)
+
+
+@pytest.mark.parametrize("path", [
+    "/posts/0", "/posts/-1", "/posts/abc", "/posts/99999999999999999999999", "/posts/%00",
+    "/users/%00", "/users/" + "x" * 3000, "/users/%20", "/users/a%0Ab", "/users/nobody",
+    "/archives?after=x", "/archives?after=" + "9" * 40,  # ignored, as on every page: 200
+    "/nope", "/static/nope.css",
+    "/favicon.ico/x", "/robots.txt/x", "/threads/1/reply", "/forums/%3Cscript%3E",
+])
+async def test_every_page_route_answers_bad_input_with_an_html_page(client, project, path):
+    """Issue 18: pages answer people in HTML (4xx), never raw JSON nor a 500."""
+    await client.post("/api/forums", json={"slug": "s", "title": "S"}, headers=OPERATOR)
+    await project()
+    answer = await client.get(path, follow_redirects=False)
+    ignored = path.startswith("/archives?")
+    assert (200 if ignored else 400) <= answer.status_code < 500, (path, answer.status_code)
+    assert answer.headers["content-type"].startswith("text/html"), (path, answer.text[:200])
+    assert "<h1>" in answer.text

@@ -41,7 +41,7 @@ async def test_a_refused_suspension_keeps_what_the_moderator_typed(client, settl
     r = await submit(client, "/moderation", "/moderation/suspensions",
                      {"name": "Nobody Here", "reason": "a reason to keep", "days": "x"})
     assert r.status_code == 422
-    assert "days must be a whole number" in text(r.text)
+    assert "Days must be a whole number" in text(r.text)
     assert 'value="a reason to keep"' in r.text
 
 

@@ -257,7 +257,7 @@ async def test_html_forms_refused_with_429_show_the_message_and_keep_the_draft(s
         r = await submit(client, f"/threads/{thread}", f"/threads/{thread}/reply",
                          {"body": draft, "guest_name": "writer"})
         assert r.status_code == 429
-        assert "too many posts in a short time" in html.unescape(r.text)
+        assert "Too many posts in a short time" in html.unescape(r.text)
         assert html.escape(draft, quote=False) in r.text and 'value="writer"' in r.text
 
         slug = (await client.get(f"/api/threads/{thread}")).json()["thread"]["forum"]

@@ -158,3 +158,30 @@ async def test_commands_too_long_for_one_lua_call_go_in_order_in_pieces(
         str(n).encode() for n in range(30_000)]
     assert await redis.hlen(f"{key_prefix}:hash") == 30_000
     assert await redis.zcard(f"{key_prefix}:zset") == 30_000
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(adds=st.lists(st.integers(0, 30), max_size=60),
+       cuts=st.lists(st.integers(0, 60), max_size=3))
+async def test_a_trimmed_set_keeps_the_highest_of_everything_added_however_batched(
+    redis: Redis, key_prefix: str, adds: list[int], cuts: list[int],
+) -> None:
+    """``Batch.ztrim`` on a key that takes ZADD only, each member always with the same
+    score (workers/projections/member_stats.py: a post and when it was written): trimmed
+    after every ZADD one by one, or once per batch wherever batches are cut, the set holds
+    the same members (ties included)."""
+    one, batched = f"{key_prefix}:trim-one", f"{key_prefix}:trim-batched"
+    await redis.delete(one, batched)
+    for member in adds:
+        await redis.zadd(one, {f"m{member}": float(member % 7)})
+        await redis.zremrangebyrank(one, 0, -6)
+    bounds = [0, *sorted(min(c, len(adds)) for c in cuts), len(adds)]
+    for start, stop in itertools.pairwise(bounds):
+        batch = Batch()
+        for member in adds[start:stop]:
+            batch.zadd_one(batched, f"m{member}", float(member % 7))
+            batch.ztrim(batched, 5)
+        assert await commit(redis, batch, {}, {})
+    assert await redis.zrange(batched, 0, -1, withscores=True) == \
+        await redis.zrange(one, 0, -1, withscores=True)

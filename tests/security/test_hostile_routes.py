@@ -122,6 +122,11 @@ ROUTES: dict[str, Send] = {
         "/api/search", params={"q": s[:200], "forum": b["slug"], "author": b["name"]}),
     "GET search page": lambda c, b, s: c.get(f"/search?q={_q(s)}&forum={_q(s)}"),
     "GET login next": lambda c, b, s: c.get(f"/login?next={_q(s)}"),
+    # Issue 18's pages: a profile's name, a permalink's id, the archives' ``after``.
+    "GET profile path": lambda c, b, s: c.get(f"/users/{_q(s)}"),
+    "GET permalink path": lambda c, b, s: c.get(f"/posts/{_q(s)}"),
+    "GET archives params": lambda c, b, s: c.get(f"/archives?after={_q(s)}"),
+    "GET unknown page path": lambda c, b, s: c.get(f"/{_q(s)}"),
     "GET feed paths": lambda c, b, s: c.get(f"/forums/{_q(s)}.atom"),
     "GET thread feed path": lambda c, b, s: c.get(f"/threads/{_q(s)}.atom"),
     # Conditional GETs: whatever If-None-Match holds, at full size (in-process: no 431).

@@ -5,6 +5,7 @@ reference)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import quote as urlquote
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,14 +22,14 @@ from workers.readmodels.values import PostEntry
 REFERENCE = """{% for p in view.posts %}
   <article class="post{% if p.author.op %} by-op{% endif %}" id="p{{ p.id }}">
     <aside class="author">
-      <div class="name">{% if p.author.op %}<span class="op" title="started this thread">OP</span> {% endif %}{{ p.author.name }}</div>
+      <div class="name">{% if p.author.op %}<span class="op" title="started this thread">OP</span> {% endif %}<a href="/users/{{ p.author.name|urlquote }}">{{ p.author.name }}</a></div>
       <div class="role">{{ "guest" if p.author.guest else "member" }}</div>
       <div class="counters" title="threads started | posts written">{{ p.author.threads }} | {{ p.author.posts }}</div>
     </aside>
     <div class="content">
       <div class="post-head">
         <time datetime="{{ p.created_at }}" title="{{ p.created_at|stamp }}">{{ p.created_at|day }}</time>
-        <a class="number" href="{{ base }}?page={{ view.page }}#p{{ p.id }}">#{{ p.number }}</a>
+        <a class="number" href="/posts/{{ p.id }}">#{{ p.number }}</a>
       </div>
 {% if p.deleted %}
       <p class="deleted">This post was deleted.</p>
@@ -51,6 +52,7 @@ REFERENCE = """{% for p in view.posts %}
 _env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _env.filters["day"] = day
 _env.filters["stamp"] = stamp
+_env.filters["urlquote"] = lambda value: urlquote(str(value), safe="")
 _template = _env.from_string(REFERENCE)
 
 times = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),

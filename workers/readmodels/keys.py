@@ -137,6 +137,19 @@ class Namespace:
     def member(self, counter_key: str) -> str:
         return f"{self.base}:u:{counter_key}"
 
+    def recent_threads(self, counter_key: str) -> str:
+        """Sorted set of the author's last threads' ids, by when they started."""
+        return f"{self.base}:u:{counter_key}:threads"
+
+    def recent_posts(self, counter_key: str) -> str:
+        """Sorted set of the author's last posts (``post_id:thread_id:number``), by when
+        they were written."""
+        return f"{self.base}:u:{counter_key}:posts"
+
+    def recent_deleted(self, counter_key: str) -> str:
+        """The same for the author's last deleted posts (each by when it was written)."""
+        return f"{self.base}:u:{counter_key}:deleted"
+
     def member_of(self, name: str, guest: bool) -> str:
         """``member(counter_key(name, guest))``."""
         remembered = self._guest_members if guest else self._member_members

@@ -35,12 +35,14 @@ from workers.readmodels.errors import (
 from workers.readmodels.formats import moment_of, rfc3339
 from workers.readmodels.keys import Keys, Namespace, counter_key
 from workers.readmodels.values import (
+    Activity,
     ArchiveYears,
     Forums,
     HeldQueue,
     Listing,
     OnePost,
     PostEntry,
+    RecentPost,
     Section,
     SectionPage,
     ThreadPage,
@@ -147,7 +149,7 @@ class Reads:
         self._guesses: OrderedDict[Hashable, list[str]] = OrderedDict()
         self._scripts = {source: redis.register_script(source) for source in (
             scripts.THREAD_PAGE, scripts.POST, scripts.LISTING, scripts.FORUMS,
-            scripts.ARCHIVE_YEARS, scripts.USER, scripts.HELD)}
+            scripts.ARCHIVE_YEARS, scripts.USER, scripts.HELD, scripts.ACTIVITY)}
 
     # -- the plumbing ------------------------------------------------------------------
 
@@ -437,6 +439,39 @@ class Reads:
         return self.cache.put(asked, UserStats(
             name, guest, joined, int(h.get("threads", 0)), int(h.get("posts", 0)),
             int(h.get("reputation", 0)), min(seen), seen, spaces))
+
+    async def activity(self, name: str, count: int = 10, *,
+                       min_position: int | None = None) -> Activity:
+        """The author's last ``count`` threads and posts (at most
+        ``member_stats.RECENT``), newest first: a member's when ``name`` is a member's,
+        else the guest's of that name."""
+        name = name.strip()
+        asked = ("activity", name, count)
+        kept = self.cache.get(asked, Activity, min_position)
+        if kept is not None:
+            return kept
+
+        def shape(spaces: list[Namespace], ids: list[str]) -> tuple[list[str], list[Any]]:
+            ms, tp = spaces
+            member, guest = counter_key(name, False), counter_key(name, True)
+            return ([ms.member(member), ms.recent_threads(member), ms.recent_posts(member),
+                     ms.recent_deleted(member), ms.member(guest), ms.recent_threads(guest),
+                     ms.recent_posts(guest), ms.recent_deleted(guest),
+                     *(tp.thread(int(i)) for i in ids)],
+                    [count, tp.threads_prefix()])
+
+        answer, seen, spaces = await self._read(
+            scripts.ACTIVITY, ("member_stats", "thread_page"), shape, min_position, asked)
+        _, _, thread_ids, posts, flats = answer
+        titled = {s.id: s for s in (summary(f) for f in flats if f)}
+        threads = [titled[int(i)] for i in thread_ids if int(i) in titled]
+        recent: list[RecentPost] = []
+        for member, score in zip(posts[::2], posts[1::2], strict=True):
+            post_id, thread_id, number = (int(x) for x in member.split(b":"))
+            if thread_id in titled:
+                recent.append(RecentPost(post_id, number, titled[thread_id],
+                                         rfc3339(moment_of(score))))
+        return self.cache.put(asked, Activity(threads, recent, min(seen), seen, spaces))
 
     async def held(self, author_key: str | None, page: int, *, per_page: int | None = None,
                    min_position: int | None = None) -> HeldQueue:

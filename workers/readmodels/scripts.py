@@ -127,6 +127,41 @@ return {1, cps, g, redis.call('HGET', KEYS[5], ARGV[3]) or '',
         redis.call('ZSCORE', KEYS[6], ARGV[3]) or ''}
 """
 
+# KEYS: pointers and checkpoints of member_stats and thread_page; the author's member
+# counters, recent threads, posts and deleted posts, the guest's the same; then the guessed
+# summaries of the threads named. ARGV: 2, the namespaces, how many of each, the
+# summaries' prefix. The member's lists when the name is a member's, else the guest's.
+ACTIVITY: Final = _POINTERS + """
+local base = 6
+if redis.call('EXISTS', KEYS[5]) == 0 then base = 10 end
+local count = tonumber(ARGV[4])
+local threads = redis.call('ZREVRANGE', KEYS[base], 0, count - 1)
+local all = redis.call('ZREVRANGE', KEYS[base + 1], 0, -1, 'WITHSCORES')
+local deleted = {}
+for _, post in ipairs(redis.call('ZRANGE', KEYS[base + 2], 0, -1)) do
+  deleted[post] = true
+end
+local posts = {}
+for i = 1, #all, 2 do
+  if #posts < 2 * count and not deleted[all[i]] then
+    posts[#posts + 1] = all[i]; posts[#posts + 1] = all[i + 1]
+  end
+end
+local ids, named = {}, {}
+local function name(id)
+  if not named[id] then named[id] = true; ids[#ids + 1] = id end
+end
+for i = 1, #threads do name(threads[i]) end
+for i = 1, #posts, 2 do name(string.match(posts[i], ':(%d+):')) end
+if #KEYS - 12 ~= #ids then return {3, ids} end
+local summaries = {}
+for i = 1, #ids do
+  if KEYS[12 + i] ~= ARGV[5] .. ids[i] then return {3, ids} end
+  summaries[i] = redis.call('HGETALL', KEYS[12 + i])
+end
+return {1, cps, threads, posts, summaries}
+"""
+
 # KEYS: pointer and checkpoint of held; a sorted set of held ids (all pending, or one
 # author's); the items. ARGV: 1, the namespace, first and last rank (oldest first).
 HELD: Final = _POINTERS + """

@@ -186,6 +186,25 @@ class UserStats(msgspec.Struct, frozen=True):
     spaces: tuple[str, ...] = ()
 
 
+class RecentPost(msgspec.Struct, frozen=True):
+    """One of an author's last posts, with the thread it is in."""
+
+    id: int
+    number: int
+    thread: ThreadSummary
+    created_at: str
+
+
+class Activity(msgspec.Struct, frozen=True):
+    """An author's last threads and posts, newest first (the profile page)."""
+
+    threads: list[ThreadSummary]
+    posts: list[RecentPost]
+    position: int
+    seen: tuple[int, ...] = ()
+    spaces: tuple[str, ...] = ()
+
+
 class HeldQueue(msgspec.Struct, frozen=True):
     items: list[bytes]  # each a HeldItem as JSON
     page: int
