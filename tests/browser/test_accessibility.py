@@ -312,13 +312,23 @@ FIRST_FOCUSABLE = """() => {
 }"""
 
 
+UNLABELLED = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]):not([type=submit]):not([type=button]), select, textarea')]
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+               && !e.getAttribute('aria-labelledby'))
+  .map(e => e.name || e.id || e.outerHTML.slice(0, 60))"""
+
+
 async def structure(page: Any) -> list[str]:
-    """What the board promises beyond axe's rules: one h1; a "Skip to content" link to the
-    main element is the first focusable element and shows when focused; on a page opened
-    without a fragment, the first Tab lands on it."""
+    """What the board promises beyond axe's rules: one h1; every field labelled; a "Skip
+    to content" link to the main element is the first focusable element and shows when
+    focused; on a page opened without a fragment, the first Tab lands on it."""
     problems = []
     if (h1 := await page.locator("h1").count()) != 1:
         problems.append(f"{h1} h1 elements")
+    # axe takes a placeholder or a title for a label; the board gives each field a real one.
+    if unlabelled := await page.evaluate(UNLABELLED):
+        problems.append(f"fields without a label: {unlabelled}")
     if "#" not in page.url:  # a fragment moves where sequential focus starts
         await page.keyboard.press("Tab")
         if await page.evaluate("() => document.activeElement.textContent.trim()") != (
