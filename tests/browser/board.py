@@ -42,6 +42,7 @@ class Board:
     section: str = ""
     other_section: str = ""
     long_thread: int = 0  # several pages, quotes, an OP, members and guests
+    first_post: int = 0  # the long thread's
     long_pages: int = 0
     unanswered_thread: int = 0
     locked_thread: int = 0
@@ -90,6 +91,7 @@ def seed(stack: Stack) -> Board:
                   json={"title": "Cipher bureaus between the wars",
                         "body": f"Who broke what, and when? The [b]{board.word}[/b] story."})
     thread = board.long_thread = started["thread_id"]
+    board.first_post = started["post_id"]
     last_id, last_author = started["post_id"], ann.name
     for n in range(2, 13):
         quote = (f"[quote={last_author} post={last_id}]Point {n - 1} stands.[/quote]\n"

@@ -60,11 +60,13 @@ Act = Callable[[Any], Awaitable[None]]
 class Visit:
     """A page as one viewer sees it: ``viewer`` is "guest", "member" or "moderator";
     ``act``, when given, runs after the page loads (e.g. submits a form) and axe checks
-    the page it leads to."""
+    the page it leads to. An ``optional`` page is skipped (and named in the output) while
+    its path does not answer HTML: pages another branch adds join once it is merged."""
     label: str
     path: str
     viewer: str = "guest"
     act: Act | None = None
+    optional: bool = False
 
 
 async def _refused_reply(page: Any) -> None:
@@ -100,6 +102,9 @@ def visits(board: Board) -> list[Visit]:
         Visit("section as a member", f"/forums/{s}", "member"),
         Visit("thread as a moderator", f"/threads/{t}", "moderator"),
         Visit("moderation", "/moderation", "moderator"),
+        Visit("member profile", f"/users/{board.member.name}", optional=True),
+        Visit("permalink of a post", f"/posts/{board.first_post}", optional=True),
+        Visit("404 of an unknown path", "/no/such/page", optional=True),
     ]
 
 
@@ -177,6 +182,7 @@ async def test_no_page_has_a_serious_accessibility_violation(stack: Stack, brows
     watch = Watch()
     failures: list[str] = []
     lesser: list[str] = []
+    skipped: list[str] = []
     checked = 0
     by_viewer: dict[str, list[Visit]] = {}
     for visit in visits(board):
@@ -186,7 +192,11 @@ async def test_no_page_has_a_serious_accessibility_violation(stack: Stack, brows
             async with viewer_page(browser, stack, board, viewer, watch, width) as page:
                 for visit in group:
                     label = f"{visit.label} ({visit.path} as {viewer}, {width} px)"
-                    await page.goto(f"{stack.url}{visit.path}")
+                    answer = await page.goto(f"{stack.url}{visit.path}")
+                    if visit.optional and not answer.headers.get(
+                            "content-type", "").startswith("text/html"):
+                        skipped.append(label)
+                        continue
                     if visit.act is not None:
                         await visit.act(page)
                     for violation in await run_axe(page, source):
@@ -196,7 +206,9 @@ async def test_no_page_has_a_serious_accessibility_violation(stack: Stack, brows
                     failures.extend(f"{label}: {p}" for p in await too_wide(page, width))
                     checked += 1
     print("\n".join(["axe, not failing:", *lesser]) if lesser else "axe: nothing else found")
-    assert checked == len(visits(board)) * len(WIDTHS)
+    print("\n".join(["not HTML yet, skipped:", *skipped]) if skipped else "nothing skipped")
+    assert checked + len(skipped) == len(visits(board)) * len(WIDTHS)
+    assert checked >= sum(not v.optional for v in visits(board)) * len(WIDTHS)
     assert not failures, "\n".join(failures)
     assert not watch.violations, watch.violations
     assert not watch.script_errors, watch.script_errors
