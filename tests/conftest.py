@@ -219,6 +219,7 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "FORUM_OPERATOR_TOKEN": settings.operator_token or "",
         "FORUM_KEY_PREFIX": settings.key_prefix,
         "FORUM_PORT": str(settings.port),
+        "FORUM_PER_PAGE": str(settings.per_page),
         "FORUM_PAGE_CACHE_MS": str(settings.page_cache_ms),
         "FORUM_RATE_LIMITS": settings.rate_limits,
         "FORUM_TRUSTED_PROXIES": settings.trusted_proxies,
