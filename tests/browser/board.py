@@ -195,3 +195,44 @@ async def too_wide(page: Any, width: int) -> list[str]:
     wider = await page.evaluate(WIDER_THAN_THE_SCREEN)
     scroll = await page.evaluate("() => document.documentElement.scrollWidth")
     return [f"{scroll} px wide on a {width} px screen: {wider}"] if scroll > width else []
+
+
+REFERENCE_TITLE = "Historic Polish-Japanese intelligence cooperation"
+
+
+async def load_demo(stack: Stack) -> int:
+    """The demo data ``forum dev`` loads; the log's head after it."""
+    from events.postgres import create_pool
+    from service.devstack import _load_demo
+
+    await _load_demo(stack.settings)
+    pool = await create_pool(stack.settings.database_url, min_size=1, max_size=1)
+    try:
+        return int(await pool.fetchval("SELECT coalesce(max(position), 0) FROM events"))
+    finally:
+        await pool.close()
+
+
+def find_thread(stack: Stack, title: str, position: int) -> int | None:
+    """The id of the thread titled ``title`` in any section, once the views hold
+    ``position``."""
+    wait = {"X-Min-Position": str(position)}
+    deadline = time.monotonic() + 60
+    with httpx.Client(base_url=stack.url, timeout=20) as http:
+        while True:
+            r = http.get("/api/forums", headers=wait)
+            if r.status_code == 200:
+                break
+            assert r.status_code == 503 and time.monotonic() < deadline, r.text
+        for forum in r.json()["forums"]:
+            page, pages = 1, 1
+            while page <= pages:
+                r = http.get(f"/api/forums/{forum['slug']}/threads",
+                             params={"page": page}, headers=wait)
+                assert r.status_code == 200, r.text
+                listing = r.json()
+                for thread in listing["threads"]:
+                    if thread["title"] == title:
+                        return int(thread["id"])
+                page, pages = page + 1, listing["pages"]
+    return None
