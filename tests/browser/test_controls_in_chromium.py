@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_in_chromium import api, thread_posts, watched  # noqa: F401
+from tests.browser import test_in_chromium
+from tests.browser.test_in_chromium import api, thread_posts
 from tests.builders import unique_name, unique_slug
 from tests.conftest import OPERATOR, Stack
 
 pytestmark = pytest.mark.e2e
+watched = test_in_chromium.watched  # the fixture: a page whose CSP violations fail the test
 
 
 def member(stack: Stack, role: str = "member") -> tuple[str, str]:

@@ -111,7 +111,7 @@ async def test_every_control_page_refuses_garbage_without_appending(client, pool
     routes = await _routes(client)
     thread = next(int(p.split("/")[3]) for m, p in routes if p.endswith("/lock"))
     post = next(int(p.split("/")[3]) for m, p in routes if m == "PATCH")
-    r = await client.post("/api/users", json={"name": "Bea", "password": "long enough"})
+    await client.post("/api/users", json={"name": "Bea", "password": "long enough"})
     bea = (await client.post("/api/sessions", json={"name": "Bea",
                                                    "password": "long enough"})).json()["token"]
     await project()

@@ -58,7 +58,7 @@ async def control_forms(client, project) -> list[tuple[str, str, dict[str, str]]
     """(page that shows the form, action, fields that would succeed) for every post and
     thread control (service/web/post_controls.py), as a moderator (who may use them all)
     viewing a member's post; the client is left signed in as that moderator."""
-    slug, thread_id = await section_with_thread(client, project)
+    _, thread_id = await section_with_thread(client, project)
     other = unique_slug()
     r = await client.post("/api/forums", json={"slug": other, "title": "Other"},
                           headers=OPERATOR)

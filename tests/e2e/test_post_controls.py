@@ -9,8 +9,11 @@ import re
 
 from tests.builders import unique_name, unique_slug
 from tests.conftest import OPERATOR
-from tests.e2e.test_pages import location, make_section, settle, text  # noqa: F401
+from tests.e2e import test_pages
+from tests.e2e.test_pages import location, make_section, text
 from tests.forms import any_token, form_token, submit
+
+settle = test_pages.settle  # the fixture: every read model holds every write
 
 
 async def member(client, role: str = "member") -> tuple[str, str]:
@@ -50,7 +53,7 @@ def post_block(page: str, post_id: int) -> str:
 
 async def test_an_edit_shows_edited_and_readers_see_the_earlier_version(client, settle):
     slug = await make_section(client)
-    ann, token = await member(client)
+    _, token = await member(client)
     thread_id, post_id = await thread_by(client, slug, token, "[b]first[/b] draft")
     await settle()
 
@@ -85,8 +88,8 @@ async def test_an_edit_shows_edited_and_readers_see_the_earlier_version(client, 
 
 async def test_a_like_raises_the_authors_reputation_and_unlike_takes_it_back(client, settle):
     slug = await make_section(client)
-    ann, ann_token = await member(client)
-    bob, bob_token = await member(client)
+    _, ann_token = await member(client)
+    _, bob_token = await member(client)
     thread_id, post_id = await thread_by(client, slug, ann_token)
     await settle()
 
@@ -152,7 +155,7 @@ async def test_someone_elses_post_shows_no_edit_or_delete_and_a_forged_edit_is_r
 async def test_the_author_deletes_through_the_confirming_page(client, settle):
     slug = await make_section(client)
     _, token = await member(client)
-    thread_id, post_id = await thread_by(client, slug, token, "regrettable")
+    _, post_id = await thread_by(client, slug, token, "regrettable")
     await settle()
     be(client, token)
     confirm = await client.get(f"/posts/{post_id}/delete")
