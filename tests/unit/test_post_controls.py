@@ -89,6 +89,7 @@ def test_likers_are_kept_by_number_and_folded_name():
     assert ("ZADD", "p:thread_page:v3:t:3:likers", "0", "2:bob") in _commands(like)
     unlike = PostUnliked(occurred_at=NOW, actor="Bob", thread_id=3, post_id=7, number=2,
                          author="Ann", guest=False, likes=0)
-    assert ("ZREM", "p:thread_page:v3:t:3:likers", "2:bob") in _commands(like, unlike) or \
-        not any(c[1] == "p:thread_page:v3:t:3:likers" and c[0] == "ZADD"
-                for c in _commands(like, unlike))
+    assert ("ZREM", "p:thread_page:v3:t:3:likers", "2:bob") in _commands(unlike)
+    # a like taken back in the same batch leaves the member out
+    assert not any(c[0] == "ZADD" and c[1] == "p:thread_page:v3:t:3:likers"
+                   for c in _commands(like, unlike))
