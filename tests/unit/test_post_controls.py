@@ -93,3 +93,20 @@ def test_likers_are_kept_by_number_and_folded_name():
     # a like taken back in the same batch leaves the member out
     assert not any(c[0] == "ZADD" and c[1] == "p:thread_page:v3:t:3:likers"
                    for c in _commands(like, unlike))
+
+
+def test_a_deleted_posts_versions_go_with_it():
+    from events.threads import PostDeleted
+
+    deleted = PostDeleted(occurred_at=NOW, actor="Ann", thread_id=3, forum="f", post_id=7,
+                          number=2, author="Ann", guest=False, op=False, created_at=NOW,
+                          edited_at=NOW)
+    commands = _commands(_edit("one", NOW), deleted)
+    assert ("DEL", "p:thread_page:v3:t:3:r:2") in commands
+    assert not any(c[0] == "RPUSH" and c[1] == "p:thread_page:v3:t:3:r:2" for c in commands)
+    # an edit after the deletion (never decided, but a batch keeps the order) comes after
+    batch = Batch()
+    batch.rpush("k", "a")
+    batch.drop_list("k")
+    batch.rpush("k", "b")
+    assert batch.commands() == [("DEL", "k"), ("RPUSH", "k", "b")]

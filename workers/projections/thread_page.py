@@ -110,6 +110,8 @@ class ThreadPage(Projection):
             event.post_id, event.thread_id, event.number, event.created_at,
             event.edited_at, True, "", [], event.author, event.guest, event.op,
         ))
+        # A deleted post's history is not shown: its earlier versions go too.
+        batch.drop_list(ns.revisions(event.thread_id, event.number))
 
     def on_post_liked(self, event: PostLiked, ns: Namespace, batch: Batch) -> None:
         batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
