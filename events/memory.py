@@ -98,6 +98,12 @@ class InMemoryEventStore:
                 return PostLocation(record.event.thread_id, record.event.number)
         return None
 
+    async def added_post(self, post_id: int) -> ForumEvent | None:
+        for record in self._log:
+            if isinstance(record.event, PostAdded) and record.event.post_id == post_id:
+                return record.event
+        return None
+
     async def locate_held(self, held_id: int) -> int | None:
         for record in self._log:
             if isinstance(record.event, PostHeld | ThreadHeld) \

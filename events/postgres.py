@@ -363,6 +363,14 @@ class PostgresEventStore:
         )
         return None if row is None else PostLocation(int(row[0]), int(row[1]))
 
+    async def added_post(self, post_id: int) -> ForumEvent | None:
+        data = await self._fetchval(
+            "SELECT data::text FROM events WHERE type = 'post_added'"
+            " AND (data->>'post_id')::bigint = $1 LIMIT 1",
+            post_id,
+        )
+        return None if data is None else decode(data)
+
     async def locate_held(self, held_id: int) -> int | None:
         thread_id = await self._fetchval(
             "SELECT (data->>'thread_id')::bigint FROM events"

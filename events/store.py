@@ -79,6 +79,11 @@ class EventStore(Protocol):
         """The thread a post was added to, and its number there."""
         ...
 
+    async def added_post(self, post_id: int) -> ForumEvent | None:
+        """The ``PostAdded`` that published a post: its first version, which a revision
+        history shows (its edits are in the read models)."""
+        ...
+
     async def locate_held(self, held_id: int) -> int | None:
         """The thread a post held for review belongs to (events/held.py)."""
         ...

@@ -57,6 +57,7 @@ class _Incr:
 # A list key's pending changes, in order: ["RPUSH", v, v, ...] or ["LSET", index, v].
 _RPUSH: Final = "RPUSH"
 _LSET: Final = "LSET"
+_DEL: Final = "DEL"
 
 
 class Batch:
@@ -123,6 +124,10 @@ class Batch:
     def lset(self, key: str, index: int, value: Any) -> None:
         self._lists.setdefault(key, []).append([_LSET, index, value])
 
+    def drop_list(self, key: str) -> None:
+        """DEL of a list key: what was queued for it before in this batch is moot."""
+        self._lists[key] = [[_DEL]]
+
     def zadd(self, key: str, mapping: Mapping[str, float | datetime], nx: bool = False
              ) -> None:
         """``nx``: add only members not there yet (a member keeps its first score)."""
@@ -176,6 +181,8 @@ class Batch:
                 if op[0] is _RPUSH:
                     _emit(out, _RPUSH, key, [v if type(v) is str else wire(v)
                                              for v in op[1:]], 1)
+                elif op[0] is _DEL:
+                    out.append((_DEL, key))
                 else:
                     out.append((_LSET, key, str(op[1]), wire(op[2])))
         for key, members in self._zsets.items():

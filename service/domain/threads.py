@@ -265,8 +265,19 @@ def _post(thread: Thread | None, post_id: int) -> tuple[Thread, Post]:
     return thread, post
 
 
+def may_change(actor: Actor, author: str, guest: bool) -> bool:
+    """Whether ``actor`` may edit or delete a post by ``author`` (the pages show the
+    controls by the same rule the decisions below refuse by)."""
+    return actor.moderates or (not actor.guest and actor.same_person(author, guest))
+
+
+def may_like(actor: Actor, author: str, guest: bool) -> bool:
+    """Whether ``actor`` may like (or unlike) a post by ``author``: members, not their own."""
+    return not (actor.guest or actor.role == "operator") and not actor.same_person(author, guest)
+
+
 def _may_change(post: Post, actor: Actor) -> None:
-    if not (actor.moderates or (not actor.guest and actor.same_person(post.author, post.guest))):
+    if not may_change(actor, post.author, post.guest):
         raise ForbiddenError("only the post's author or a moderator may change it")
 
 

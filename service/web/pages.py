@@ -36,6 +36,7 @@ from service.web.accounts import MemberPages
 from service.web.archives import ArchivePages
 from service.web.moderation import ModerationPages
 from service.web.permalinks import Permalinks
+from service.web.post_controls import PostControlPages, ThreadControlPages, page_viewer
 from service.web.posts import posts_html
 from service.web.profiles import ProfilePages
 from service.web.rendering import (
@@ -237,16 +238,20 @@ class BoardPages(Controller):
                       held: Mapping[str, Any] | None = None) -> Response[str]:
         view = await services.reads.thread_page(thread_id, page, min_position=min_position)
         slug = view.thread.forum
-        title = (await _section_titles(services)).get(slug, slug)
+        sections = await _section_titles(services)
+        title = sections.get(slug, slug)
         mine = await _my_held(request, services, thread_id, held)
+        viewer = await page_viewer(request, services, view)  # the posts' controls
+        liked = tuple(sorted(viewer.liked)) if viewer else ()
         plain = not (any(form.values()) or error or held or mine)
         return render(request, "thread.html.j2", lambda: {
             "page_title": view.thread.title, "forum_slug": slug, "section_title": title,
-            "view": view, "posts_html": posts_html(view),
+            "view": view, "posts_html": posts_html(view, viewer),
             "form": {"body": "", "guest_name": "", **form}, "error": error, "held": held,
-            "my_held": mine,
+            "my_held": mine, "sections": sections,
         }, status, at=view.position,
-            shared=("thread", thread_id, page, view.seen, view.spaces, title) if plain else None)
+            shared=("thread", thread_id, page, view.seen, view.spaces, title, liked)
+            if plain else None)
 
     @post("/threads/{thread_id:int}/reply", status_code=303)
     async def reply(self, request: AnyRequest, services: Services, thread_id: int,
@@ -289,6 +294,8 @@ PAGE_CONTROLLERS: list[ControllerRouterHandler] = [
     BoardPages,
     MemberPages,
     ModerationPages,
+    PostControlPages,
+    ThreadControlPages,
     SearchPages,
     ArchivePages,  # issue 18: the archives page, permalinks, profiles, favicon and robots
     Permalinks,

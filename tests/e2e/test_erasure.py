@@ -118,6 +118,7 @@ async def every_answer(http: httpx.AsyncClient, slug: str, threads: list[int],
              f"/forums/{slug}/archive", "/api/held", "/api/suspensions", "/api/bans"]
     paths += [f"/api/threads/{t}" for t in threads] + [f"/threads/{t}" for t in threads]
     paths += [f"/api/posts/{p}" for p in post_ids]
+    paths += [f"/posts/{p}/revisions" for p in post_ids]  # earlier versions of edited posts
     paths += [f"/api/users/{n}" for n in names]
     # Search: for each name and each word asked (the JSON answers do not repeat the
     # question), posts by each name, and a page of results for everything starting "t".
@@ -215,6 +216,8 @@ async def test_an_erased_member_is_found_nowhere_and_live_equals_replay(
         await projected(http, f"/api/threads/{t2}", guest["position"])
         before = await every_answer(http, slug, [t1, t2], posts, [name], secrets)
         assert name in before and secrets[0] in before  # the premise: there to be found
+        r = await http.get(f"/posts/{reply['post_id']}/revisions")
+        assert r.status_code == 200 and secrets[1] in r.text  # the version before the edit
         deadline = time.monotonic() + 10  # snapshots are saved after the answer
         while await snapshots_naming(pool, name) < 2:
             assert time.monotonic() < deadline, "the threads were not snapshotted"

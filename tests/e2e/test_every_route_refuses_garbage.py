@@ -113,3 +113,56 @@ async def test_every_page_route_answers_bad_input_with_an_html_page(client, proj
     assert (200 if ignored else 400) <= answer.status_code < 500, (path, answer.status_code)
     assert answer.headers["content-type"].startswith("text/html"), (path, answer.text[:200])
     assert "<h1>" in answer.text
+
+
+# -- the pages' controls (service/web/post_controls.py): an HTML page, never a 500 --------
+
+_PAGE_FORMS: list[dict[str, str] | bytes] = [
+    {}, {"body": ""}, {"body": "b" * 50_001}, {"body": "\u0000\ud7ff"}, {"forum": "<script>"},
+    {"forum": "x" * 5000}, {"forum": ""}, b"\xff\xfe=\x00", b"body=%ZZ&forum=%00",
+]
+
+
+async def test_every_control_page_refuses_garbage_without_appending(client, pool, project):
+    from tests.forms import any_token
+
+    routes = await _routes(client)
+    thread = next(int(p.split("/")[3]) for m, p in routes if p.endswith("/lock"))
+    post = next(int(p.split("/")[3]) for m, p in routes if m == "PATCH")
+    await client.post("/api/users", json={"name": "Bea", "password": "long enough"})
+    bea = (await client.post("/api/sessions", json={"name": "Bea",
+                                                   "password": "long enough"})).json()["token"]
+    await project()
+    before = await pool.fetchval("SELECT count(*) FROM events")
+    ids = [str(thread), "0", "99999999999999999999", "-1"]
+    paths = [("GET", f"/posts/{i}/{what}") for i in ids[1:] for what in
+             ("edit", "delete", "revisions")]
+    paths += [("POST", f"/posts/{i}/{what}") for i in (str(post), *ids[1:])
+              for what in ("edit", "delete", "like", "unlike")]
+    paths += [("POST", f"/threads/{i}/{what}") for i in ids for what in
+              ("lock", "unlock", "move")]
+    for cookie in (None, "garbage", "x" * 5000, bea):
+        client.cookies.delete("forum_token")
+        token = await any_token(client)
+        if cookie:
+            client.cookies.set("forum_token", cookie)
+        for method, path in paths:
+            if cookie == bea and path.endswith("like"):  # a member may like gus's post
+                continue
+            for form in _PAGE_FORMS if method == "POST" else [None]:
+                if isinstance(form, bytes):
+                    answer = await client.request(method, path, content=form, headers={
+                        "content-type": "application/x-www-form-urlencoded",
+                        "x-csrftoken": token}, follow_redirects=False)
+                elif form is None:
+                    answer = await client.get(path, follow_redirects=False)
+                else:
+                    answer = await client.request(method, path, data={
+                        **form, "_csrf_token": token}, follow_redirects=False)
+                redirect = (method == "GET" and answer.status_code == 303 and cookie != bea
+                            and answer.headers["location"].startswith("/login?next="))
+                assert redirect or 400 <= answer.status_code < 500, (
+                    cookie and cookie[:10], method, path, form, answer.status_code)
+                assert redirect or answer.headers["content-type"].startswith("text/html"), path
+    client.cookies.delete("forum_token")
+    assert await pool.fetchval("SELECT count(*) FROM events") == before

@@ -54,6 +54,40 @@ def forms_of(client, slug: str, thread_id: int) -> list[tuple[str, str, dict[str
     ]
 
 
+async def control_forms(client, project) -> list[tuple[str, str, dict[str, str]]]:
+    """(page that shows the form, action, fields that would succeed) for every post and
+    thread control (service/web/post_controls.py), as a moderator (who may use them all)
+    viewing a member's post; the client is left signed in as that moderator."""
+    _, thread_id = await section_with_thread(client, project)
+    other = unique_slug()
+    r = await client.post("/api/forums", json={"slug": other, "title": "Other"},
+                          headers=OPERATOR)
+    assert r.status_code == 201, r.text
+    author = unique_name("a")
+    r = await client.post("/api/users", json={"name": author, "password": "correct horse"})
+    token = (await client.post("/api/sessions", json={
+        "name": author, "password": "correct horse"})).json()["token"]
+    r = await client.post(f"/api/threads/{thread_id}/posts", json={"body": "liked"},
+                          headers={"Authorization": f"Bearer {token}"})
+    post_id = r.json()["post_id"]
+    mod = unique_name("mod")
+    await sign_in(client, mod)
+    r = await client.put(f"/api/users/{mod}/role", json={"role": "moderator"},
+                         headers=OPERATOR)
+    assert r.status_code == 200, r.text
+    await project()
+    page = f"/threads/{thread_id}"
+    return [
+        (page, f"/posts/{post_id}/like", {}),
+        (page, f"/posts/{post_id}/unlike", {}),
+        (f"/posts/{post_id}/edit", f"/posts/{post_id}/edit", {"body": "edited"}),
+        (page, f"{page}/lock", {}),
+        (page, f"{page}/unlock", {}),
+        (page, f"{page}/move", {"forum": other}),
+        (f"/posts/{post_id}/delete", f"/posts/{post_id}/delete", {}),
+    ]
+
+
 def refused_page(r: httpx.Response) -> None:
     assert r.status_code == 403, (r.status_code, r.text[:300])
     assert r.headers["content-type"].startswith("text/html")
@@ -89,6 +123,21 @@ async def test_every_form_with_its_token_from_this_site_works(client, project, p
                      headers={"Origin": SITE})
     assert r.status_code == 303
     assert "Account: Guest" in (await client.get("/")).text
+
+
+async def test_every_control_form_needs_its_token_and_works_with_it(client, project, pool):
+    for page, action, fields in await control_forms(client, project):
+        await client.get(page)
+        before = await count_events(pool)
+        refused_page(await client.post(action, data=fields, follow_redirects=False))
+        refused_page(await client.post(action, data={**fields, "_csrf_token": "f" * 128},
+                                       follow_redirects=False))
+        assert await count_events(pool) == before, action
+        r = await submit(client, page, action, fields, follow_redirects=False,
+                         headers={"Origin": SITE, "Referer": f"{SITE}{page}"})
+        assert r.status_code == 303, (action, r.status_code, r.text[:300])
+        assert await count_events(pool) == before + 1, action
+        await project()
 
 
 async def test_sign_out_without_the_token_keeps_the_member_signed_in(client):

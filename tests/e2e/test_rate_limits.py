@@ -367,3 +367,30 @@ async def test_searches_from_one_address_are_limited_in_the_api_and_on_the_page(
         other = await app.peer("198.51.100.8")
         assert (await other.get("/api/search", params={"q": "rome"})).status_code \
             in (200, 503)
+
+
+async def test_the_post_controls_are_limited_as_their_api_routes(settings, project):
+    """Edits (and deletions) and likes from the pages count against FORUM_LIMIT_EDIT and
+    FORUM_LIMIT_LIKE, as the JSON routes do; a refused edit keeps its text."""
+    async with board(settings, **limits(limit_edit="1/minute", limit_like="1/minute")) as app:
+        client = await app.peer("198.51.100.11")
+        thread = await thread_in_new_section(client)
+        author = await member(client)
+        r = await client.post(f"/api/threads/{thread}/posts", json={"body": "mine"},
+                              headers=author)
+        post = r.json()["post_id"]
+        await project()
+        client.cookies.set("forum_token", author["Authorization"].removeprefix("Bearer "))
+        edit = f"/posts/{post}/edit"
+        r = await submit(client, edit, edit, {"body": "better"})
+        assert r.status_code == 303, r.text
+        r = await submit(client, edit, edit, {"body": "best <draft>"})
+        assert r.status_code == 429 and "best &lt;draft&gt;</textarea>" in r.text
+
+        liker = await member(client)
+        client.cookies.set("forum_token", liker["Authorization"].removeprefix("Bearer "))
+        for action, expected in (("like", 303), ("unlike", 429)):
+            r = await submit(client, f"/threads/{thread}", f"/posts/{post}/{action}", {})
+            assert r.status_code == expected, (action, r.text[:300])
+            await project()
+        assert r.headers["content-type"].startswith("text/html")

@@ -63,6 +63,13 @@ async def moderation_form(client: httpx.AsyncClient, board: dict[str, Any], path
     return await form_post(client, path, data)
 
 
+async def member_form(client: httpx.AsyncClient, board: dict[str, Any], path: str,
+                      data: dict[str, str]) -> httpx.Response:
+    """The member's form (their session cookie): their own post's edit."""
+    client.cookies.set("forum_token", board["member"]["Authorization"].removeprefix("Bearer "))
+    return await form_post(client, path, data)
+
+
 def _q(text: str) -> str:
     return urlquote(text[: len(text) // 16])
 
@@ -108,6 +115,10 @@ ROUTES: dict[str, Send] = {
         c, b, "/moderation/suspensions", {"name": b["other"], "reason": s, "days": s}),
     "form ban": lambda c, b, s: moderation_form(
         c, b, "/moderation/bans", {"cidr": s, "reason": s, "days": s}),
+    "form edit": lambda c, b, s: member_form(
+        c, b, f"/posts/{b['own_post']}/edit", {"body": s}),
+    "form move": lambda c, b, s: moderation_form(
+        c, b, f"/threads/{b['thread']}/move", {"forum": s}),
     # A sixteenth of the text (still 4x between sizes): URLs stay under httpx's 64 KiB.
     "GET params": lambda c, b, s: c.get(
         f"/threads/{b['thread']}?page={_q(s)}&after={_q(s)}"),
@@ -127,6 +138,7 @@ ROUTES: dict[str, Send] = {
     "GET permalink path": lambda c, b, s: c.get(f"/posts/{_q(s)}"),
     "GET archives params": lambda c, b, s: c.get(f"/archives?after={_q(s)}"),
     "GET unknown page path": lambda c, b, s: c.get(f"/{_q(s)}"),
+    "GET revisions": lambda c, b, s: c.get(f"/posts/{b['own_post']}/revisions?after={_q(s)}"),
     "GET feed paths": lambda c, b, s: c.get(f"/forums/{_q(s)}.atom"),
     "GET thread feed path": lambda c, b, s: c.get(f"/threads/{_q(s)}.atom"),
     # Conditional GETs: whatever If-None-Match holds, at full size (in-process: no 431).

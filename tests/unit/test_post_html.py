@@ -18,13 +18,15 @@ from workers.projections.thread_page import post_prefix
 from workers.readmodels.values import PostEntry
 
 # The thread page's loop over its posts before service/web/posts.py (service/web/templates/
-# thread.html.j2 at 4150c02), unchanged.
+# thread.html.j2 at 4150c02), with what came later: the author's reputation, and the
+# history link of an edited post.
 REFERENCE = """{% for p in view.posts %}
   <article class="post{% if p.author.op %} by-op{% endif %}" id="p{{ p.id }}">
     <aside class="author">
       <div class="name">{% if p.author.op %}<span class="op" title="started this thread">OP</span> {% endif %}<a href="/users/{{ p.author.name|urlquote }}">{{ p.author.name }}</a></div>
       <div class="role">{{ "guest" if p.author.guest else "member" }}</div>
       <div class="counters" title="threads started | posts written">{{ p.author.threads }} | {{ p.author.posts }}</div>
+      <div class="reputation" title="likes received">reputation {{ p.author.reputation }}</div>
     </aside>
     <div class="content">
       <div class="post-head">
@@ -36,7 +38,7 @@ REFERENCE = """{% for p in view.posts %}
 {% else %}
       <div class="body">{{ p.html|safe }}</div>
 {% if p.edited_at %}
-      <p class="edited">edited <time datetime="{{ p.edited_at }}" title="{{ p.edited_at|stamp }}">{{ p.edited_at|day }}</time></p>
+      <p class="edited">edited <time datetime="{{ p.edited_at }}" title="{{ p.edited_at|stamp }}">{{ p.edited_at|day }}</time> · <a href="/posts/{{ p.id }}/revisions">history</a></p>
 {% endif %}
 {% endif %}
       <div class="post-foot">
@@ -64,15 +66,16 @@ times = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 3
        deleted=st.booleans(), body=st.text(max_size=80), author=st.text(max_size=32),
        guest=st.booleans(), op=st.booleans(), threads=st.integers(0, 10**6),
        posts=st.integers(0, 10**6), likes=st.integers(0, 10**4), page=st.integers(1, 10**4),
-       locked=st.booleans())
+       locked=st.booleans(), reputation=st.integers(-10**4, 10**6))
 def test_a_post_is_what_the_template_rendered(
         post_id: int, thread_id: int, number: int, created: datetime,
         edited: datetime | None, deleted: bool, body: str, author: str, guest: bool,
-        op: bool, threads: int, posts: int, likes: int, page: int, locked: bool) -> None:
+        op: bool, threads: int, posts: int, likes: int, page: int, locked: bool,
+        reputation: int) -> None:
     stored = post_prefix(post_id, thread_id, number, created, edited, deleted, body, [],
                          author, guest, op)
-    entry = PostEntry(stored, str(threads).encode(), str(posts).encode(), b"0",
-                      str(likes).encode())
+    entry = PostEntry(stored, str(threads).encode(), str(posts).encode(),
+                      str(reputation).encode(), str(likes).encode())
     head = entry.head()
     expected = _template.render(
         view={"page": page, "posts": [{
@@ -80,7 +83,7 @@ def test_a_post_is_what_the_template_rendered(
             "edited_at": head.edited_at, "deleted": deleted,
             "html": "" if deleted else render(body), "likes": likes,
             "author": {"name": author, "guest": guest, "op": op, "threads": threads,
-                       "posts": posts},
+                       "posts": posts, "reputation": reputation},
         }]},
         thread={"locked": locked}, base=f"/threads/{thread_id}",
     )

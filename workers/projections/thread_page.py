@@ -59,9 +59,16 @@ def post_prefix(
     return encoded[:-2]
 
 
+def liker(number: int, name: str) -> str:
+    """A like's member of ``Namespace.likers``: the post's number and who likes it, as
+    the decision compares them (folded)."""
+    return f"{number}:{name.casefold()}"
+
+
 class ThreadPage(Projection):
     name = "thread_page"
-    version = 2  # 2: no post index (it moved to the log's own index)
+    # 2: no post index (it moved to the log's own index); 3: edits' versions, likers
+    version = 3
     cost = 8
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
@@ -87,23 +94,32 @@ class ThreadPage(Projection):
         batch.hset(ns.thread(event.thread_id), "bumped_at", event.occurred_at)
 
     def on_post_edited(self, event: PostEdited, ns: Namespace, batch: Batch) -> None:
-        batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
+        # The version is kept in the post's revisions too: the page's list is
+        # overwritten, and a handler never reads the read model to copy the old one out
+        # (the first version is the log's PostAdded, read where the history is shown).
+        version = post_prefix(
             event.post_id, event.thread_id, event.number, event.created_at,
             event.occurred_at, False, event.body, event.quotes, event.author, event.guest,
             event.op,
-        ))
+        )
+        batch.lset(ns.posts(event.thread_id), event.number - 1, version)
+        batch.rpush(ns.revisions(event.thread_id, event.number), version)
 
     def on_post_deleted(self, event: PostDeleted, ns: Namespace, batch: Batch) -> None:
         batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
             event.post_id, event.thread_id, event.number, event.created_at,
             event.edited_at, True, "", [], event.author, event.guest, event.op,
         ))
+        # A deleted post's history is not shown: its earlier versions go too.
+        batch.drop_list(ns.revisions(event.thread_id, event.number))
 
     def on_post_liked(self, event: PostLiked, ns: Namespace, batch: Batch) -> None:
         batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
+        batch.zadd_one(ns.likers(event.thread_id), liker(event.number, event.actor), 0)
 
     def on_post_unliked(self, event: PostUnliked, ns: Namespace, batch: Batch) -> None:
         batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
+        batch.zrem(ns.likers(event.thread_id), liker(event.number, event.actor))
 
     def on_thread_locked(self, event: ThreadLocked, ns: Namespace, batch: Batch) -> None:
         batch.hset(ns.thread(event.thread_id), "locked", 1)

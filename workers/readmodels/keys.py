@@ -111,6 +111,17 @@ class Namespace:
     def likes(self, thread_id: int) -> str:
         return f"{self.base}:t:{thread_id}:likes"
 
+    def revisions(self, thread_id: int, number: int) -> str:
+        """List of the post's versions written by its edits, oldest first (each a
+        ``PostHead`` prefix, as the page's list holds them); the first version is the
+        log's ``PostAdded`` (workers/readmodels/reads.py ``revisions``)."""
+        return f"{self.base}:t:{thread_id}:r:{number}"
+
+    def likers(self, thread_id: int) -> str:
+        """Sorted set of ``{number}:{folded name}``: who likes which post of the thread
+        (the pages show each member Like or Unlike)."""
+        return f"{self.base}:t:{thread_id}:likers"
+
     # thread_list
     def section_keys(self, slug: str) -> tuple[str, str]:
         """The section's summary and its threads by last bump."""

@@ -23,9 +23,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Final, Protocol, TypeVar
 
+import msgspec
 from redis.asyncio import Redis
 
+from common.bbcode import render
 from events import EventStore
+from events.threads import PostAdded
 from workers.readmodels import scripts
 from workers.readmodels.errors import (
     BeyondHeadError,
@@ -42,7 +45,10 @@ from workers.readmodels.values import (
     Listing,
     OnePost,
     PostEntry,
+    PostHead,
     RecentPost,
+    Revision,
+    Revisions,
     Section,
     SectionPage,
     ThreadPage,
@@ -56,6 +62,10 @@ from workers.readmodels.values import (
 SLUG: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Answers kept, and pages whose data-dependent keys are remembered, per process.
 KEPT: Final = 4096
+# The newest versions of an edited post its history lists (a post edited more often
+# shows only these).
+REVISIONS_SHOWN: Final = 100
+_head: Final = msgspec.json.Decoder(PostHead).decode
 # A read rebuilt this many times (pointers moving, pages changing under it) gives up.
 _ATTEMPTS: Final = 5
 
@@ -149,7 +159,8 @@ class Reads:
         self._guesses: OrderedDict[Hashable, list[str]] = OrderedDict()
         self._scripts = {source: redis.register_script(source) for source in (
             scripts.THREAD_PAGE, scripts.POST, scripts.LISTING, scripts.FORUMS,
-            scripts.ARCHIVE_YEARS, scripts.USER, scripts.HELD, scripts.ACTIVITY)}
+            scripts.ARCHIVE_YEARS, scripts.USER, scripts.HELD, scripts.ACTIVITY,
+            scripts.REVISIONS, scripts.LIKED)}
 
     # -- the plumbing ------------------------------------------------------------------
 
@@ -292,6 +303,56 @@ class Reads:
         entry = PostEntry(stored, counters[0], counters[1], counters[2], likes)
         return self.cache.put(asked, OnePost(entry, (where.number - 1) // self.per_page + 1,
                                              min(seen), seen, spaces))
+
+    async def revisions(self, post_id: int, *, min_position: int | None = None
+                        ) -> Revisions:
+        """An edited post's earlier versions (none for a post never edited). A deleted
+        post has no history to show: not found, as it would be to a reader."""
+        asked = ("revisions", post_id)
+        kept = self.cache.get(asked, Revisions, min_position)
+        if kept is not None:
+            return kept
+        where = await self.store.locate_post(post_id)
+        if where is None:
+            raise ReadNotFoundError("no such post")
+
+        def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
+            (tp,) = spaces
+            return ([tp.posts(where.thread_id), tp.revisions(where.thread_id, where.number)],
+                    [where.number, REVISIONS_SHOWN])
+
+        answer, seen, spaces = await self._read(scripts.REVISIONS, ("thread_page",), shape,
+                                                min_position)
+        if not answer[2]:
+            raise ReadNotFoundError("no such post")
+        post = _head(answer[2] + b"}}")
+        if post.deleted:
+            raise ReadNotFoundError("the post was deleted")
+        edits = [_head(stored + b"}}") for stored in answer[4]]
+        older = int(answer[3]) - len(edits)
+        earlier = [Revision(e.edited_at or e.created_at, e.html) for e in edits[:-1]]
+        if edits and older == 0:  # the first version is the log's
+            first = await self.store.added_post(post_id)
+            if isinstance(first, PostAdded):
+                earlier.insert(0, Revision(rfc3339(first.occurred_at), render(first.body)))
+        hidden = older + 1 if older else 0  # the unlisted edits and the first version
+        return self.cache.put(asked, Revisions(post, earlier, hidden, min(seen), seen,
+                                               spaces))
+
+    async def liked(self, thread_id: int, numbers: list[int], name: str, *,
+                    min_position: int | None = None) -> frozenset[int]:
+        """Which of the thread's posts ``numbers`` the member ``name`` likes (what a page
+        shows them: Like or Unlike). Not kept: it is one viewer's."""
+        if not numbers:
+            return frozenset()
+        folded = name.casefold()
+
+        def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
+            (tp,) = spaces
+            return [tp.likers(thread_id)], [f"{n}:{folded}" for n in numbers]
+
+        answer, _, _ = await self._read(scripts.LIKED, ("thread_page",), shape, min_position)
+        return frozenset(n for n, flag in zip(numbers, answer[2], strict=True) if flag)
 
     # -- listings ----------------------------------------------------------------------
 

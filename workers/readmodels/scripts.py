@@ -171,3 +171,22 @@ local items = {}
 if #ids > 0 then items = redis.call('HMGET', KEYS[4], unpack(ids)) end
 return {1, cps, total, items}
 """
+
+# KEYS: pointer and checkpoint of thread_page; the thread's posts and the post's
+# revisions. ARGV: 1, the namespace, the post's number, how many of the newest revisions.
+REVISIONS: Final = _POINTERS + """
+local post = redis.call('LINDEX', KEYS[3], tonumber(ARGV[3]) - 1)
+if not post then return {1, cps, ''} end
+local count = redis.call('LLEN', KEYS[4])
+return {1, cps, post, count, redis.call('LRANGE', KEYS[4], -tonumber(ARGV[4]), -1)}
+"""
+
+# KEYS: pointer and checkpoint of thread_page; the thread's likers.
+# ARGV: 1, the namespace, then the members asked about (``{number}:{folded name}``).
+LIKED: Final = _POINTERS + """
+local scores = {}
+if #ARGV > 2 then scores = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, 3)) end
+local liked = {}
+for i = 1, #ARGV - 2 do liked[i] = scores[i] and 1 or 0 end
+return {1, cps, liked}
+"""

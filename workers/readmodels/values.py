@@ -215,3 +215,22 @@ class HeldQueue(msgspec.Struct, frozen=True):
 
     def held(self) -> list[HeldItem]:
         return [_held_item(item) for item in self.items]
+
+
+class Revision(msgspec.Struct, frozen=True):
+    """One earlier version of a post: when it was written and its body's HTML."""
+
+    written_at: str
+    html: str
+
+
+class Revisions(msgspec.Struct, frozen=True):
+    """An edited post's history: the post as it is now and its earlier versions, oldest
+    first (``older``: how many more, older still, are not listed)."""
+
+    post: PostHead
+    earlier: list[Revision]
+    older: int
+    position: int
+    seen: tuple[int, ...] = ()
+    spaces: tuple[str, ...] = ()
