@@ -43,6 +43,7 @@ class Board:
     other_section: str = ""
     long_thread: int = 0  # several pages, quotes, an OP, members and guests
     first_post: int = 0  # the long thread's
+    edited_post: int = 0  # the long thread's, a member's (ann's), edited once
     long_pages: int = 0
     unanswered_thread: int = 0
     locked_thread: int = 0
@@ -107,6 +108,7 @@ def seed(stack: Stack) -> Board:
                          json={"body": body, "guest_name": last_author})
         last_id = answer["post_id"]
         if n == 3:  # an edited post, a liked one, a deleted one
+            board.edited_post = last_id
             api("PATCH", f"/api/posts/{last_id}", headers=ann.auth,
                 json={"body": body + "\nSee [url=https://example.org/]the archive[/url]."})
             api("POST", f"/api/posts/{last_id}/likes", headers=mod.auth)

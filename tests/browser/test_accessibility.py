@@ -106,6 +106,9 @@ def visits(board: Board) -> list[Visit]:
         Visit("permalink of a post", f"/posts/{board.first_post}"),
         Visit("404 of an unknown path", "/no/such/page"),
         Visit("archives of the board", "/archives"),
+        Visit("revision history of a post", f"/posts/{board.edited_post}/revisions"),
+        Visit("editing one's own post", f"/posts/{board.edited_post}/edit", "member"),
+        Visit("deleting one's own post", f"/posts/{board.edited_post}/delete", "member"),
     ]
 
 

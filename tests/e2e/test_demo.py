@@ -109,7 +109,7 @@ async def test_real_processes_serve_the_demo_as_people_browse_it(stack, store):
         assert "8 Jun 2011" in seen and "12 Mar 2018" in seen and "22 May 2024" in seen
         quoting = sum(p.body.startswith("[quote=") for p in demo.reference_thread().posts)
         assert page.text.count('<blockquote class="quote"') == quoting
-        bottom = page.text[page.text.rindex('<nav class="crumbs">'):].split("</nav>")[0]
+        bottom = page.text[page.text.rindex('<nav class="crumbs"'):].split("</nav>")[0]
         assert text(bottom) == f"Home / History / {ref['title']}"
 
         last = (await http.get(f"/api/threads/{ref['id']}")).json()["posts"][-1]

@@ -149,7 +149,7 @@ async def test_the_archives_page_lists_every_section_by_year(client, settle, sto
 
     tid = await thread_id_by_title(client, history, "Old")
     page = (await client.get(f"/threads/{tid}")).text
-    bottom = page[page.rindex('<nav class="crumbs">'):]
+    bottom = page[page.rindex('<nav class="crumbs"'):]
     assert text(bottom.split("</nav>")[0]).endswith("/ Old")
 
 
