@@ -25,11 +25,23 @@ def form_token(page: str, action: str) -> str:
     raise AssertionError(f"no form posts to {action}")
 
 
+def origin(client: httpx.AsyncClient) -> str:
+    """The client's own site, as a browser names it in ``Origin``."""
+    url = client.base_url
+    return f"{url.scheme}://{url.netloc.decode()}"
+
+
 async def submit(client: httpx.AsyncClient, page: str, action: str, data: dict[str, str],
                  **kwargs: Any) -> httpx.Response:
-    """GET ``page``, then POST ``data`` to ``action`` with the token of the form there."""
+    """GET ``page``, then POST ``data`` to ``action`` with the token of the form there and
+    this site's ``Origin``, as a browser does (a form of an anonymous page carries the
+    public token, which needs it), unless the caller names an Origin or Referer."""
     shown = await client.get(page)
     assert shown.status_code == 200, (page, shown.status_code)
+    headers = dict(kwargs.get("headers") or {})
+    if not {name.lower() for name in headers} & {"origin", "referer"}:
+        headers["Origin"] = origin(client)
+    kwargs["headers"] = headers
     return await client.post(action, data={**data, "_csrf_token": form_token(shown.text, action)},
                              **kwargs)
 

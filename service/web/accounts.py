@@ -44,7 +44,7 @@ class MemberPages(Controller):
             "error": None,
         })
 
-    @post("/login", status_code=303)
+    @post("/login", status_code=303, opt={"sign_in": True})
     async def login(self, request: AnyRequest, services: Services, throttle: Throttle
                     ) -> Response[Any]:
         form = await _form(request)
@@ -87,7 +87,7 @@ class MemberPages(Controller):
             "page_title": "Register", "form": {"name": ""}, "error": None,
         })
 
-    @post("/register", status_code=303)
+    @post("/register", status_code=303, opt={"sign_in": True})
     async def register(self, request: AnyRequest, services: Services, throttle: Throttle
                        ) -> Response[Any]:
         form = await _form(request)
