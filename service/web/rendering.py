@@ -134,6 +134,12 @@ def _page_identity(request: AnyRequest) -> Identity | None:
     return identity
 
 
+async def act_as(request: AnyRequest, services: Services, token: str) -> None:
+    """This request's pages from now on are the member's who has just signed in with
+    ``token`` (a sign-in that answers with a page rather than a redirect)."""
+    request.state[_IDENTITY] = await services.auth.identify(f"Bearer {token}")
+
+
 def page_actor(request: AnyRequest) -> Actor | None:
     """The member the cookie names; None (a guest) without one or with a bad one. A
     suspended member's form posts are refused here (403), as the API refuses them.
@@ -188,13 +194,14 @@ def render(request: AnyRequest, name: str, context: Context | Callable[[], Conte
     def page(csrf_token: str) -> str:
         values = context() if callable(context) else context
         forum = values.get("forum_slug")
-        return environment().get_template(name).render(
-            csrf_token=csrf_token, me=me, moderates=moderates, here=here,
-            archive_href=f"/forums/{urlquote(forum, safe='')}/archive" if forum
+        return environment().get_template(name).render({
+            "csrf_token": csrf_token, "me": me, "moderates": moderates,
+            "here": here,  # where "Login" returns to; a refused post's page names its form's
+            "archive_href": f"/forums/{urlquote(forum, safe='')}/archive" if forum
             else "/#archives",
-            per_page=services.settings.per_page if services else 25,
+            "per_page": services.settings.per_page if services else 25,
             **values,
-        )
+        })
 
     answered = {"Cache-Control": PRIVATE, **(headers or {})}
     issued: list[tuple[str, Cookie | None]] = []
