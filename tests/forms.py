@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -58,3 +59,43 @@ async def reply(client: httpx.AsyncClient, thread_id: int, data: dict[str, str],
     """The reply form of a thread's first page."""
     return await submit(client, f"/threads/{thread_id}", f"/threads/{thread_id}/reply", data,
                         **kwargs)
+
+
+class _Form(HTMLParser):
+    """The named fields of the form posting to one action, as a browser would send them."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.inside, self.found = action, False, False
+        self.fields: dict[str, str] = {}
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("action", "").split("#")[0] == self.action
+            self.found = self.found or self.inside
+        elif self.inside and tag == "input" and "name" in a:
+            self.fields[a["name"]] = a.get("value", "")
+        elif self.inside and tag == "textarea":
+            self._textarea = a.get("name")
+            self.fields[a.get("name", "")] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The fields (hidden ones and the token included) of the page's form that posts to
+    ``action``, with the values the page gave them."""
+    parser = _Form(action)
+    parser.feed(page)
+    assert parser.found, f"no form posts to {action}"
+    return parser.fields
