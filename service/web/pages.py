@@ -231,6 +231,7 @@ class BoardPages(Controller):
         form = await _form(request)
         draft = {"title": form.get("title", ""), "body": form.get("body", "")}
         name = form.get("name", "").strip()
+        await services.reads.section_threads(slug, 1)  # no such section: 404, no session
         signed_in = await attempt_sign_in(services, throttle, name, form.get("password", ""))
         if isinstance(signed_in, SignInRefused):
             return await self._new_thread(request, services, slug, None,
@@ -392,6 +393,7 @@ class BoardPages(Controller):
         checked_id(thread_id, "thread")
         form = await _form(request)
         name = form.get("name", "").strip()
+        await services.reads.thread_page(thread_id, 1)  # no such thread: 404, no session
         signed_in = await attempt_sign_in(services, throttle, name, form.get("password", ""))
         if isinstance(signed_in, SignInRefused):
             return await self._thread_again(

@@ -212,3 +212,21 @@ async def test_the_login_next_is_a_path_of_this_site_only(client, settle):
         r = await submit(client, "/login", "/login", follow_redirects=False, data={
             "name": member, "password": "a good password", "next": target})
         assert r.status_code == 303 and r.headers["location"] == expected, target
+
+
+async def test_signing_in_for_a_missing_thread_or_section_opens_no_session(client, settle,
+                                                                          pool):
+    from tests.forms import any_token
+
+    member = unique_name("mem")
+    await register(client, member, "a good password")
+    await settle()
+    token = await any_token(client)
+    before = await pool.fetchval("SELECT count(*) FROM sessions")
+    for path in ("/threads/987654321/sign-in", "/forums/no-such-section/sign-in"):
+        r = await client.post(path, headers={"Origin": origin(client)},
+                              data={"name": member, "password": "a good password",
+                                    "body": "draft", "_csrf_token": token})
+        assert r.status_code == 404 and "Not found" in text(r.text), path
+        assert "forum_token=" not in r.headers.get("set-cookie", ""), path
+    assert await pool.fetchval("SELECT count(*) FROM sessions") == before
