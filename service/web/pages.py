@@ -4,9 +4,11 @@ needed.
 Pages read the same reads as the JSON API (workers/readmodels/reads.py) and write through
 the same Handlers. Who is signed in comes from the ``forum_token`` cookie (a bearer token
 set by ``/login``); a missing or invalid cookie means a guest. A form post that the rules
-refuse re-renders its page with the reason and the text kept (4xx); a post that succeeds
-redirects (303) to the new post with ``?after=<position>`` so the next page view waits for
-the projections.
+refuse re-renders its page with the reason and the text kept (4xx), with, for a guest whom
+signing in would help, a sign-in form that carries the draft and answers the form again,
+filled in, as the member (docs/design.md, "Form pages and the draft a refusal keeps"); a
+post that succeeds redirects (303) to the new post with ``?after=<position>`` so the next
+page view waits for the projections.
 """
 
 from __future__ import annotations
