@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -25,11 +26,23 @@ def form_token(page: str, action: str) -> str:
     raise AssertionError(f"no form posts to {action}")
 
 
+def origin(client: httpx.AsyncClient) -> str:
+    """The client's own site, as a browser names it in ``Origin``."""
+    url = client.base_url
+    return f"{url.scheme}://{url.netloc.decode()}"
+
+
 async def submit(client: httpx.AsyncClient, page: str, action: str, data: dict[str, str],
                  **kwargs: Any) -> httpx.Response:
-    """GET ``page``, then POST ``data`` to ``action`` with the token of the form there."""
+    """GET ``page``, then POST ``data`` to ``action`` with the token of the form there and
+    this site's ``Origin``, as a browser does (a form of an anonymous page carries the
+    public token, which needs it), unless the caller names an Origin or Referer."""
     shown = await client.get(page)
     assert shown.status_code == 200, (page, shown.status_code)
+    headers = dict(kwargs.get("headers") or {})
+    if not {name.lower() for name in headers} & {"origin", "referer"}:
+        headers["Origin"] = origin(client)
+    kwargs["headers"] = headers
     return await client.post(action, data={**data, "_csrf_token": form_token(shown.text, action)},
                              **kwargs)
 
@@ -46,3 +59,43 @@ async def reply(client: httpx.AsyncClient, thread_id: int, data: dict[str, str],
     """The reply form of a thread's first page."""
     return await submit(client, f"/threads/{thread_id}", f"/threads/{thread_id}/reply", data,
                         **kwargs)
+
+
+class _Form(HTMLParser):
+    """The named fields of the form posting to one action, as a browser would send them."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.inside, self.found = action, False, False
+        self.fields: dict[str, str] = {}
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("action", "").split("#")[0] == self.action
+            self.found = self.found or self.inside
+        elif self.inside and tag == "input" and "name" in a:
+            self.fields[a["name"]] = a.get("value", "")
+        elif self.inside and tag == "textarea":
+            self._textarea = a.get("name")
+            self.fields[a.get("name", "")] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The fields (hidden ones and the token included) of the page's form that posts to
+    ``action``, with the values the page gave them."""
+    parser = _Form(action)
+    parser.feed(page)
+    assert parser.found, f"no form posts to {action}"
+    return parser.fields

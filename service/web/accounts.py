@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
@@ -30,6 +31,33 @@ from service.web.rendering import (
 
 # -- members ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class SignInRefused:
+    """Why a sign-in form was refused, as the page says it, and with what status."""
+    reason: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+async def attempt_sign_in(services: Services, throttle: Throttle, name: str, password: str
+                          ) -> str | SignInRefused:
+    """A sign-in form's work, wherever the form is (``/login``, or a refused post's page,
+    which keeps the draft): the new session's token, or why not. Throttled per address
+    and per name, failures counted, as the API's sign-in."""
+    try:
+        await throttle.sign_in(name)
+        found = await services.handlers.sign_in(name, password)
+    except d.TooSoonError as refused:
+        return SignInRefused(_reason(refused), 429, {"Retry-After": str(refused.retry_after)})
+    except d.NotAuthenticatedError:
+        await throttle.sign_in_failed(name)
+        return SignInRefused("Wrong name or password.", 400)
+    except d.ForbiddenError as refused:
+        return SignInRefused(_reason(refused), 403)
+    await throttle.signed_in(name)
+    return await services.auth.open_session(found.name)
+
+
 class MemberPages(Controller):
     include_in_schema = False
     exception_handlers = {Exception: page_error}
@@ -44,32 +72,19 @@ class MemberPages(Controller):
             "error": None,
         })
 
-    @post("/login", status_code=303)
+    @post("/login", status_code=303, opt={"sign_in": True})
     async def login(self, request: AnyRequest, services: Services, throttle: Throttle
                     ) -> Response[Any]:
         form = await _form(request)
-        name, password = form.get("name", "").strip(), form.get("password", "")
-        try:
-            await throttle.sign_in(name)
-            found = await services.handlers.sign_in(name, password)
-        except d.TooSoonError as refused:
+        name = form.get("name", "").strip()
+        signed_in = await attempt_sign_in(services, throttle, name, form.get("password", ""))
+        if isinstance(signed_in, SignInRefused):
             return render(request, "login.html.j2", {
-                "page_title": "Login", "error": _reason(refused),
+                "page_title": "Login", "error": signed_in.reason,
                 "form": {"name": name, "next": _safe_next(form.get("next"))},
-            }, 429, {"Retry-After": str(refused.retry_after)})
-        except (d.NotAuthenticatedError, d.ForbiddenError) as refused:
-            wrong = isinstance(refused, d.NotAuthenticatedError)
-            if wrong:
-                await throttle.sign_in_failed(name)
-            return render(request, "login.html.j2", {
-                "page_title": "Login",
-                "error": "Wrong name or password." if wrong else _reason(refused),
-                "form": {"name": name, "next": _safe_next(form.get("next"))},
-            }, 400 if wrong else 403)
-        await throttle.signed_in(name)
-        token = await services.auth.open_session(found.name)
+            }, signed_in.status, signed_in.headers)
         return Redirect(_safe_next(form.get("next")), status_code=303,
-                        cookies=[_login_cookie(request, token)])
+                        cookies=[_login_cookie(request, signed_in)])
 
     @post("/logout", status_code=303, opt={"ban_exempt": True})
     async def logout(self, request: AnyRequest, services: Services) -> Response[Any]:
@@ -87,7 +102,7 @@ class MemberPages(Controller):
             "page_title": "Register", "form": {"name": ""}, "error": None,
         })
 
-    @post("/register", status_code=303)
+    @post("/register", status_code=303, opt={"sign_in": True})
     async def register(self, request: AnyRequest, services: Services, throttle: Throttle
                        ) -> Response[Any]:
         form = await _form(request)

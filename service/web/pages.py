@@ -4,15 +4,18 @@ needed.
 Pages read the same reads as the JSON API (workers/readmodels/reads.py) and write through
 the same Handlers. Who is signed in comes from the ``forum_token`` cookie (a bearer token
 set by ``/login``); a missing or invalid cookie means a guest. A form post that the rules
-refuse re-renders its page with the reason and the text kept (4xx); a post that succeeds
-redirects (303) to the new post with ``?after=<position>`` so the next page view waits for
-the projections.
+refuse re-renders its page with the reason and the text kept (4xx), with, for a guest whom
+signing in would help, a sign-in form that carries the draft and answers the form again,
+filled in, as the member (docs/design.md, "Form pages and the draft a refusal keeps"); a
+post that succeeds redirects (303) to the new post with ``?after=<position>`` so the next
+page view waits for the projections.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import quote as urlquote
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import CacheControlHeader, Cookie
@@ -32,7 +35,7 @@ from service.guests import GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GuestPass, cookie
 from service.lifespan import Services
 from service.limits import Throttle
 from service.web import feeds
-from service.web.accounts import MemberPages
+from service.web.accounts import MemberPages, SignInRefused, attempt_sign_in
 from service.web.archives import ArchivePages
 from service.web.moderation import ModerationPages
 from service.web.permalinks import Permalinks
@@ -45,12 +48,14 @@ from service.web.rendering import (
     AnyRequest,
     Page,
     _form,
+    _login_cookie,
     _meta,
     _position,
     _reason,
     _refusal_status,
     _section_titles,
     _titles,
+    act_as,
     page_actor,
     page_error,
     render,
@@ -86,6 +91,18 @@ def held_preview(held_id: int, body: str, title: str = "") -> dict[str, Any]:
     else sees it until a moderator approves it (the page answers 202, not a redirect: the
     page the redirect led to would not show it)."""
     return {"id": held_id, "title": title.strip(), "html": render_bbcode(clean_body(body))}
+
+
+def _sign_in_helps(actor: Actor | None, refused: d.DomainError) -> bool:
+    """Whether a refused post's page offers to sign in and keep the draft: a guest whose
+    name is a member's (or held, or looks like one), who gave none, or who wrote too often
+    for a guest."""
+    return actor is None and isinstance(
+        refused, (d.NameTakenError, d.NotAuthenticatedError, d.TooSoonError))
+
+
+PageAsked = Annotated[int | None, Parameter(query="page", ge=1, le=1_000_000, required=False)]
+Quote = Annotated[str | None, Parameter(query="quote", required=False)]
 
 
 async def _my_held(request: AnyRequest, services: Services, thread_id: int,
@@ -175,8 +192,9 @@ class BoardPages(Controller):
         except d.NotFoundError:
             raise
         except d.DomainError as refused:
-            return await self._section(request, services, slug, 1, None, form, _reason(refused),
-                                       _refusal_status(refused))
+            return await self._new_thread(request, services, slug, None, form,
+                                          _reason(refused), _refusal_status(refused),
+                                          sign_in=_sign_in_helps(actor, refused))
         if isinstance(result, c.HeldResult):  # shown to its author only, here and now
             shown = await self._section(request, services, slug, 1, None, held=held_preview(
                 result.held_id, form.get("body", ""), form.get("title", "")), status=202)
@@ -186,6 +204,51 @@ class BoardPages(Controller):
         return Redirect(f"/threads/{result.thread_id}?after={result.position}"
                         f"#p{result.post_id}", status_code=303,
                         cookies=_guest_cookies(request, guest, who.guest))
+
+    @get("/forums/{slug:str}/new")
+    async def new_thread_form(self, request: AnyRequest, services: Services, slug: str,
+                              after: After = None) -> Response[str]:
+        """The new-thread form on a page of its own (where signing in returns to)."""
+        return await self._new_thread(request, services, slug, _position(after), {})
+
+    async def _new_thread(self, request: AnyRequest, services: Services, slug: str,
+                          min_position: int | None, form: Mapping[str, str],
+                          error: str | None = None, status: int = 200, *,
+                          sign_in: bool = False, headers: Mapping[str, str] | None = None
+                          ) -> Response[str]:
+        """The new-thread page: empty, or a refused draft with the reason (``sign_in``:
+        and the form that signs in keeping the draft)."""
+        view = await services.reads.section_threads(slug, 1, min_position=min_position)
+        plain = not (any(form.values()) or error)
+        return render(request, "new_thread.html.j2", {
+            "page_title": f"New thread: {view.forum.title}", "forum_slug": slug,
+            "forum": view.forum, "error": error,
+            "form": {"title": "", "body": "", "guest_name": "", **form},
+            "sign_in": f"/forums/{urlquote(slug, safe='')}/sign-in#new" if sign_in else None,
+            **({} if request.method == "GET"
+               else {"here": f"/forums/{urlquote(slug, safe='')}/new"}),
+        }, status, headers, shared=("new", slug, view.seen, view.spaces) if plain else None,
+            at=view.position)
+
+    @post("/forums/{slug:str}/sign-in", status_code=200, opt={"sign_in": True})
+    async def sign_in_to_start(self, request: AnyRequest, services: Services, slug: str,
+                               throttle: Throttle) -> Response[str]:
+        """A refused guest's thread: sign in, then the new-thread form again with the
+        draft, as the member (or, refused, the draft and why)."""
+        form = await _form(request)
+        draft = {"title": form.get("title", ""), "body": form.get("body", "")}
+        name = form.get("name", "").strip()
+        await services.reads.section_threads(slug, 1)  # no such section: 404, no session
+        signed_in = await attempt_sign_in(services, throttle, name, form.get("password", ""))
+        if isinstance(signed_in, SignInRefused):
+            return await self._new_thread(request, services, slug, None,
+                                          {**draft, "guest_name": name}, signed_in.reason,
+                                          signed_in.status, sign_in=True,
+                                          headers=signed_in.headers)
+        await act_as(request, services, signed_in)
+        shown = await self._new_thread(request, services, slug, None, draft)
+        shown.set_cookie(_login_cookie(request, signed_in))
+        return shown
 
     @get("/forums/{slug:str}/archive")
     async def archive(self, request: AnyRequest, services: Services, slug: str,
@@ -220,22 +283,50 @@ class BoardPages(Controller):
         thread_id = _thread_id(thread if feed is None else feed)
         if feed is not None:
             return await feeds.thread(request, services, thread_id)
-        body = ""
-        quote_id = _position(quote)
-        if quote_id is not None:
-            try:
-                target = (await services.reads.post(quote_id)).post.head()
-            except ReadNotFoundError:
-                target = None
-            if target and target.thread_id == thread_id and not target.deleted:
-                body = quoted(target.author.name, target.id, target.body)
+        body, _ = await self._quoted(services, thread_id, quote)
         return await self._thread(request, services, thread_id, page, _position(after),
+                                  {"body": body})
+
+    @staticmethod
+    async def _quoted(services: Services, thread_id: int, quote: str | None
+                      ) -> tuple[str, int | None]:
+        """The reply box's start when ``quote`` names a post of this thread: the post in
+        a [quote], and the page it is on; else nothing."""
+        quote_id = _position(quote)
+        if quote_id is None:
+            return "", None
+        try:
+            found = await services.reads.post(quote_id)
+        except ReadNotFoundError:
+            return "", None
+        target = found.post.head()
+        if target.thread_id != thread_id or target.deleted:
+            return "", None
+        return quoted(target.author.name, target.id, target.body), found.page
+
+    @get("/threads/{thread:str}/reply")
+    async def reply_form(self, request: AnyRequest, services: Services, thread: str,
+                         page: PageAsked = None, after: After = None, quote: Quote = None
+                         ) -> Response[str]:
+        """The thread's reply box: the thread page with the box (prefilled with
+        ``quote``), on ``page``, else the quoted post's page, else the last page, where
+        the reply will go. A locked thread's page says it is locked."""
+        thread_id = _thread_id(thread)
+        min_position = _position(after)
+        body, quoted_on = await self._quoted(services, thread_id, quote)
+        if page is None:
+            page = quoted_on or (await services.reads.thread_page(
+                thread_id, 1, min_position=min_position)).pages
+        return await self._thread(request, services, thread_id, page, min_position,
                                   {"body": body})
 
     async def _thread(self, request: AnyRequest, services: Services, thread_id: int,
                       page: int, min_position: int | None, form: Mapping[str, str],
                       error: str | None = None, status: int = 200,
-                      held: Mapping[str, Any] | None = None) -> Response[str]:
+                      held: Mapping[str, Any] | None = None, *, sign_in: bool = False,
+                      headers: Mapping[str, str] | None = None) -> Response[str]:
+        """A page of the thread; with a refused reply's draft and why (``sign_in``: and
+        the form that signs in keeping the draft)."""
         view = await services.reads.thread_page(thread_id, page, min_position=min_position)
         slug = view.thread.forum
         sections = await _section_titles(services)
@@ -249,7 +340,11 @@ class BoardPages(Controller):
             "view": view, "posts_html": posts_html(view, viewer),
             "form": {"body": "", "guest_name": "", **form}, "error": error, "held": held,
             "my_held": mine, "sections": sections,
-        }, status, at=view.position,
+            "sign_in": f"/threads/{thread_id}/sign-in#reply" if sign_in else None,
+            # After a form was sent, "Login" returns to the form's page, not the POST's.
+            **({} if request.method == "GET"
+               else {"here": f"/threads/{thread_id}/reply?page={view.page}"}),
+        }, status, headers, at=view.position,
             shared=("thread", thread_id, page, view.seen, view.spaces, title, liked)
             if plain else None)
 
@@ -270,13 +365,9 @@ class BoardPages(Controller):
         except d.NotFoundError:
             raise
         except d.DomainError as refused:
-            page = _position(form.get("page")) or 1
-            try:
-                return await self._thread(request, services, thread_id, page, None, form,
-                                          _reason(refused), _refusal_status(refused))
-            except ReadNotFoundError:
-                return await self._thread(request, services, thread_id, 1, None, form,
-                                          _reason(refused), _refusal_status(refused))
+            return await self._thread_again(
+                request, services, thread_id, form, _reason(refused), _refusal_status(refused),
+                sign_in=_sign_in_helps(actor, refused))
         if isinstance(result, c.HeldResult):  # shown to its author only, here and now
             page = _position(form.get("page")) or 1
             shown = await self._thread(request, services, thread_id, page, None, {},
@@ -288,6 +379,43 @@ class BoardPages(Controller):
         return Redirect(f"/threads/{thread_id}?page={result.page}&after={result.position}"
                         f"#p{result.post_id}", status_code=303,
                         cookies=_guest_cookies(request, guest, who.guest))
+
+    async def _thread_again(self, request: AnyRequest, services: Services, thread_id: int,
+                            form: Mapping[str, str], error: str | None = None,
+                            status: int = 200, *, sign_in: bool = False,
+                            headers: Mapping[str, str] | None = None) -> Response[str]:
+        """The page the reply form was sent from (its ``page`` field; the first page if
+        that is gone) with the draft."""
+        page = _position(form.get("page")) or 1
+        draft = {key: form.get(key, "") for key in ("body", "guest_name")}
+        try:
+            return await self._thread(request, services, thread_id, page, None, draft, error,
+                                      status, sign_in=sign_in, headers=headers)
+        except ReadNotFoundError:
+            return await self._thread(request, services, thread_id, 1, None, draft, error,
+                                      status, sign_in=sign_in, headers=headers)
+
+    @post("/threads/{thread_id:int}/sign-in", status_code=200, opt={"sign_in": True})
+    async def sign_in_to_reply(self, request: AnyRequest, services: Services, thread_id: int,
+                               throttle: Throttle) -> Response[str]:
+        """A refused guest's reply: sign in, then the thread with the draft in the reply
+        box, as the member (or, refused, the draft and why). A page, not a redirect: the
+        draft may be long, and it is never put in an address."""
+        checked_id(thread_id, "thread")
+        form = await _form(request)
+        name = form.get("name", "").strip()
+        await services.reads.thread_page(thread_id, 1)  # no such thread: 404, no session
+        signed_in = await attempt_sign_in(services, throttle, name, form.get("password", ""))
+        if isinstance(signed_in, SignInRefused):
+            return await self._thread_again(
+                request, services, thread_id, {**form, "guest_name": name}, signed_in.reason,
+                signed_in.status, sign_in=True, headers=signed_in.headers)
+        await act_as(request, services, signed_in)
+        shown = await self._thread_again(request, services, thread_id,
+                                         {"body": form.get("body", ""),
+                                          "page": form.get("page", "")})
+        shown.set_cookie(_login_cookie(request, signed_in))
+        return shown
 
 
 PAGE_CONTROLLERS: list[ControllerRouterHandler] = [

@@ -2,16 +2,19 @@
 signed-in actor from the ``forum_token`` cookie, form parsing, and the error pages.
 
 ``render()`` gives every template ``csrf_token``, the token each state-changing form must
-carry: write ``{{ m.csrf() }}`` inside the form (see service/web/csrf.py). A page that
-holds no form sets no token cookie.
+carry: write ``{{ m.csrf() }}`` inside the form (see service/web/csrf.py). A page shown to
+a visitor without a session cookie, the same for all of them (a ``shared`` identity),
+carries the public token and sets no cookie; every other page that holds a form carries
+the visitor's own token, setting its cookie when the visitor has none.
 
 Caching (docs/design.md, "Conditional GETs and caches"): every page answered 200 to a GET
 has an ETag, and a request naming it gets 304. A page with a ``shared`` identity (what it
 shows, the read-model state included) is tagged from that identity and the viewer before
 it is rendered, so a 304 renders nothing; any other page is tagged by its bytes. A page
-that is the same for every anonymous visitor (no form, so no per-visitor token; no
-cookie set) may be kept by a shared cache for ``public_max_age`` seconds; every other
-page, members' above all, is ``private``."""
+with a ``shared`` identity seen by a visitor without a session cookie is the same for
+every such visitor (no cookie set, the public form token) and may be kept by a shared
+cache for ``public_max_age`` seconds (``Vary: Cookie``); every other page, members'
+above all, is ``private``."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Hashable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote as urlquote
@@ -41,7 +44,7 @@ from service.domain import errors as d
 from service.domain.actors import Actor
 from service.handlers import RequestMeta
 from service.lifespan import Services
-from service.web.csrf import form_token
+from service.web.csrf import SESSION_COOKIE, PublicTokens, form_token
 from service.web.kept import TOKEN_SLOT
 from service.web.times import day, stamp
 from service.web.wording import for_people
@@ -50,7 +53,7 @@ from workers.readmodels.errors import ReadModelUnavailableError
 log = structlog.get_logger(__name__)
 
 HERE = Path(__file__).parent
-COOKIE = "forum_token"
+COOKIE = SESSION_COOKIE
 PRIVATE = "private, no-cache"  # the viewer's browser may keep it, asking again each time
 
 Page = Annotated[int, Parameter(query="page", ge=1, le=1_000_000)]
@@ -129,6 +132,12 @@ def _page_identity(request: AnyRequest) -> Identity | None:
     return identity
 
 
+async def act_as(request: AnyRequest, services: Services, token: str) -> None:
+    """This request's pages from now on are the member's who has just signed in with
+    ``token`` (a sign-in that answers with a page rather than a redirect)."""
+    request.state[_IDENTITY] = await services.auth.identify(f"Bearer {token}")
+
+
 def page_actor(request: AnyRequest) -> Actor | None:
     """The member the cookie names; None (a guest) without one or with a bad one. A
     suspended member's form posts are refused here (403), as the API refuses them.
@@ -150,6 +159,12 @@ def _token_tag(token: str) -> str:
     return hmac.new(b"forum etag", token.encode(), hashlib.sha256).hexdigest()[:16]
 
 
+@lru_cache(maxsize=4)
+def _public_tag(token: str) -> str:
+    """The public token's tag: the same token for an hour, so digested once."""
+    return _token_tag(token)
+
+
 def render(request: AnyRequest, name: str, context: Context | Callable[[], Context],
            status: int = 200, headers: Mapping[str, str] | None = None, *,
            shared: Hashable | None = None, at: int = 0, forms: bool = True
@@ -159,13 +174,15 @@ def render(request: AnyRequest, name: str, context: Context | Callable[[], Conte
     for everyone who views it alike (e.g. the thread, page and read-model position it
     reflects): such a page is rendered once and kept (service/web/kept.py), each viewer's
     form token is put in its place, and its ETag is made from ``shared`` and the viewer
-    (``at``: the read-model position, shown in the tag). ``forms=False``: the page holds
-    no form for a guest (a member's always has one, signing out), so an anonymous view
-    of it is the same for everyone and may be kept by a shared cache."""
+    (``at``: the read-model position, shown in the tag). Seen without a session cookie,
+    it carries the public form token and is public. ``forms=False``: the page holds no
+    form for a visitor without a session, so its tag need not name the form token (which
+    changes every hour)."""
     identity = _page_identity(request)
     actor = identity.actor if identity else None
     services = _services(request)
     secret = getattr(request.app.state, "csrf_secret", None)
+    public_tokens: PublicTokens | None = getattr(request.app.state, "csrf_public", None)
     me = actor.name if actor else None
     moderates = actor is not None and actor.moderates
     here = request.url.path
@@ -175,13 +192,14 @@ def render(request: AnyRequest, name: str, context: Context | Callable[[], Conte
     def page(csrf_token: str) -> str:
         values = context() if callable(context) else context
         forum = values.get("forum_slug")
-        return environment().get_template(name).render(
-            csrf_token=csrf_token, me=me, moderates=moderates, here=here,
-            archive_href=f"/forums/{urlquote(forum, safe='')}/archive" if forum
+        return environment().get_template(name).render({
+            "csrf_token": csrf_token, "me": me, "moderates": moderates,
+            "here": here,  # where "Login" returns to; a refused post's page names its form's
+            "archive_href": f"/forums/{urlquote(forum, safe='')}/archive" if forum
             else "/archives",
-            per_page=services.settings.per_page if services else 25,
+            "per_page": services.settings.per_page if services else 25,
             **values,
-        )
+        })
 
     answered = {"Cache-Control": PRIVATE, **(headers or {})}
     issued: list[tuple[str, Cookie | None]] = []
@@ -206,22 +224,29 @@ def render(request: AnyRequest, name: str, context: Context | Callable[[], Conte
         if (unchanged := not_modified(asked, answered)) is not None:
             return unchanged  # type: ignore[return-value]
     else:
-        public = actor is None and not forms and services.settings.public_max_age > 0
-        token_tag = None
-        if not public and (actor is not None or forms):
-            token_tag = _token_tag(viewer_token())
-        if public:
-            answered.update({"Cache-Control": "public, max-age="
-                             f"{services.settings.public_max_age}", "Vary": "Cookie"})
+        # The same for every visitor without a session: a session cookie, even one no
+        # longer valid, gets the visitor's own token (a public one cannot post with it).
+        public_token = (public_tokens.current() if actor is None and public_tokens
+                        and COOKIE not in request.cookies else None)
+        if public_token is not None:
+            token_tag = _public_tag(public_token) if forms else None
+            if services.settings.public_max_age > 0:
+                answered.update({"Cache-Control": "public, max-age="
+                                 f"{services.settings.public_max_age}", "Vary": "Cookie"})
+        else:
+            token_tag = _token_tag(viewer_token()) if actor is not None or forms else None
         answered["ETag"] = services.tags.tag(at, "html", name, shared, here, me, moderates,
                                              token_tag)
         if (unchanged := not_modified(asked, answered)) is not None:
             return unchanged  # type: ignore[return-value]
         html = services.pages.page((name, shared, here, me, moderates), page)
-        if public and TOKEN_SLOT in html:  # a form after all: never shared, nor so tagged
-            log.error("page_with_form_declared_without", template=name)
-            answered = {"Cache-Control": PRIVATE, **(headers or {})}
-        html = with_token(html)
+        if public_token is not None:
+            if not forms and TOKEN_SLOT in html:  # its tag does not follow the token
+                log.error("page_with_form_declared_without", template=name)
+                answered = {"Cache-Control": PRIVATE, **(headers or {})}
+            html = html.replace(TOKEN_SLOT, public_token)
+        else:
+            html = with_token(html)
     cookie = issued[0][1] if issued else None  # a token was issued only for a form page
     return Response(content=html, status_code=status, media_type=MediaType.HTML,
                     headers=answered, cookies=[cookie] if cookie else None)

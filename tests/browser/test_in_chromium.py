@@ -263,6 +263,21 @@ async def test_a_forged_form_on_another_site_cannot_post_to_the_board(stack, wat
     await page.wait_for_load_state()
     assert "Error 403" in await page.locator("main").inner_text()
 
+    # Anonymous pages carry one public token for everyone: the attacker can read it, and
+    # a form planted elsewhere carrying it is still refused (the browser's Origin).
+    with api(stack) as http:
+        shown = http.get(f"/threads/{thread_id}").text
+    public = re.search(r'name="_csrf_token" value="(p[0-9a-f]+)"', shown)
+    assert public, "the anonymous thread page carries no public token"
+    handler.page = handler.page.replace(b"0" * 128, public.group(1).encode())
+    await page.goto(f"{evil}/prize2.html")
+    async with page.expect_response(lambda r: r.url.startswith(
+            f"{stack.url}/threads/{thread_id}/reply")) as answer:
+        await page.get_by_role("button", name="Claim").click()
+    assert (await answer.value).status == 403
+    await page.wait_for_load_state()
+    assert "another site" in await page.locator("main").inner_text()
+
     # Nothing was written: a reply made afterwards is the thread's second post.
     with api(stack) as http:
         r = http.post(f"/api/threads/{thread_id}/posts",
@@ -271,3 +286,43 @@ async def test_a_forged_form_on_another_site_cannot_post_to_the_board(stack, wat
         after = int(r.headers["x-position"])
     bodies = [p["body"] for p in thread_posts(stack, thread_id, after)]
     assert bodies == ["original post", "a real reply"]
+
+
+# -- a refused guest keeps the draft ----------------------------------------------------------
+
+async def test_a_guest_refused_a_members_name_signs_in_and_finds_the_draft(stack, watched):
+    """Issue 18: a guest types a member's name, is refused, signs in from the refusal,
+    and ends on the thread with the draft in the reply box, then posts it."""
+    page, _ = watched
+    _, thread_id, _, position = start_thread(stack, "Drafts", "first post")
+    name, password = unique_name("mem"), "a good password"
+    with api(stack) as http:
+        r = http.post("/api/users", json={"name": name, "password": password})
+        assert r.status_code == 201, r.text
+    draft = "A long reply.\nWith a second line, & <markup>, written with care."
+
+    await page.goto(f"{stack.url}/threads/{thread_id}?after={position}")
+    await page.locator("input[name=guest_name]").fill(name)
+    await page.locator("#reply-body").fill(draft)
+    await page.get_by_role("button", name="Post reply").click()
+    await page.wait_for_load_state()
+    assert "member's name" in await page.locator("#reply .error").inner_text()
+    assert await page.locator("#reply-body").input_value() == draft
+
+    sign_in = page.locator("#sign-in form")
+    assert await sign_in.locator("input[name=name]").input_value() == name
+    await sign_in.locator("input[name=password]").fill(password)
+    await sign_in.get_by_role("button", name="Sign in and keep my reply").click()
+    await page.wait_for_load_state()
+    assert await account(page) == f"Account: {name}"
+    assert await page.locator("h1").inner_text() == "Drafts"
+    assert await page.locator("#reply-body").input_value() == draft
+    assert await page.locator("input[name=guest_name]").count() == 0
+
+    await page.get_by_role("button", name="Post reply").click()
+    await page.wait_for_url(re.compile(rf"/threads/{thread_id}\?page=1&after=\d+#p\d+$"))
+    reply_id = page.url.rsplit("#p", 1)[1]
+    reply = page.locator(f"#p{reply_id}")
+    assert name in await reply.locator(".author").inner_text()
+    assert "member" in await reply.locator(".role").inner_text()
+    assert "written with care." in await reply.locator(".body").inner_text()

@@ -1,7 +1,7 @@
 """Conditional GETs and caches, in-process on real PostgreSQL and Redis: every read answers
 an ETag; naming it in If-None-Match gets 304 with no body while nothing changed, and a new
-post changes it. Anonymous pages without a form may be kept by a shared cache; members'
-pages, and pages holding a visitor's form token, never."""
+post changes it. Anonymous pages may be kept by a shared cache (their forms carry the
+public token); members' pages, and pages holding a visitor's own form token, never."""
 
 from __future__ import annotations
 
@@ -151,11 +151,57 @@ async def test_a_new_post_changes_the_tag_of_every_page_showing_it(client, proje
         assert changed.headers["etag"] != tag
 
 
-async def test_a_page_with_a_form_is_private_to_its_visitor(client, project, settings):
+async def test_anonymous_thread_and_section_pages_are_public_and_the_same_for_everyone(
+        client, project, settings):
+    """Their forms carry the public token (service/web/csrf.py): no cookie is set, and
+    two visitors who never met get the same bytes and the same tag."""
     b = await board(client, project)
-    for path in (f"/forums/{b['slug']}", f"/threads/{b['thread']}", "/login", "/register"):
+    for path in (f"/forums/{b['slug']}", f"/threads/{b['thread']}"):
         client.cookies.clear()
         first = await client.get(path)
+        assert first.status_code == 200, path
+        assert first.headers["cache-control"] == "public, max-age=10", path
+        assert first.headers["vary"] == "Cookie", path
+        assert "set-cookie" not in first.headers, path
+        assert TOKEN_FIELD.search(first.text), path  # the form is there, token and all
+        again = await client.get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.content == b"", path
+        assert again.headers["cache-control"] == "public, max-age=10"
+        async with AsyncTestClient(app=create_app(settings)) as other:
+            theirs = await other.get(path)
+            assert theirs.content == first.content, path
+            assert theirs.headers["etag"] == first.headers["etag"], path
+            assert "set-cookie" not in theirs.headers, path
+    client.cookies.clear()
+
+
+async def test_the_public_token_changes_every_hour_and_so_does_the_tag(client, project):
+    b = await board(client, project)
+    path = f"/threads/{b['thread']}"
+    public = client.app.state.csrf_public
+    public.clock = lambda: 7_200_000.0
+    first = await client.get(path)
+    public.clock = lambda: 7_200_000.0 + 3600
+    later = await client.get(path, headers={"If-None-Match": first.headers["etag"]})
+    assert later.status_code == 200 and later.headers["etag"] != first.headers["etag"]
+    assert later.text != first.text
+    # A page without a form keeps its tag across the hour.
+    home = await client.get("/")
+    public.clock = lambda: 7_200_000.0 + 7200
+    assert (await client.get("/", headers={"If-None-Match": home.headers["etag"]})
+            ).status_code == 304
+
+
+async def test_sign_in_pages_and_a_stale_session_get_the_visitors_own_token(
+        client, project, settings):
+    b = await board(client, project)
+    for path, cookies in (("/login", {}), ("/register", {}),
+                          (f"/threads/{b['thread']}", {"forum_token": "revoked.or.expired"}),
+                          (f"/forums/{b['slug']}", {"forum_token": "revoked.or.expired"})):
+        client.cookies.clear()
+        client.cookies.update(cookies)
+        first = await client.get(path)
+        assert first.status_code == 200, path
         assert first.headers["cache-control"] == "private, no-cache", path
         assert first.headers["set-cookie"].startswith("forum_csrf="), path
         tag = first.headers["etag"]
@@ -165,6 +211,7 @@ async def test_a_page_with_a_form_is_private_to_its_visitor(client, project, set
         assert "set-cookie" not in again.headers
         # Another visitor's page holds another token: never the first one's tag.
         async with AsyncTestClient(app=create_app(settings)) as other:
+            other.cookies.update(cookies)
             theirs = await other.get(path, headers={"If-None-Match": tag})
             assert theirs.status_code == 200, path
             assert theirs.headers["etag"] != tag
@@ -173,7 +220,7 @@ async def test_a_page_with_a_form_is_private_to_its_visitor(client, project, set
 
 async def test_member_pages_are_never_public_and_never_a_guests(client, project):
     b = await board(client, project)
-    guest_tag = (await client.get("/")).headers["etag"]
+    guest_tags = {path: (await client.get(path)).headers["etag"] for path in pages(b)[:6]}
     name = unique_name("m")
     r = await client.post("/api/users", json={"name": name, "password": "correct horse"})
     assert r.status_code == 201, r.text
@@ -187,8 +234,10 @@ async def test_member_pages_are_never_public_and_never_a_guests(client, project)
         assert f"Account: {name}" in mine.text
         assert (await client.get(path, headers={"If-None-Match": mine.headers["etag"]})
                 ).status_code == 304, path
-    member_home = await client.get("/", headers={"If-None-Match": guest_tag})
-    assert member_home.status_code == 200 and f"Account: {name}" in member_home.text
+        assert mine.headers["etag"] != guest_tags[path], path
+        assert "public" not in mine.headers["cache-control"], path
+        kept = await client.get(path, headers={"If-None-Match": guest_tags[path]})
+        assert kept.status_code == 200 and f"Account: {name}" in kept.text, path
 
 
 @pytest.mark.parametrize("max_age", [0, 30])

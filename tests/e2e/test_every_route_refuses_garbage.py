@@ -166,3 +166,56 @@ async def test_every_control_page_refuses_garbage_without_appending(client, pool
                 assert redirect or answer.headers["content-type"].startswith("text/html"), path
     client.cookies.delete("forum_token")
     assert await pool.fetchval("SELECT count(*) FROM events") == before
+
+
+# -- the form pages (issue 18): HTML error pages, never a 5xx ----------------------------
+
+def _is_error_page(response) -> bool:
+    """A 4xx page: the error page, or the form's page again saying why."""
+    return (400 <= response.status_code < 500
+            and response.headers["content-type"].startswith("text/html")
+            and ("Error " in response.text or 'role="alert"' in response.text))
+
+
+@pytest.mark.parametrize("path", [
+    "/threads/0/reply", "/threads/-1/reply", "/threads/99999999999999999999999/reply",
+    "/threads/abc/reply", "/threads/%00/reply", "/threads/1.atom/reply",
+    "/threads/1/reply?page=0", "/threads/1/reply?page=abc", "/threads/1/reply?page=99",
+    "/threads/1/reply?page=" + "9" * 50, "/threads/999999/reply?quote=1",
+    "/forums/%3Cscript%3E/new", "/forums/nope/new", "/forums/" + "x" * 3000 + "/new",
+])
+async def test_the_form_pages_answer_bad_input_with_an_html_error(client, project, path):
+    await client.post("/api/forums", json={"slug": "s", "title": "S"}, headers=OPERATOR)
+    started = await client.post("/api/forums/s/threads",
+                                json={"title": "T", "body": "b", "guest_name": "gus"})
+    assert started.json()["thread_id"] == 1
+    await project()
+    answer = await client.get(path)
+    assert _is_error_page(answer), (path, answer.status_code, answer.text[:300])
+
+
+async def test_the_draft_keeping_sign_ins_refuse_garbage_without_appending(client, project,
+                                                                          pool):
+    from tests.forms import any_token
+
+    await client.post("/api/forums", json={"slug": "s", "title": "S"}, headers=OPERATOR)
+    await client.post("/api/forums/s/threads",
+                      json={"title": "T", "body": "b", "guest_name": "gus"})
+    await project()
+    headers = {"x-csrftoken": await any_token(client)}
+    before = await pool.fetchval("SELECT count(*) FROM events")
+    for path in ("/threads/1/sign-in", "/forums/s/sign-in", "/threads/999999/sign-in",
+                 "/forums/nope/sign-in"):
+        for body in HOSTILE_BODIES:
+            answer = await client.post(path, json=body, headers=headers)
+            assert _is_error_page(answer), (path, body, answer.status_code, answer.text[:300])
+        for raw in [*RAW_BODIES, b"name=%ff%fe&password=&page=-1&body=%00",
+                    b"name=" + b"a" * 60_000, b"page=99999999999999999999&name=x&password=y"]:
+            answer = await client.post(path, content=raw, headers={
+                **headers, "content-type": "application/x-www-form-urlencoded"})
+            assert _is_error_page(answer), (path, raw[:30], answer.status_code,
+                                            answer.text[:300])
+    for path in ("/threads/0/sign-in", "/threads/abc/sign-in", "/threads/-1/sign-in"):
+        answer = await client.post(path, data={"name": "x", "password": "y"}, headers=headers)
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
+    assert await pool.fetchval("SELECT count(*) FROM events") == before

@@ -12,7 +12,7 @@ import pytest
 from service.headers import SECURITY_HEADERS
 from tests.builders import unique_name, unique_slug
 from tests.conftest import OPERATOR
-from tests.forms import form_token, submit
+from tests.forms import any_token, form_token, submit
 
 SITE = "http://testserver.local"  # the in-process client's own origin
 FOREIGN = "http://evil.example"
@@ -147,11 +147,10 @@ async def test_sign_out_without_the_token_keeps_the_member_signed_in(client):
     assert f"Account: {name}" in (await client.get("/")).text
 
 
-async def test_a_token_only_counts_with_the_cookie_it_was_issued_with(
+async def test_a_visitors_token_only_counts_with_the_cookie_it_was_issued_with(
         client, project, settings):
     _slug, thread_id = await section_with_thread(client, project)
-    page = (await client.get(f"/threads/{thread_id}")).text
-    token = form_token(page, f"/threads/{thread_id}/reply")
+    token = await any_token(client)  # the sign-in form's: this visitor's own
     fields = {"body": "forged", "guest_name": "mallory", "_csrf_token": token}
 
     # Someone else's token (an attacker's own, fetched from the site) is not this one.
@@ -160,31 +159,147 @@ async def test_a_token_only_counts_with_the_cookie_it_was_issued_with(
     from service.app import create_app
 
     async with AsyncTestClient(app=create_app(settings)) as other:
-        await other.get("/")
+        await other.get("/login")
         refused_page(await other.post(f"/threads/{thread_id}/reply", data=fields,
-                                      follow_redirects=False))
+                                      follow_redirects=False, headers={"Origin": SITE}))
         # Without any cookie at all.
         other.cookies.clear()
         refused_page(await other.post(f"/threads/{thread_id}/reply", data=fields,
-                                      follow_redirects=False))
+                                      follow_redirects=False, headers={"Origin": SITE}))
 
 
 async def test_every_api_process_accepts_the_forms_of_every_other(client, project, settings):
     """The secret comes from PostgreSQL, not from the process: a form served by one API
-    process posts to another (two apps on one database stand for two processes)."""
+    process posts to another (two apps on one database stand for two processes), with
+    the public token of an anonymous page as with a visitor's own."""
     from litestar.testing import AsyncTestClient
 
     from service.app import create_app
 
     _slug, thread_id = await section_with_thread(client, project)
     page = (await client.get(f"/threads/{thread_id}")).text
-    token = form_token(page, f"/threads/{thread_id}/reply")
+    public = form_token(page, f"/threads/{thread_id}/reply")
+    own = await any_token(client)
     async with AsyncTestClient(app=create_app(settings)) as second:
         second.cookies.update(client.cookies)
-        r = await second.post(f"/threads/{thread_id}/reply", follow_redirects=False,
-                              data={"body": "via the other process", "guest_name": "gus",
+        for token in (public, own):
+            r = await second.post(f"/threads/{thread_id}/reply", follow_redirects=False,
+                                  data={"body": "via the other process", "guest_name": "gus",
+                                        "_csrf_token": token}, headers={"Origin": SITE})
+            assert r.status_code == 303, r.text
+
+
+# -- the public token of anonymous pages ------------------------------------------------
+
+async def public_token(client, thread_id: int) -> str:
+    client.cookies.clear()
+    r = await client.get(f"/threads/{thread_id}")
+    assert "set-cookie" not in r.headers and r.headers["cache-control"].startswith("public")
+    return form_token(r.text, f"/threads/{thread_id}/reply")
+
+
+async def test_a_guest_posts_with_the_public_token_from_this_site(client, project, pool):
+    """The same token for every anonymous visitor; no cookie; Origin, or failing that
+    Referer, naming this site."""
+    slug, thread_id = await section_with_thread(client, project)
+    token = await public_token(client, thread_id)
+    assert token == form_token((await client.get(f"/forums/{slug}")).text,
+                               f"/forums/{slug}/threads")
+    for headers in ({"Origin": SITE}, {"Referer": f"{SITE}/threads/{thread_id}"}):
+        client.cookies.clear()
+        r = await client.post(f"/threads/{thread_id}/reply", headers=headers,
+                              follow_redirects=False,
+                              data={"body": "a guest's reply", "guest_name": unique_name("g"),
                                     "_csrf_token": token})
-        assert r.status_code == 303, r.text
+        assert r.status_code == 303, (headers, r.text[:300])
+    client.cookies.clear()
+    r = await client.post(f"/forums/{slug}/threads", headers={"Origin": SITE},
+                          follow_redirects=False,
+                          data={"title": "By a guest", "body": "hello", "guest_name": "gil",
+                                "_csrf_token": token})
+    assert r.status_code == 303, r.text
+
+
+@pytest.mark.parametrize(("headers", "cookies", "says"), [
+    ({"Origin": FOREIGN}, {}, "sent from another site"),
+    ({"Referer": f"{FOREIGN}/page"}, {}, "sent from another site"),
+    ({"Origin": "null"}, {}, "sent from another site"),
+    ({}, {}, "did not say which site"),
+    ({"Referer": ""}, {}, "did not say which site"),
+    ({"Origin": SITE}, {"forum_token": "anything"}, "signed in after this page"),
+], ids=["foreign-origin", "foreign-referer", "null-origin", "no-origin", "empty-referer",
+        "with-a-session-cookie"])
+async def test_the_public_token_is_refused_without_this_sites_origin_or_with_a_session(
+        client, project, pool, headers, cookies, says):
+    slug, thread_id = await section_with_thread(client, project)
+    token = await public_token(client, thread_id)
+    client.cookies.update(cookies)
+    before = await count_events(pool)
+    for action, fields in ((f"/threads/{thread_id}/reply", {"body": "x", "guest_name": "g"}),
+                           (f"/forums/{slug}/threads",
+                            {"title": "t", "body": "x", "guest_name": "g"})):
+        r = await client.post(action, headers=headers, follow_redirects=False,
+                              data={**fields, "_csrf_token": token})
+        refused_page(r)
+        assert says in r.text, (action, r.text[:500])
+    assert await count_events(pool) == before
+
+
+async def test_a_members_session_with_the_public_token_is_refused(client, project, pool):
+    """A real session, not merely a cookie: the public token never acts for a member."""
+    _slug, thread_id = await section_with_thread(client, project)
+    token = await public_token(client, thread_id)
+    await sign_in(client, unique_name("mem"))
+    before = await count_events(pool)
+    refused_page(await client.post(f"/threads/{thread_id}/reply", headers={"Origin": SITE},
+                                   data={"body": "as the member?", "_csrf_token": token}))
+    refused_page(await client.post("/logout", headers={"Origin": SITE},
+                                   data={"_csrf_token": token}))
+    assert await count_events(pool) == before
+    assert "Account: Guest" not in (await client.get("/")).text
+
+
+async def test_a_stale_or_forged_public_token_is_refused(client, project, pool):
+    _slug, thread_id = await section_with_thread(client, project)
+    public = client.app.state.csrf_public
+    now = public.clock()
+    current = await public_token(client, thread_id)
+    public.clock = lambda: now - 2 * public.period  # the token of two hours ago
+    stale = public.current()
+    public.clock = lambda: now - public.period  # an hour ago: still accepted
+    last_hour = public.current()
+    public.clock = lambda: now
+    assert len({current, stale, last_hour}) == 3
+    before = await count_events(pool)
+    for forged in (stale, "p" + "0" * 64, current[:-1] + ("0" if current[-1] != "0" else "1"),
+                   "p", current + "0", "p\u00e9" + current[3:]):
+        client.cookies.clear()
+        refused_page(await client.post(f"/threads/{thread_id}/reply", headers={"Origin": SITE},
+                                       data={"body": "x", "guest_name": "g",
+                                             "_csrf_token": forged}))
+    assert await count_events(pool) == before
+    r = await client.post(f"/threads/{thread_id}/reply", headers={"Origin": SITE},
+                          follow_redirects=False,
+                          data={"body": "x", "guest_name": "g", "_csrf_token": last_hour})
+    assert r.status_code == 303, r.text
+
+
+async def test_sign_in_and_registration_never_take_the_public_token(client, project):
+    """Login CSRF: those forms keep the visitor's own token."""
+    _slug, thread_id = await section_with_thread(client, project)
+    name = unique_name("mem")
+    r = await client.post("/api/users", json={"name": name, "password": "correct horse"})
+    assert r.status_code == 201, r.text
+    token = await public_token(client, thread_id)
+    for action, fields in (("/login", {"name": name, "password": "correct horse"}),
+                           ("/register", {"name": unique_name("r"),
+                                          "password": "long enough now"})):
+        client.cookies.clear()
+        refused_page(await client.post(action, headers={"Origin": SITE},
+                                       data={**fields, "_csrf_token": token}))
+    assert "Account: Guest" in (await client.get("/")).text
+    login = (await client.get("/login")).text
+    assert form_token(login, "/login") == client.cookies["forum_csrf"] != token
 
 
 async def test_the_token_cookie_is_httponly_samesite_and_replaced_when_not_ours(client):

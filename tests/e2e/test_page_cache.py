@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import msgspec
 from litestar.testing import AsyncTestClient
@@ -52,3 +53,26 @@ async def test_failures_are_not_kept(settings, project):
         assert started.json()["thread_id"] == 1
         await project()
         assert (await client.get("/api/threads/1")).status_code == 200
+
+
+async def test_a_guest_page_kept_by_a_shared_cache_serves_every_guest(settings, project):
+    """What a shared cache in front does with an anonymous thread page: keeps the bytes it
+    got for one visitor and hands them to another, whose form then posts (the public
+    token, this site's Origin), from another process too; no cookie was ever set."""
+    async with AsyncTestClient(app=create_app(settings)) as first:
+        await first.post("/api/forums", json={"slug": "s", "title": "S"}, headers=OPERATOR)
+        started = await first.post("/api/forums/s/threads",
+                                   json={"title": "T", "body": "one", "guest_name": "ann"})
+        thread = started.json()["thread_id"]
+        await project()
+        kept = await first.get(f"/threads/{thread}")
+        assert kept.headers["cache-control"] == "public, max-age=10"
+        assert "set-cookie" not in kept.headers and not first.cookies
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', kept.text)
+    assert token
+    async with AsyncTestClient(app=create_app(settings)) as second:
+        r = await second.post(f"/threads/{thread}/reply", follow_redirects=False,
+                              headers={"Origin": "http://testserver.local"},
+                              data={"body": "from the cached page", "guest_name": "bob",
+                                    "_csrf_token": token.group(1)})
+        assert r.status_code == 303, r.text

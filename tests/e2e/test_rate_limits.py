@@ -17,7 +17,7 @@ import pytest
 from tests.builders import unique_name, unique_slug
 from tests.conftest import OPERATOR, Stack
 from tests.e2e.peers import board, problem, retry_after
-from tests.forms import submit
+from tests.forms import form_fields, origin, submit
 
 PROXY = "10.9.9.9"  # the trusted reverse proxy in these tests
 NO_OTHER_LIMITS = {  # the one limit a test looks at is set by the test itself
@@ -276,6 +276,30 @@ async def test_html_forms_refused_with_429_show_the_message_and_keep_the_draft(s
                          {"name": name, "password": "correct horse"})
         assert r.status_code == 429 and r.headers["retry-after"].isdigit()
         assert "failed sign-ins" in html.unescape(r.text) and f'value="{name}"' in r.text
+
+
+async def test_signing_in_from_a_refused_post_counts_as_any_sign_in(settings, project):
+    """The sign-in that keeps a refused guest's draft (/threads/{id}/sign-in) is limited
+    and counts failures with /login: refused, it shows the draft again with Retry-After."""
+    rules = limits(limit_signin_failures_name="1/minute")
+    async with board(settings, **rules) as app:
+        client = await app.peer("198.51.100.11")
+        thread = await thread_in_new_section(client)
+        name = unique_name("ann")
+        await member(client, name)
+        await project()
+        draft = "A reply worth <keeping>"
+        r = await submit(client, f"/threads/{thread}", f"/threads/{thread}/reply",
+                         {"body": draft, "guest_name": name})
+        assert r.status_code == 409, r.text
+        sign_in = form_fields(r.text, f"/threads/{thread}/sign-in")  # the draft rides along
+        r = await submit(client, "/login", "/login", {"name": name, "password": "wrong"})
+        assert r.status_code == 400
+        r = await client.post(f"/threads/{thread}/sign-in", headers={"Origin": origin(client)},
+                              data={**sign_in, "password": "correct horse"})
+        assert r.status_code == 429 and r.headers["retry-after"].isdigit(), r.text
+        assert "failed sign-ins" in html.unescape(r.text)
+        assert html.escape(draft, quote=False) in r.text and "Account: Guest" in r.text
 
 
 async def test_rate_limits_off_turns_every_limit_off(settings):

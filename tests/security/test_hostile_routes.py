@@ -109,6 +109,11 @@ ROUTES: dict[str, Send] = {
         c, f"/forums/{b['slug']}/threads", {"title": s[:300], "body": s, "guest_name": "g"}),
     "form login": lambda c, b, s: form_post(
         c, "/login", {"name": s, "password": s, "next": s}),
+    "form sign-in keeping a reply": lambda c, b, s: form_post(
+        c, f"/threads/{b['thread']}/sign-in", {"name": s, "password": s, "body": s, "page": s}),
+    "form sign-in keeping a thread": lambda c, b, s: form_post(
+        c, f"/forums/{b['slug']}/sign-in", {"name": s, "password": s, "title": s[:300],
+                                            "body": s}),
     "form register": lambda c, b, s: form_post(
         c, "/register", {"name": s, "password": s}),
     "form suspension": lambda c, b, s: moderation_form(
@@ -139,6 +144,10 @@ ROUTES: dict[str, Send] = {
     "GET archives params": lambda c, b, s: c.get(f"/archives?after={_q(s)}"),
     "GET unknown page path": lambda c, b, s: c.get(f"/{_q(s)}"),
     "GET revisions": lambda c, b, s: c.get(f"/posts/{b['own_post']}/revisions?after={_q(s)}"),
+    "GET reply page params": lambda c, b, s: c.get(
+        f"/threads/{b['thread']}/reply?page={_q(s)}&quote={_q(s)}&after={_q(s)}"),
+    "GET reply page path": lambda c, b, s: c.get(f"/threads/{_q(s)}/reply"),
+    "GET new thread page": lambda c, b, s: c.get(f"/forums/{_q(s)}/new?after={_q(s)}"),
     "GET feed paths": lambda c, b, s: c.get(f"/forums/{_q(s)}.atom"),
     "GET thread feed path": lambda c, b, s: c.get(f"/threads/{_q(s)}.atom"),
     # Conditional GETs: whatever If-None-Match holds, at full size (in-process: no 431).
