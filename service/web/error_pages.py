@@ -25,7 +25,7 @@ from workers.readmodels.errors import ReadModelUnavailableError
 
 # Paths for programs, not people: their errors stay problem+json.
 _MACHINE = re.compile(r"^/(?:api(?:/|$)|health$|ready$|metrics$)")
-_FORM_ROUTE = re.compile(r"^/threads/(\d{1,19})/reply$")
+_FORM_ROUTE = re.compile(r"^/threads/(\d{1,19})/(?:reply|lock|unlock|move|sign-in)$")
 
 _TITLES = {400: "This address is not quite right", 403: "Not allowed",
            404: "Not found", 405: "Not available this way", 409: "That did not work",

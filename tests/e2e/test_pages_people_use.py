@@ -174,7 +174,7 @@ async def test_every_path_people_open_answers_html(client, settle):  # noqa: F81
                           json={"title": "T", "body": "b", "guest_name": "gus"})
     tid = r.json()["thread_id"]
     await settle()
-    r = await client.get(f"/threads/{tid}/reply")  # a POST-only page route, visited
+    r = await client.get(f"/threads/{tid}/lock")  # a POST-only page route, visited
     assert is_html(r, 405), r.text
     assert f'href="/threads/{tid}"' in r.text and "form" in text(r.text)
     # The API keeps problem+json.
