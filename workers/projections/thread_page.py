@@ -2,22 +2,17 @@
 live counters), likes, and the thread's summary. Which thread and number a post id has
 is not kept here: the log's own index answers that (``EventStore.locate_post``).
 
-Each post is stored as JSON bytes missing only its tail, the author's live counters and
-the like count, which a read splices in (workers/readmodels/scripts.py THREAD_PAGE). So a
-page read re-encodes nothing, and counters beside every post are the author's current
-ones. The body's HTML is rendered here, once (as Discourse "cooks" a post); the page's
-markup around it is the service's (service/web/posts.py).
+Each post is stored once, as a short positional JSON array holding its BBCode source and
+not its HTML (workers/readmodels/stored_posts.py: the HTML is made again on read, and
+remembered); a read adds the author's live counters and the like count
+(workers/readmodels/scripts.py THREAD_PAGE). The page's markup around a post is the
+service's (service/web/posts.py).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
 
-import msgspec
-
-from common.bbcode import render
-from common.html_text import tagless_html
 from events.threads import (
     PostAdded,
     PostDeleted,
@@ -33,10 +28,7 @@ from events.threads import (
 )
 from workers.batch import Batch
 from workers.projections.base import Projection
-from workers.readmodels import Namespace, rfc3339
-from workers.readmodels.values import AuthorHead, PostHead, StoredQuote
-
-_encoder: Final = msgspec.json.Encoder()
+from workers.readmodels import Namespace, stored_posts
 
 
 def post_prefix(
@@ -44,24 +36,17 @@ def post_prefix(
     edited_at: datetime | None, deleted: bool, body: str, quotes: list[QuoteInfo],
     author: str, guest: bool, op: bool,
 ) -> bytes:
-    """The post's JSON without its closing ``}}``, the read splices in the rest."""
-    if deleted:
-        body, html, stored = "", "", []
-    else:
-        tagless = tagless_html(body)  # most posts: no call into the parser's module
-        html = render(body) if tagless is None else tagless
-        stored = [StoredQuote(q.post_id, q.number, q.author) for q in quotes] if quotes else []
-    encoded = _encoder.encode(PostHead(
-        post_id, thread_id, number, rfc3339(created_at),
-        rfc3339(edited_at) if edited_at else None, deleted, body, html, stored,
-        AuthorHead(author, guest, op),
-    ))
-    return encoded[:-2]
+    """The post as the thread page stores it (the thread and number are the list's)."""
+    return stored_posts.encode(
+        post_id, created_at, edited_at, deleted, body,
+        [(q.post_id, q.number, q.author) for q in quotes] if quotes else [], author, guest,
+        op)
 
 
 class ThreadPage(Projection):
     name = "thread_page"
-    version = 2  # 2: no post index (it moved to the log's own index)
+    version = 3  # 2: no post index (it moved to the log's own index); 3: posts stored
+    # as positional arrays of their source alone
     cost = 8
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:

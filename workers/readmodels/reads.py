@@ -26,7 +26,7 @@ from typing import Any, Final, Protocol, TypeVar
 from redis.asyncio import Redis
 
 from events import EventStore
-from workers.readmodels import scripts
+from workers.readmodels import scripts, stored_posts
 from workers.readmodels.errors import (
     BeyondHeadError,
     ReadModelUnavailableError,
@@ -261,8 +261,11 @@ class Reads:
         _, _, flat, count, posts, likes, authored = answer
         pages = _pages(count, per_page)
         _page_of(page, pages)
-        entries = [PostEntry(stored, c[0], c[1], c[2], liked)
-                   for stored, liked, c in zip(posts, likes, authored, strict=True)]
+        entries = [PostEntry(stored_posts.decode(stored, thread_id, number), c[0], c[1], c[2],
+                             liked)
+                   for number, stored, liked, c in zip(
+                       range(start + 1, start + 1 + len(posts)), posts, likes, authored,
+                       strict=True)]
         return self.cache.put(asked, ThreadPage(summary(flat), entries, page, pages, per_page,
                                                 min(seen), seen, spaces))
 
@@ -287,7 +290,8 @@ class Reads:
         if not answer[2]:
             raise ReadNotFoundError("no such post")
         _, _, stored, likes, counters = answer
-        entry = PostEntry(stored, counters[0], counters[1], counters[2], likes)
+        entry = PostEntry(stored_posts.decode(stored, where.thread_id, where.number),
+                          counters[0], counters[1], counters[2], likes)
         return self.cache.put(asked, OnePost(entry, (where.number - 1) // self.per_page + 1,
                                              min(seen), seen, spaces))
 
