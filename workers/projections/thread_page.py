@@ -7,6 +7,12 @@ not its HTML (workers/readmodels/stored_posts.py: the HTML is made again on read
 remembered); a read adds the author's live counters and the like count
 (workers/readmodels/scripts.py THREAD_PAGE). The page's markup around a post is the
 service's (service/web/posts.py).
+
+A thread's page (posts, authors, likes) is a cache Redis may evict, the summary is not
+(docs/design.md, "Thread pages as a cache"): the page's keys carry an expire, later posts
+go only onto a page that is there (RPUSHX), and a build (``ns.pages`` False) writes no
+pages at all; a read that finds a page missing or partial rebuilds it from the thread's
+events with these same handlers (workers/page_rebuild.py).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from events.threads import (
 from workers.batch import Batch
 from workers.projections.base import Projection
 from workers.readmodels import Namespace, stored_posts
+from workers.readmodels.keys import PAGE_MARK, PAGE_TTL
 
 
 def post_prefix(
@@ -45,8 +52,8 @@ def post_prefix(
 
 class ThreadPage(Projection):
     name = "thread_page"
-    version = 3  # 2: no post index (it moved to the log's own index); 3: posts stored
-    # as positional arrays of their source alone
+    version = 4  # 2: no post index (it moved to the log's own index); 3: posts stored
+    # as positional arrays of their source alone; 4: pages an evictable cache
     cost = 8
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
@@ -56,15 +63,22 @@ class ThreadPage(Projection):
             "replies": 0, "created_at": event.occurred_at, "bumped_at": event.occurred_at,
             "locked": 0,
         })
+        if ns.pages:
+            batch.hset(ns.likes(event.thread_id), PAGE_MARK, 1)
 
     def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
         tid, number, author, guest = event.thread_id, event.number, event.author, event.guest
         thread, posts, authors = ns.thread_keys(tid)
-        batch.rpush(posts, post_prefix(
-            event.post_id, tid, number, event.occurred_at, None, False, event.body,
-            event.quotes, author, guest, event.op,
-        ))
-        batch.rpush(authors, ns.counter_key(author, guest))
+        if ns.pages:
+            # Onto a page that is there (evicted: the next read rebuilds it whole).
+            push = batch.rpush if number == 1 else batch.rpushx
+            push(posts, post_prefix(
+                event.post_id, tid, number, event.occurred_at, None, False, event.body,
+                event.quotes, author, guest, event.op,
+            ))
+            push(authors, ns.counter_key(author, guest))
+            for key in (posts, authors, ns.likes(tid)):
+                batch.expire(key, PAGE_TTL)
         batch.hset(thread, "posts", number)
         batch.hset(thread, "replies", number - 1)
 
@@ -72,23 +86,27 @@ class ThreadPage(Projection):
         batch.hset(ns.thread(event.thread_id), "bumped_at", event.occurred_at)
 
     def on_post_edited(self, event: PostEdited, ns: Namespace, batch: Batch) -> None:
-        batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
-            event.post_id, event.thread_id, event.number, event.created_at,
-            event.occurred_at, False, event.body, event.quotes, event.author, event.guest,
-            event.op,
-        ))
+        if ns.pages:
+            batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
+                event.post_id, event.thread_id, event.number, event.created_at,
+                event.occurred_at, False, event.body, event.quotes, event.author,
+                event.guest, event.op,
+            ))
 
     def on_post_deleted(self, event: PostDeleted, ns: Namespace, batch: Batch) -> None:
-        batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
-            event.post_id, event.thread_id, event.number, event.created_at,
-            event.edited_at, True, "", [], event.author, event.guest, event.op,
-        ))
+        if ns.pages:
+            batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
+                event.post_id, event.thread_id, event.number, event.created_at,
+                event.edited_at, True, "", [], event.author, event.guest, event.op,
+            ))
 
     def on_post_liked(self, event: PostLiked, ns: Namespace, batch: Batch) -> None:
-        batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
+        if ns.pages:
+            batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
 
     def on_post_unliked(self, event: PostUnliked, ns: Namespace, batch: Batch) -> None:
-        batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
+        if ns.pages:
+            batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
 
     def on_thread_locked(self, event: ThreadLocked, ns: Namespace, batch: Batch) -> None:
         batch.hset(ns.thread(event.thread_id), "locked", 1)

@@ -11,6 +11,15 @@ from __future__ import annotations
 
 from typing import Final, TypeVar
 
+# A thread page's keys (posts, authors, likes) expire after this long: under
+# ``maxmemory-policy volatile-lfu`` Redis evicts only keys with an expire, so these, and
+# nothing else, may be evicted (a read rebuilds them; docs/design.md "Thread pages as a
+# cache"). Refreshed on every write and rebuild of the page.
+PAGE_TTL: Final = 30 * 86400
+# The field every whole page's likes hash holds (a hash made by a like alone, after Redis
+# evicted the page, lacks it).
+PAGE_MARK: Final = "@"
+
 PROJECTION_NAMES: Final = ("thread_page", "thread_list", "unanswered", "archives",
                            "member_stats", "held")
 
@@ -40,8 +49,9 @@ class Keys:
     def dirty(self, name: str) -> str:
         return f"{self.prefix}:dirty:{name}"
 
-    def namespace(self, projection: str, ns: str) -> Namespace:
-        return Namespace(f"{self.prefix}:{projection}:{ns}")
+    def namespace(self, projection: str, ns: str, *, pages: bool = True) -> Namespace:
+        """``pages`` False: a build's namespace, whose thread pages are made on read."""
+        return Namespace(f"{self.prefix}:{projection}:{ns}", pages=pages)
 
 
 # How many threads', sections' and authors' keys a Namespace remembers (then it starts
@@ -61,10 +71,14 @@ class Namespace:
 
     __slots__ = ("_folded", "_guest_counters", "_guest_members", "_member_counters",
                  "_member_members", "_sections", "_threads", "base", "checkpoint",
-                 "guest_firsts", "guest_names", "newest", "sections", "unanswered")
+                 "guest_firsts", "guest_names", "newest", "pages", "sections", "unanswered")
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, *, pages: bool = True) -> None:
         self.base = base
+        # thread_page: whether the projection writes the threads' pages (posts, authors,
+        # likes), the cache readers rebuild when missing (docs/design.md, "Thread pages as
+        # a cache"): a build does not, so a replay does not hold two boards' posts.
+        self.pages = pages
         self.checkpoint = f"{base}:checkpoint"
         # thread_list: sorted set of the sections' slugs
         self.sections = f"{base}:sections"
@@ -110,6 +124,11 @@ class Namespace:
 
     def likes(self, thread_id: int) -> str:
         return f"{self.base}:t:{thread_id}:likes"
+
+    def page_keys(self, thread_id: int) -> tuple[str, str, str]:
+        """The thread's page, the keys Redis may evict: posts, authors and likes."""
+        _, posts, authors = self.thread_keys(thread_id)
+        return posts, authors, self.likes(thread_id)
 
     # thread_list
     def section_keys(self, slug: str) -> tuple[str, str]:

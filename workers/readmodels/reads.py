@@ -26,6 +26,7 @@ from typing import Any, Final, Protocol, TypeVar
 from redis.asyncio import Redis
 
 from events import EventStore
+from workers.page_rebuild import rebuild_page
 from workers.readmodels import scripts, stored_posts
 from workers.readmodels.errors import (
     BeyondHeadError,
@@ -177,10 +178,12 @@ class Reads:
         return self._guesses.get(guess, [])
 
     async def _call(self, script: str, names: tuple[str, ...], shape: Shape,
-                    guess: Hashable | None) -> tuple[list[Any], tuple[str, ...]] | None:
+                    guess: Hashable | None, thread_id: int | None = None
+                    ) -> tuple[list[Any], tuple[str, ...]] | None:
         """One answer ``{1, checkpoints, ...}`` of ``script``, and the namespaces it was
         read from (the script checked they were the live ones); None while a read model
-        it needs has no live namespace."""
+        it needs has no live namespace. ``thread_id``: the thread whose page the script
+        reads, rebuilt if it finds it missing or partial."""
         for _ in range(_ATTEMPTS):
             spaces = await self._namespaces(names)
             if spaces is None:
@@ -197,7 +200,9 @@ class Reads:
                 for name in names:
                     self._spaces.pop(name, None)
                 return None
-            if answer[0] == 2:  # a rebuild swapped a namespace in: build the keys again
+            if answer[0] == 4 and thread_id is not None:  # the page was evicted
+                await rebuild_page(self.redis, self.keys, self.store, thread_id)
+            elif answer[0] == 2:  # a rebuild swapped a namespace in: build the keys again
                 for name, pointer in zip(names, answer[1], strict=True):
                     if pointer:
                         self._learn(name, pointer)
@@ -208,14 +213,15 @@ class Reads:
         raise ReadModelUnavailableError("the read models changed during the read; try again")
 
     async def _read(self, script: str, names: tuple[str, ...], shape: Shape,
-                    min_position: int | None, guess: Hashable | None = None
+                    min_position: int | None, guess: Hashable | None = None,
+                    thread_id: int | None = None
                     ) -> tuple[list[Any], tuple[int, ...], tuple[str, ...]]:
         """The answer of ``script``, and the checkpoints and namespaces of the read models
         it read; waits until the lowest checkpoint is ``min_position`` when asked."""
         deadline = time.monotonic() + self.min_position_wait
         checked = False
         while True:
-            called = await self._call(script, names, shape, guess)
+            called = await self._call(script, names, shape, guess, thread_id)
             if called is None:
                 if min_position is None or time.monotonic() >= deadline:
                     raise ReadModelUnavailableError(
@@ -255,7 +261,7 @@ class Reads:
 
         answer, seen, spaces = await self._read(
             scripts.THREAD_PAGE, ("thread_page", "member_stats"), shape, min_position,
-            ("thread_page", thread_id, start, per_page))
+            ("thread_page", thread_id, start, per_page), thread_id)
         if not answer[2]:
             raise ReadNotFoundError("no such thread")
         _, _, flat, count, posts, likes, authored = answer
@@ -281,12 +287,13 @@ class Reads:
         def shape(spaces: list[Namespace], author: list[str]) -> tuple[list[str], list[Any]]:
             tp, ms = spaces
             tid = where.thread_id
-            return ([tp.posts(tid), tp.authors(tid), tp.likes(tid),
+            return ([tp.thread(tid), tp.posts(tid), tp.authors(tid), tp.likes(tid),
                      *(ms.member(a) for a in author[:1])],
                     [where.number, ms.members_prefix()])
 
         answer, seen, spaces = await self._read(
-            scripts.POST, ("thread_page", "member_stats"), shape, min_position, asked)
+            scripts.POST, ("thread_page", "member_stats"), shape, min_position, asked,
+            where.thread_id)
         if not answer[2]:
             raise ReadNotFoundError("no such post")
         _, _, stored, likes, counters = answer

@@ -11,6 +11,8 @@ starts with ``n`` and the namespaces the caller built those keys for. Answers:
 * ``{3, names}``: keys that depend on the data (the counters of a page's authors, the
   summaries of a listing's threads) are not the ones the caller guessed from its last
   read of the same page: these are the right names; the caller retries with them;
+* ``{4}``: a thread page is missing or partial (Redis evicted its keys, or some of them:
+  docs/design.md, "Thread pages as a cache"): the caller rebuilds it and retries;
 * ``{1, checkpoints, ...}``: the data.
 
 Checking the pointers inside the script keeps a read from mixing an old namespace with a
@@ -20,6 +22,8 @@ new one, or reading one that was just dropped.
 from __future__ import annotations
 
 from typing import Final
+
+from workers.readmodels import keys as _keys
 
 _POINTERS: Final = """
 local n = tonumber(ARGV[1])
@@ -40,14 +44,28 @@ local function counters(key)
 end
 """
 
+# Whether a thread's page is whole: as many posts and authors as its summary counts, and
+# the likes' mark. ``whole(summary, posts, authors, likes)``: the number of posts, or nil.
+WHOLE: Final = """
+local function whole(summary, posts, authors, likes)
+  local total = tonumber(redis.call('HGET', summary, 'posts') or '0')
+  if redis.call('LLEN', posts) ~= total or redis.call('LLEN', authors) ~= total
+      or redis.call('HEXISTS', likes, '""" + _keys.PAGE_MARK + """') == 0 then
+    return nil
+  end
+  return total
+end
+"""
+
 # KEYS: pointers and checkpoints of thread_page and member_stats; the thread's summary,
 # its posts (JSON or HTML), authors and likes; then the guessed counters of the authors.
 # ARGV: 2, the namespaces, first and last index, the counters' key prefix.
-THREAD_PAGE: Final = _POINTERS + """
+THREAD_PAGE: Final = _POINTERS + WHOLE + """
 local summary = redis.call('HGETALL', KEYS[5])
 if #summary == 0 then return {1, cps, {}} end
 local start = tonumber(ARGV[4])
-local count = redis.call('LLEN', KEYS[6])
+local count = whole(KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+if not count then return {4} end
 local posts = redis.call('LRANGE', KEYS[6], start, tonumber(ARGV[5]))
 local authors = redis.call('LRANGE', KEYS[7], start, tonumber(ARGV[5]))
 if #KEYS - 8 ~= #authors then return {3, authors} end
@@ -66,17 +84,49 @@ end
 return {1, cps, summary, count, posts, likes, authored}
 """
 
-# KEYS: pointers and checkpoints of thread_page and member_stats; the thread's posts,
-# authors and likes; then the guessed counters of the post's author (none or one).
+# KEYS: pointers and checkpoints of thread_page and member_stats; the thread's summary,
+# posts, authors and likes; then the guessed counters of the post's author (none or one).
 # ARGV: 2, the namespaces, the post's number, the counters' key prefix.
-POST: Final = _POINTERS + """
+POST: Final = _POINTERS + WHOLE + """
+if redis.call('EXISTS', KEYS[5]) == 0 then return {1, cps, ''} end
+if not whole(KEYS[5], KEYS[6], KEYS[7], KEYS[8]) then return {4} end
 local number = tonumber(ARGV[4])
-local post = redis.call('LINDEX', KEYS[5], number - 1)
+local post = redis.call('LINDEX', KEYS[6], number - 1)
 if not post then return {1, cps, ''} end
-local author = redis.call('LINDEX', KEYS[6], number - 1)
-if KEYS[8] ~= ARGV[5] .. author then return {3, {author}} end
-local likes = redis.call('HGET', KEYS[7], ARGV[4]) or '0'
-return {1, cps, post, likes, counters(KEYS[8])}
+local author = redis.call('LINDEX', KEYS[7], number - 1)
+if KEYS[9] ~= ARGV[5] .. author then return {3, {author}} end
+local likes = redis.call('HGET', KEYS[8], ARGV[4]) or '0'
+return {1, cps, post, likes, counters(KEYS[9])}
+"""
+
+# Writes a thread's page rebuilt from its events (workers/page_rebuild.py), if it is still
+# missing or partial and the projection is still where the rebuild read up to: so the
+# projector, which goes on from its checkpoint, neither applies an event twice nor skips
+# one (docs/design.md, "Thread pages as a cache").
+# KEYS: thread_page's pointer and checkpoint, the thread's summary, posts, authors, likes.
+# ARGV: the namespace, the checkpoint the page reflects, the pages' TTL, then commands:
+# each as its argument count and its arguments.
+# Answers {1}: written; {0}: not needed (whole already, or no such thread); {2, pointer,
+# checkpoint}: the pointer or checkpoint moved: rebuild again at these.
+REBUILD_PAGE: Final = WHOLE + """
+local active = redis.call('GET', KEYS[1]) or ''
+local checkpoint = redis.call('GET', KEYS[2]) or '0'
+if active ~= ARGV[1] or checkpoint ~= ARGV[2] then return {2, active, checkpoint} end
+if redis.call('EXISTS', KEYS[3]) == 0 then return {0} end
+if whole(KEYS[3], KEYS[4], KEYS[5], KEYS[6]) then return {0} end
+redis.call('DEL', KEYS[4], KEYS[5], KEYS[6])
+local i = 4
+while i <= #ARGV do
+  local argc = tonumber(ARGV[i])
+  local target = ARGV[i + 2]
+  if target ~= KEYS[4] and target ~= KEYS[5] and target ~= KEYS[6] then
+    return redis.error_reply('a rebuilt page writes its own keys only')
+  end
+  redis.call(unpack(ARGV, i + 1, i + argc))
+  i = i + argc + 1
+end
+for k = 4, 6 do redis.call('EXPIRE', KEYS[k], ARGV[3]) end
+return {1}
 """
 
 # KEYS: pointers and checkpoints of a listing's projection and thread_page; the sorted
