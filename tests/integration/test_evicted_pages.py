@@ -202,10 +202,10 @@ async def test_a_page_missing_whole_or_in_part_is_rebuilt_and_the_projector_goes
     reads = reads_of(redis, keys, store)
     expected = await read_all(reads, ids)
     ns = keys.namespace("thread_page", await active(redis, keys))
-    posts, authors, likes = ns.page_keys(ids[0])
+    posts, likes = ns.page_keys(ids[0])
     assert await redis.ttl(posts) > 86400
-    await redis.delete(posts, authors, likes)  # evicted whole
-    await redis.delete(ns.authors(ids[1]))  # evicted in part
+    await redis.delete(posts, likes)  # evicted whole
+    await redis.delete(ns.posts(ids[1]))  # evicted in part
     await redis.delete(ns.likes(ids[2]))
     # The projector meets the missing pages: later posts go nowhere (no partial page).
     await reply(store, ids[0], "late")

@@ -24,7 +24,7 @@ def test_every_key_a_script_touches_comes_from_keys(name: str):
     calls = CALL.findall(SOURCES[name])
     assert calls
     for command, key in calls:
-        assert re.fullmatch(r"KEYS\[[^\]]+\]|key|summary|posts|authors|likes",
+        assert re.fullmatch(r"KEYS\[[^\]]+\]|key|summary|posts|likes",
                             key.strip()), (name, command, key)
     # ``key`` is only the counters helper's parameter, the others the whole helper's,
     # themselves called with KEYS[...]
@@ -32,5 +32,5 @@ def test_every_key_a_script_touches_comes_from_keys(name: str):
         assert argument in ("key",) or argument.startswith("KEYS["), (name, argument)
     for arguments in re.findall(r"whole\(([^)]*)\)", SOURCES[name]):
         given = [a.strip() for a in arguments.split(",")]
-        assert given == ["summary", "posts", "authors", "likes"] or all(
+        assert given == ["summary", "posts", "likes"] or all(
             a.startswith("KEYS[") for a in given), (name, arguments)

@@ -45,10 +45,16 @@ def test_a_plain_post_costs_few_bytes_beside_its_body() -> None:
     body = "Reply 5 in thread 1234.\nI think the point about the empire is right."
     stored = stored_posts.encode(123456789, datetime(2011, 6, 8, 12, tzinfo=UTC), None,
                                  False, body, [], "user123", True, False)
-    assert stored == (b'[123456789,1307534400000,2,"user123",'
+    assert stored == (b'9:g:user123[123456789,1307534400000,2,"",'
                       b'"Reply 5 in thread 1234.\\nI think the point about the empire is '
                       b'right."]')
-    assert len(stored) - len(body) <= 41  # the author, the id, the time, the newline
+    assert len(stored) - len(body) <= 45  # the counter key, the id, the time, the newline
+    assert stored_posts.decode(stored, 1, 1).author.name == "user123"
+    named = stored_posts.encode(1, datetime(2011, 6, 8, tzinfo=UTC), None, False, "x", [],
+                                "Zoë:\n[", False, True)
+    key = "m:zoë:\n[".encode()  # a name that is not case-folded is kept apart
+    assert named.startswith(b"%d:%s[1," % (len(key), key))
+    assert stored_posts.decode(named, 1, 1).author == AuthorHead("Zoë:\n[", False, True)
 
 
 def test_rendered_html_is_remembered_by_source() -> None:

@@ -1,5 +1,5 @@
-"""Where the thread page is projected: numbered posts as ready JSON, their authors (for
-live counters), likes, and the thread's summary. Which thread and number a post id has
+"""Where the thread page is projected: numbered posts, each with its author's counter key
+(for live counters), likes, and the thread's summary. Which thread and number a post id has
 is not kept here: the log's own index answers that (``EventStore.locate_post``).
 
 Each post is stored once, as a short positional JSON array holding its BBCode source and
@@ -8,7 +8,7 @@ remembered); a read adds the author's live counters and the like count
 (workers/readmodels/scripts.py THREAD_PAGE). The page's markup around a post is the
 service's (service/web/posts.py).
 
-A thread's page (posts, authors, likes) is a cache Redis may evict, the summary is not
+A thread's page (posts, likes) is a cache Redis may evict, the summary is not
 (docs/design.md, "Thread pages as a cache"): the page's keys carry an expire, later posts
 go only onto a page that is there (RPUSHX), and a build (``ns.pages`` False) writes no
 pages at all; a read that finds a page missing or partial rebuilds it from the thread's
@@ -53,7 +53,8 @@ def post_prefix(
 class ThreadPage(Projection):
     name = "thread_page"
     version = 4  # 2: no post index (it moved to the log's own index); 3: posts stored
-    # as positional arrays of their source alone; 4: pages an evictable cache
+    # as positional arrays of their source alone; 4: pages an evictable cache, each post
+    # with its author's counter key (no list of authors)
     cost = 8
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
@@ -68,7 +69,7 @@ class ThreadPage(Projection):
 
     def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
         tid, number, author, guest = event.thread_id, event.number, event.author, event.guest
-        thread, posts, authors = ns.thread_keys(tid)
+        thread, posts, likes = ns.thread_keys(tid)
         if ns.pages:
             # Onto a page that is there (evicted: the next read rebuilds it whole).
             push = batch.rpush if number == 1 else batch.rpushx
@@ -76,9 +77,8 @@ class ThreadPage(Projection):
                 event.post_id, tid, number, event.occurred_at, None, False, event.body,
                 event.quotes, author, guest, event.op,
             ))
-            push(authors, ns.counter_key(author, guest))
-            for key in (posts, authors, ns.likes(tid)):
-                batch.expire(key, PAGE_TTL)
+            batch.expire(posts, PAGE_TTL)
+            batch.expire(likes, PAGE_TTL)
         batch.hset(thread, "posts", number)
         batch.hset(thread, "replies", number - 1)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final, TypeVar
 
-# A thread page's keys (posts, authors, likes) expire after this long: under
+# A thread page's keys (posts, likes) expire after this long: under
 # ``maxmemory-policy volatile-lfu`` Redis evicts only keys with an expire, so these, and
 # nothing else, may be evicted (a read rebuilds them; docs/design.md "Thread pages as a
 # cache"). Refreshed on every write and rebuild of the page.
@@ -75,8 +75,8 @@ class Namespace:
 
     def __init__(self, base: str, *, pages: bool = True) -> None:
         self.base = base
-        # thread_page: whether the projection writes the threads' pages (posts, authors,
-        # likes), the cache readers rebuild when missing (docs/design.md, "Thread pages as
+        # thread_page: whether the projection writes the threads' pages (posts, likes),
+        # the cache readers rebuild when missing (docs/design.md, "Thread pages as
         # a cache"): a build does not, so a replay does not hold two boards' posts.
         self.pages = pages
         self.checkpoint = f"{base}:checkpoint"
@@ -105,12 +105,13 @@ class Namespace:
 
     # thread_page
     def thread_keys(self, thread_id: int) -> tuple[str, str, str]:
-        """The thread's summary, posts (as JSON) and authors keys."""
+        """The thread's summary, posts and likes keys (each post stored with its author's
+        counter key: workers/readmodels/stored_posts.py)."""
         keys = self._threads.get(thread_id)
         if keys is None:
             summary = f"{self.base}:t:{thread_id}"
             keys = _keep(self._threads, thread_id,
-                         (summary, f"{summary}:posts", f"{summary}:authors"))
+                         (summary, f"{summary}:posts", f"{summary}:likes"))
         return keys
 
     def thread(self, thread_id: int) -> str:
@@ -119,16 +120,13 @@ class Namespace:
     def posts(self, thread_id: int) -> str:
         return self.thread_keys(thread_id)[1]
 
-    def authors(self, thread_id: int) -> str:
+    def likes(self, thread_id: int) -> str:
         return self.thread_keys(thread_id)[2]
 
-    def likes(self, thread_id: int) -> str:
-        return f"{self.base}:t:{thread_id}:likes"
-
-    def page_keys(self, thread_id: int) -> tuple[str, str, str]:
-        """The thread's page, the keys Redis may evict: posts, authors and likes."""
-        _, posts, authors = self.thread_keys(thread_id)
-        return posts, authors, self.likes(thread_id)
+    def page_keys(self, thread_id: int) -> tuple[str, str]:
+        """The thread's page, the keys Redis may evict: posts and likes."""
+        _, posts, likes = self.thread_keys(thread_id)
+        return posts, likes
 
     # thread_list
     def section_keys(self, slug: str) -> tuple[str, str]:

@@ -254,8 +254,7 @@ class Reads:
 
         def shape(spaces: list[Namespace], authors: list[str]) -> tuple[list[str], list[Any]]:
             tp, ms = spaces
-            return ([tp.thread(thread_id), tp.posts(thread_id), tp.authors(thread_id),
-                     tp.likes(thread_id),
+            return ([tp.thread(thread_id), tp.posts(thread_id), tp.likes(thread_id),
                      *(ms.member(author) for author in authors)],
                     [start, start + per_page - 1, ms.members_prefix()])
 
@@ -287,7 +286,7 @@ class Reads:
         def shape(spaces: list[Namespace], author: list[str]) -> tuple[list[str], list[Any]]:
             tp, ms = spaces
             tid = where.thread_id
-            return ([tp.thread(tid), tp.posts(tid), tp.authors(tid), tp.likes(tid),
+            return ([tp.thread(tid), tp.posts(tid), tp.likes(tid),
                      *(ms.member(a) for a in author[:1])],
                     [where.number, ms.members_prefix()])
 

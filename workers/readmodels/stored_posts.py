@@ -1,13 +1,16 @@
 """How a thread page stores a post, and what a read makes of it again.
 
-A post is stored once per thread page as a short JSON array, positional and with its
-trailing defaults left off::
+A post is stored once per thread page as its author's counter key (``counter_key``: the
+read script fetches the author's live counters by it), length-prefixed, then a short JSON
+array, positional and with its trailing defaults left off::
 
-    [id, created_ms, flags, author, body, quotes, edited_ms]
+    10:g:user1234[id, created_ms, flags, author, body, quotes, edited_ms]
 
 ``flags`` is deleted | guest << 1 | op << 2; times are milliseconds since the epoch (the
-read contract shows them to the millisecond); ``quotes`` are ``[post_id, number, author]``.
-The thread and the number are not stored: the read knows them (the key, the index).
+read contract shows them to the millisecond); ``quotes`` are ``[post_id, number, author]``;
+``author`` is "" when the counter key spells it (a name already case-folded). The thread
+and the number are not stored: the read knows them (the key, the index). The length
+prefix lets a Lua script cut the key off whatever characters a name holds.
 
 Only the BBCode source is stored, not the HTML: keeping both cost 2.65x the body's bytes
 per post, and Redis memory is what bounds a board (issue 16). The HTML is made again on
@@ -27,6 +30,7 @@ import msgspec
 from common.bbcode import render
 from common.html_text import tagless_html
 from workers.readmodels.formats import rfc3339
+from workers.readmodels.keys import counter_key
 from workers.readmodels.values import AuthorHead, PostHead, StoredQuote
 
 DELETED: Final = 1
@@ -69,7 +73,9 @@ def encode(post_id: int, created_at: datetime, edited_at: datetime | None, delet
            op: bool) -> bytes:
     """A post as the thread page stores it (a deleted post keeps no body nor quotes)."""
     flags = (DELETED if deleted else 0) | (GUEST if guest else 0) | (OP if op else 0)
-    row: list[object] = [post_id, millis(created_at), flags, author]
+    key = counter_key(author, guest)
+    row: list[object] = [post_id, millis(created_at), flags,
+                         "" if key[2:] == author else author]
     if deleted:
         body, quotes = "", []
     if edited_at is not None:
@@ -78,7 +84,8 @@ def encode(post_id: int, created_at: datetime, edited_at: datetime | None, delet
         row += [body, quotes]
     elif body:
         row.append(body)
-    return _encode(row)
+    spelled = key.encode()
+    return b"%d:%s%s" % (len(spelled), spelled, _encode(row))
 
 
 # Rendered HTML of bodies with tags, by source text; emptied when it holds this many
@@ -107,12 +114,15 @@ def html_of(body: str) -> str:
 
 def decode(stored: bytes, thread_id: int, number: int) -> PostHead:
     """The post a read shows, from what is stored for it."""
-    row = _decode(stored)
+    colon = stored.index(b":")
+    end = colon + 1 + int(stored[:colon])
+    row = _decode(stored[end:])
     deleted = bool(row.flags & DELETED)
     return PostHead(
         row.id, thread_id, number, text_of(row.created),
         None if row.edited is None else text_of(row.edited), deleted, row.body,
         "" if deleted else html_of(row.body),
         [StoredQuote(*q) for q in row.quotes],
-        AuthorHead(row.author, bool(row.flags & GUEST), bool(row.flags & OP)),
+        AuthorHead(row.author or stored[colon + 3:end].decode(), bool(row.flags & GUEST),
+                   bool(row.flags & OP)),
     )
