@@ -2,12 +2,15 @@
 partial (Redis evicted its keys: docs/design.md, "Thread pages as a cache").
 
 The page is folded by the projection's own handlers (workers/projections/thread_page.py)
-from the thread's events up to the projection's checkpoint, and written by one script
+from the thread's events up to the projection's checkpoint C, and written by one script
 (workers/readmodels/scripts.py REBUILD_PAGE) only if the page is still missing or partial
-and the checkpoint is still the one the fold stopped at. The page then reflects exactly
-what the projector has applied, and the projector goes on from there: no event applied
-twice, none skipped, and a page is written whole or not at all. If the checkpoint moved
-meanwhile, the fold is made again up to the new one.
+and the checkpoint is still one the fold holds for: from C up to (not including) the
+thread's next event after C, or the first position the stream read could have missed
+(past the log's head read before it). The page then reflects exactly what the projector
+has applied, and the projector goes on from there: no event applied twice, none skipped,
+and a page is written whole or not at all. Else the fold is made again. The range, not
+C alone: on a busy board the checkpoint moves every few milliseconds, mostly for other
+threads.
 """
 
 from __future__ import annotations
@@ -50,12 +53,16 @@ async def rebuild_page(redis: Redis, keys: Keys, store: EventStore, thread_id: i
         active = pointer.decode() if isinstance(pointer, bytes) else pointer
         ns = keys.namespace(NAME, active)
         checkpoint = int(await redis.get(ns.checkpoint) or 0)
-        events = [(r.position, r.event) for r in
-                  await store.read_stream(thread_stream(thread_id))
-                  if r.position <= checkpoint]
+        # Every event at or below the head is committed, so the stream read after it
+        # holds every event of the thread up to there.
+        head = await store.head()
+        recorded = await store.read_stream(thread_stream(thread_id))
+        events = [(r.position, r.event) for r in recorded if r.position <= checkpoint]
+        bound = min([r.position for r in recorded if r.position > checkpoint]
+                    + [max(head, checkpoint) + 1])
         batch = apply(events, [Target(projection, ns)], [0])
         page = ns.page_keys(thread_id)
-        args: list[str | bytes | int] = [active, checkpoint, PAGE_TTL]
+        args: list[str | bytes | int] = [active, checkpoint, bound, PAGE_TTL]
         for command in page_commands(batch.commands(), page):
             args += [len(command), *command]
         answer = await script(keys=[keys.active(NAME), ns.checkpoint,

@@ -31,10 +31,14 @@ from service.domain import threads
 from service.domain.actors import OPERATOR, Actor
 from service.domain.sections import create_forum
 from tests.readmodel_dump import last_written, rebuild_all
+from workers.apply import Target, apply
 from workers.checkpoints import positions
 from workers.live import Live
+from workers.page_rebuild import page_commands
+from workers.projections.thread_page import ThreadPage
 from workers.readmodels import PROJECTION_NAMES, Keys
 from workers.readmodels.reads import Reads
+from workers.readmodels.scripts import REBUILD_PAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = re.search(r"^maxmemory-policy (\S+)$",
@@ -238,3 +242,43 @@ async def test_a_replay_writes_no_pages_and_reads_the_same(
     ns = keys.namespace("thread_page", await active(redis, keys))
     assert not [k async for k in redis.scan_iter(match=f"{ns.base}:t:*:posts")]
     assert await read_all(reads, ids) == expected
+
+
+async def test_a_rebuilt_page_is_written_only_for_checkpoints_its_fold_holds_for(
+        store: PostgresEventStore, keys: Keys, own_redis: list[OwnRedis]) -> None:
+    """The script writes the fold only while the checkpoint lies from the fold's position
+    up to (not including) the bound: past it, events the fold lacks may be applied."""
+    server = OwnRedis()
+    own_redis.append(server)
+    redis = await server.ready()
+    ids = await seed(store, 1, 5)
+    await settle(store, redis, keys)
+    expected = await read_all(reads_of(redis, keys, store), ids)
+    active_ns = await active(redis, keys)
+    ns = keys.namespace("thread_page", active_ns)
+    checkpoint = int(await redis.get(ns.checkpoint) or 0)
+    recorded = await store.read_stream(thread_stream(ids[0]))
+    batch = apply([(r.position, r.event) for r in recorded], [Target(ThreadPage(), ns)],
+                  [0])
+    page = ns.page_keys(ids[0])
+    commands: list[str | bytes | int] = []
+    for command in page_commands(batch.commands(), page):
+        commands += [len(command), *command]
+    script = redis.register_script(REBUILD_PAGE)
+    written = [keys.active("thread_page"), ns.checkpoint, ns.thread(ids[0]), *page]
+    await redis.delete(*page)
+    await redis.set(ns.checkpoint, checkpoint + 5)  # the projector moved on
+    answer = await script(keys=written, args=[active_ns, checkpoint, checkpoint + 5, 60,
+                                              *commands])
+    assert answer[0] == 2 and not await redis.exists(*page)
+    answer = await script(keys=written, args=[active_ns, checkpoint + 6, checkpoint + 9,
+                                              60, *commands])
+    assert answer[0] == 2 and not await redis.exists(*page)
+    answer = await script(keys=written, args=[active_ns, checkpoint, checkpoint + 6, 60,
+                                              *commands])
+    assert answer == [1] and 0 < await redis.ttl(page[0]) <= 60
+    answer = await script(keys=written, args=[active_ns, checkpoint, checkpoint + 6, 60,
+                                              *commands])
+    assert answer == [0]  # whole already: written once
+    await redis.set(ns.checkpoint, checkpoint)
+    assert await read_all(reads_of(redis, keys, store), ids) == expected

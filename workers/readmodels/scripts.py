@@ -107,22 +107,27 @@ return {1, cps, post, likes, counters(KEYS[8])}
 """
 
 # Writes a thread's page rebuilt from its events (workers/page_rebuild.py), if it is still
-# missing or partial and the projection is still where the rebuild read up to: so the
-# projector, which goes on from its checkpoint, neither applies an event twice nor skips
-# one (docs/design.md, "Thread pages as a cache").
+# missing or partial and the projection's checkpoint is where the fold holds: at or past
+# the position the fold read up to, and below the thread's next event (or the first
+# position the rebuild could not have seen). So the projector, which goes on from its
+# checkpoint, neither applies an event twice nor skips one (docs/design.md, "Thread
+# pages as a cache").
 # KEYS: thread_page's pointer and checkpoint, the thread's summary, posts and likes.
-# ARGV: the namespace, the checkpoint the page reflects, the pages' TTL, then commands:
-# each as its argument count and its arguments.
+# ARGV: the namespace, the lowest and (excluded) highest checkpoint the page holds for,
+# the pages' TTL, then commands: each as its argument count and its arguments.
 # Answers {1}: written; {0}: not needed (whole already, or no such thread); {2, pointer,
-# checkpoint}: the pointer or checkpoint moved: rebuild again at these.
+# checkpoint}: the pointer moved or the checkpoint is out of range: fold again.
 REBUILD_PAGE: Final = WHOLE + """
 local active = redis.call('GET', KEYS[1]) or ''
 local checkpoint = redis.call('GET', KEYS[2]) or '0'
-if active ~= ARGV[1] or checkpoint ~= ARGV[2] then return {2, active, checkpoint} end
+local at = tonumber(checkpoint)
+if active ~= ARGV[1] or at < tonumber(ARGV[2]) or at >= tonumber(ARGV[3]) then
+  return {2, active, checkpoint}
+end
 if redis.call('EXISTS', KEYS[3]) == 0 then return {0} end
 if whole(KEYS[3], KEYS[4], KEYS[5]) then return {0} end
 redis.call('DEL', KEYS[4], KEYS[5])
-local i = 4
+local i = 5
 while i <= #ARGV do
   local argc = tonumber(ARGV[i])
   local target = ARGV[i + 2]
@@ -132,7 +137,7 @@ while i <= #ARGV do
   redis.call(unpack(ARGV, i + 1, i + argc))
   i = i + argc + 1
 end
-for k = 4, 5 do redis.call('EXPIRE', KEYS[k], ARGV[3]) end
+for k = 4, 5 do redis.call('EXPIRE', KEYS[k], ARGV[4]) end
 return {1}
 """
 
