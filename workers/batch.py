@@ -54,8 +54,11 @@ class _Incr:
         self.amount = amount
 
 
-# A list key's pending changes, in order: ["RPUSH", v, v, ...] or ["LSET", index, v].
+# A list key's pending changes, in order: ["RPUSH", v, v, ...], ["RPUSHX", v, ...] (only
+# onto a list that is there: a thread page the cache evicted is not started again
+# partial) or ["LSET", index, v].
 _RPUSH: Final = "RPUSH"
+_RPUSHX: Final = "RPUSHX"
 _LSET: Final = "LSET"
 _DEL: Final = "DEL"
 
@@ -75,7 +78,7 @@ class Batch:
     as ``rfc3339`` text and as ``score``, formatted only if they survive coalescing (a
     thread bumped twenty times in a batch is formatted once)."""
 
-    __slots__ = ("_firsts", "_hashes", "_lists", "_sealed", "_trims", "_zsets")
+    __slots__ = ("_expires", "_firsts", "_hashes", "_lists", "_sealed", "_trims", "_zsets")
 
     def __init__(self) -> None:
         self._hashes: dict[str, dict[str, Any]] = {}
@@ -84,6 +87,7 @@ class Batch:
         self._zsets: dict[str, dict[str, float | datetime | None]] = {}
         self._firsts: dict[str, dict[str, float | datetime]] = {}  # ZADD NX
         self._trims: dict[str, int] = {}  # sorted sets kept to their highest N
+        self._expires: dict[str, int] = {}  # key -> seconds, set after its changes
 
     # The subset of redis-py's command methods that projections use.
     def hset(self, key: str, field: str | None = None, value: Any = None,
@@ -120,6 +124,21 @@ class Batch:
             ops[-1].extend(values)
         else:
             ops.append([_RPUSH, *values])
+
+    def rpushx(self, key: str, *values: Any) -> None:
+        """RPUSHX: onto the list only if it exists (or joined to a push before it in this
+        batch, which makes it exist)."""
+        ops = self._lists.get(key)
+        if ops is None:
+            self._lists[key] = [[_RPUSHX, *values]]
+        elif ops[-1][0] is _RPUSH or ops[-1][0] is _RPUSHX:
+            ops[-1].extend(values)
+        else:
+            ops.append([_RPUSHX, *values])
+
+    def expire(self, key: str, seconds: int) -> None:
+        """EXPIRE, sent after every other change of the batch (a missing key: none)."""
+        self._expires[key] = seconds
 
     def lset(self, key: str, index: int, value: Any) -> None:
         self._lists.setdefault(key, []).append([_LSET, index, value])
@@ -178,9 +197,11 @@ class Batch:
             _emit_hash(out, key, fields)
         for key, ops in self._lists.items():
             for op in ops:
-                if op[0] is _RPUSH:
-                    _emit(out, _RPUSH, key, [v if type(v) is str else wire(v)
-                                             for v in op[1:]], 1)
+                if op[0] is _RPUSH or op[0] is _RPUSHX:
+                    # RPUSHX in pieces: the first piece's RPUSH (if any) made the list.
+                    _emit(out, op[0], key, [v if type(v) is str else wire(v)
+                                            for v in op[1:]], 1,
+                          continued=_RPUSHX)
                 elif op[0] is _DEL:
                     out.append((_DEL, key))
                 else:
@@ -198,6 +219,8 @@ class Batch:
         for key, firsts in self._firsts.items():
             _emit(out, "ZADD", key, [x for m, s in firsts.items() for x in (_score(s), m)], 2,
                   "NX")
+        for key, seconds in self._expires.items():
+            out.append(("EXPIRE", key, str(seconds)))
         return out
 
 
@@ -209,9 +232,10 @@ def _one_kind(key: str, other: Mapping[str, object]) -> None:
 
 
 def _emit(out: list[Command], command: str, key: str, args: Sequence[str | bytes],
-          group: int, option: str | None = None) -> None:
+          group: int, option: str | None = None, continued: str | None = None) -> None:
     """``command key [option] *args`` as one command, or several in order when long;
-    ``group``: how many args go together (2 for field/value pairs)."""
+    ``group``: how many args go together (2 for field/value pairs); ``continued``: the
+    command of the pieces after the first (the same if None)."""
     head = (command, key) if option is None else (command, key, option)
     if len(args) <= _MAX_ARGS:
         out.append((*head, *args))
@@ -219,6 +243,8 @@ def _emit(out: list[Command], command: str, key: str, args: Sequence[str | bytes
     step = _MAX_ARGS - _MAX_ARGS % group
     for start in range(0, len(args), step):
         out.append((*head, *args[start:start + step]))
+        if continued is not None:
+            head = (continued, key)
 
 
 def _emit_hash(out: list[Command], key: str, fields: dict[str, Any]) -> None:

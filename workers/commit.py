@@ -109,7 +109,10 @@ class Committer:
             raise ResponseError(f"{done}: {errors[0] if errors else ''}")
         if done is None:  # a watched key changed: nothing was applied
             return False
-        errors = [r for r in done if isinstance(r, hiredis.ReplyError)]
+        # LSET of a thread page Redis evicted (volatile keys, docs/design.md "Thread pages
+        # as a cache"): nothing to change, the next read rebuilds the page.
+        errors = [r for r in done if isinstance(r, hiredis.ReplyError)
+                  and not str(r).startswith("ERR no such key")]
         if errors:  # applied but for these: a bug in a projection, not a conflict
             raise ResponseError(f"{len(errors)} commands of a commit failed: {errors[0]}")
         return True

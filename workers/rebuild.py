@@ -161,7 +161,7 @@ async def fill(
     builds = dict(builds)
     with collect_per_batch():
         while builds and (deadline is None or time.monotonic() < deadline):
-            targets = [Target(PROJECTIONS[n], keys.namespace(n, ns))
+            targets = [Target(PROJECTIONS[n], keys.namespace(n, ns, pages=False))
                        for n, ns in builds.items()]
             expect = {keys.building(n): ns.encode() for n, ns in builds.items()}
             progress = await catch_up(store, redis, targets, batch=batch, expect=expect,

@@ -1,7 +1,6 @@
 """The JSON answers of the reads: the values workers/readmodels/reads.py returns, spliced
-into bytes. A post is stored as its JSON without the tail (the author's live counters and
-the like count); nothing stored is decoded or encoded again here, only small summaries
-are encoded.
+into bytes. A post is encoded without its tail (the author's live counters and the like
+count), which is spliced in as the decimal bytes Redis holds.
 
 Every answer carries its ETag (service/conditional.py), made from the value's state, not
 from the bytes: service/conditional.py's middleware answers 304 when it is asked for."""
@@ -59,7 +58,7 @@ def answer(body: bytes, view: Stated, tags: Tags | None, *, private: bool = Fals
 
 def _post(entry: v.PostEntry, tail: bytes = b"") -> bytes:
     return b"".join((
-        entry.stored, b',"threads":', entry.threads, b',"posts":', entry.posts,
+        _encode(entry.post)[:-2], b',"threads":', entry.threads, b',"posts":', entry.posts,
         b',"reputation":', entry.reputation, b'},"likes":', entry.likes, tail, b"}",
     ))
 

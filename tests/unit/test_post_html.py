@@ -15,6 +15,7 @@ from common.bbcode import render
 from service.web.posts import post_html
 from service.web.times import day, stamp
 from workers.projections.thread_page import post_prefix
+from workers.readmodels import stored_posts
 from workers.readmodels.values import PostEntry
 
 # The thread page's loop over its posts before service/web/posts.py (service/web/templates/
@@ -74,8 +75,8 @@ def test_a_post_is_what_the_template_rendered(
         reputation: int) -> None:
     stored = post_prefix(post_id, thread_id, number, created, edited, deleted, body, [],
                          author, guest, op)
-    entry = PostEntry(stored, str(threads).encode(), str(posts).encode(),
-                      str(reputation).encode(), str(likes).encode())
+    entry = PostEntry(stored_posts.decode(stored, thread_id, number), str(threads).encode(),
+                      str(posts).encode(), str(reputation).encode(), str(likes).encode())
     head = entry.head()
     expected = _template.render(
         view={"page": page, "posts": [{

@@ -24,7 +24,13 @@ def test_every_key_a_script_touches_comes_from_keys(name: str):
     calls = CALL.findall(SOURCES[name])
     assert calls
     for command, key in calls:
-        assert re.fullmatch(r"KEYS\[[^\]]+\]|key", key.strip()), (name, command, key)
-    # ``key`` is only the counters helper's parameter, itself called with KEYS[...]
+        assert re.fullmatch(r"KEYS\[[^\]]+\]|key|summary|posts|likes",
+                            key.strip()), (name, command, key)
+    # ``key`` is only the counters helper's parameter, the others the whole helper's,
+    # themselves called with KEYS[...]
     for argument in re.findall(r"counters\(([^)]*)\)", SOURCES[name]):
         assert argument in ("key",) or argument.startswith("KEYS["), (name, argument)
+    for arguments in re.findall(r"whole\(([^)]*)\)", SOURCES[name]):
+        given = [a.strip() for a in arguments.split(",")]
+        assert given == ["summary", "posts", "likes"] or all(
+            a.startswith("KEYS[") for a in given), (name, arguments)

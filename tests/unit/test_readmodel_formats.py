@@ -83,7 +83,7 @@ def test_remembered_keys_are_the_keys():
     for thread_id in [*range(_REMEMBERED + 10), 3, 3]:  # past the memory's size, and back
         assert ns.thread_keys(thread_id) == (
             f"p:thread_page:v2.1:t:{thread_id}", f"p:thread_page:v2.1:t:{thread_id}:posts",
-            f"p:thread_page:v2.1:t:{thread_id}:authors")
+            f"p:thread_page:v2.1:t:{thread_id}:likes")
     for name in [*(f"user{n}" for n in range(_REMEMBERED + 10)), "Bob", "bob"]:
         for guest in (False, True):
             assert ns.member_of(name, guest) == ns.member(counter_key(name, guest))

@@ -1,23 +1,24 @@
-"""Where the thread page is projected: numbered posts as ready JSON, their authors (for
-live counters), likes, and the thread's summary. Which thread and number a post id has
+"""Where the thread page is projected: numbered posts, each with its author's counter key
+(for live counters), likes, and the thread's summary. Which thread and number a post id has
 is not kept here: the log's own index answers that (``EventStore.locate_post``).
 
-Each post is stored as JSON bytes missing only its tail, the author's live counters and
-the like count, which a read splices in (workers/readmodels/scripts.py THREAD_PAGE). So a
-page read re-encodes nothing, and counters beside every post are the author's current
-ones. The body's HTML is rendered here, once (as Discourse "cooks" a post); the page's
-markup around it is the service's (service/web/posts.py).
+Each post is stored once, as a short positional JSON array holding its BBCode source and
+not its HTML (workers/readmodels/stored_posts.py: the HTML is made again on read, and
+remembered); a read adds the author's live counters and the like count
+(workers/readmodels/scripts.py THREAD_PAGE). The page's markup around a post is the
+service's (service/web/posts.py).
+
+A thread's page (posts, likes) is a cache Redis may evict, the summary is not
+(docs/design.md, "Thread pages as a cache"): the page's keys carry an expire, later posts
+go only onto a page that is there (RPUSHX), and a build (``ns.pages`` False) writes no
+pages at all; a read that finds a page missing or partial rebuilds it from the thread's
+events with these same handlers (workers/page_rebuild.py).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
 
-import msgspec
-
-from common.bbcode import render
-from common.html_text import tagless_html
 from events.threads import (
     PostAdded,
     PostDeleted,
@@ -33,10 +34,8 @@ from events.threads import (
 )
 from workers.batch import Batch
 from workers.projections.base import Projection
-from workers.readmodels import Namespace, rfc3339
-from workers.readmodels.values import AuthorHead, PostHead, StoredQuote
-
-_encoder: Final = msgspec.json.Encoder()
+from workers.readmodels import Namespace, stored_posts
+from workers.readmodels.keys import PAGE_MARK, PAGE_TTL
 
 
 def post_prefix(
@@ -44,19 +43,11 @@ def post_prefix(
     edited_at: datetime | None, deleted: bool, body: str, quotes: list[QuoteInfo],
     author: str, guest: bool, op: bool,
 ) -> bytes:
-    """The post's JSON without its closing ``}}``, the read splices in the rest."""
-    if deleted:
-        body, html, stored = "", "", []
-    else:
-        tagless = tagless_html(body)  # most posts: no call into the parser's module
-        html = render(body) if tagless is None else tagless
-        stored = [StoredQuote(q.post_id, q.number, q.author) for q in quotes] if quotes else []
-    encoded = _encoder.encode(PostHead(
-        post_id, thread_id, number, rfc3339(created_at),
-        rfc3339(edited_at) if edited_at else None, deleted, body, html, stored,
-        AuthorHead(author, guest, op),
-    ))
-    return encoded[:-2]
+    """The post as the thread page stores it (the thread and number are the list's)."""
+    return stored_posts.encode(
+        post_id, created_at, edited_at, deleted, body,
+        [(q.post_id, q.number, q.author) for q in quotes] if quotes else [], author, guest,
+        op)
 
 
 def liker(number: int, name: str) -> str:
@@ -67,8 +58,9 @@ def liker(number: int, name: str) -> str:
 
 class ThreadPage(Projection):
     name = "thread_page"
-    # 2: no post index (it moved to the log's own index); 3: edits' versions, likers
-    version = 3
+    version = 5  # 2: no post index (it moved to the log's own index); 3: posts stored
+    # as positional arrays of their source alone; 4: pages an evictable cache, each post
+    # with its author's counter key (no list of authors); 5: edits' versions and likers
     cost = 8
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
@@ -78,15 +70,21 @@ class ThreadPage(Projection):
             "replies": 0, "created_at": event.occurred_at, "bumped_at": event.occurred_at,
             "locked": 0,
         })
+        if ns.pages:
+            batch.hset(ns.likes(event.thread_id), PAGE_MARK, 1)
 
     def on_post_added(self, event: PostAdded, ns: Namespace, batch: Batch) -> None:
         tid, number, author, guest = event.thread_id, event.number, event.author, event.guest
-        thread, posts, authors = ns.thread_keys(tid)
-        batch.rpush(posts, post_prefix(
-            event.post_id, tid, number, event.occurred_at, None, False, event.body,
-            event.quotes, author, guest, event.op,
-        ))
-        batch.rpush(authors, ns.counter_key(author, guest))
+        thread, posts, likes = ns.thread_keys(tid)
+        if ns.pages:
+            # Onto a page that is there (evicted: the next read rebuilds it whole).
+            push = batch.rpush if number == 1 else batch.rpushx
+            push(posts, post_prefix(
+                event.post_id, tid, number, event.occurred_at, None, False, event.body,
+                event.quotes, author, guest, event.op,
+            ))
+            batch.expire(posts, PAGE_TTL)
+            batch.expire(likes, PAGE_TTL)
         batch.hset(thread, "posts", number)
         batch.hset(thread, "replies", number - 1)
 
@@ -97,28 +95,34 @@ class ThreadPage(Projection):
         # The version is kept in the post's revisions too: the page's list is
         # overwritten, and a handler never reads the read model to copy the old one out
         # (the first version is the log's PostAdded, read where the history is shown).
+        # Revisions and likers are not page keys: never evicted (no expire), written by
+        # builds too, since a page rebuilt from the thread's events does not remake them.
         version = post_prefix(
             event.post_id, event.thread_id, event.number, event.created_at,
             event.occurred_at, False, event.body, event.quotes, event.author, event.guest,
             event.op,
         )
-        batch.lset(ns.posts(event.thread_id), event.number - 1, version)
+        if ns.pages:
+            batch.lset(ns.posts(event.thread_id), event.number - 1, version)
         batch.rpush(ns.revisions(event.thread_id, event.number), version)
 
     def on_post_deleted(self, event: PostDeleted, ns: Namespace, batch: Batch) -> None:
-        batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
-            event.post_id, event.thread_id, event.number, event.created_at,
-            event.edited_at, True, "", [], event.author, event.guest, event.op,
-        ))
+        if ns.pages:
+            batch.lset(ns.posts(event.thread_id), event.number - 1, post_prefix(
+                event.post_id, event.thread_id, event.number, event.created_at,
+                event.edited_at, True, "", [], event.author, event.guest, event.op,
+            ))
         # A deleted post's history is not shown: its earlier versions go too.
         batch.drop_list(ns.revisions(event.thread_id, event.number))
 
     def on_post_liked(self, event: PostLiked, ns: Namespace, batch: Batch) -> None:
-        batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
+        if ns.pages:
+            batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
         batch.zadd_one(ns.likers(event.thread_id), liker(event.number, event.actor), 0)
 
     def on_post_unliked(self, event: PostUnliked, ns: Namespace, batch: Batch) -> None:
-        batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
+        if ns.pages:
+            batch.hset(ns.likes(event.thread_id), str(event.number), event.likes)
         batch.zrem(ns.likers(event.thread_id), liker(event.number, event.actor))
 
     def on_thread_locked(self, event: ThreadLocked, ns: Namespace, batch: Batch) -> None:

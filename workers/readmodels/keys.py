@@ -11,6 +11,15 @@ from __future__ import annotations
 
 from typing import Final, TypeVar
 
+# A thread page's keys (posts, likes) expire after this long: under
+# ``maxmemory-policy volatile-lfu`` Redis evicts only keys with an expire, so these, and
+# nothing else, may be evicted (a read rebuilds them; docs/design.md "Thread pages as a
+# cache"). Refreshed on every write and rebuild of the page.
+PAGE_TTL: Final = 30 * 86400
+# The field every whole page's likes hash holds (a hash made by a like alone, after Redis
+# evicted the page, lacks it).
+PAGE_MARK: Final = "@"
+
 PROJECTION_NAMES: Final = ("thread_page", "thread_list", "unanswered", "archives",
                            "member_stats", "held")
 
@@ -40,8 +49,9 @@ class Keys:
     def dirty(self, name: str) -> str:
         return f"{self.prefix}:dirty:{name}"
 
-    def namespace(self, projection: str, ns: str) -> Namespace:
-        return Namespace(f"{self.prefix}:{projection}:{ns}")
+    def namespace(self, projection: str, ns: str, *, pages: bool = True) -> Namespace:
+        """``pages`` False: a build's namespace, whose thread pages are made on read."""
+        return Namespace(f"{self.prefix}:{projection}:{ns}", pages=pages)
 
 
 # How many threads', sections' and authors' keys a Namespace remembers (then it starts
@@ -61,10 +71,14 @@ class Namespace:
 
     __slots__ = ("_folded", "_guest_counters", "_guest_members", "_member_counters",
                  "_member_members", "_sections", "_threads", "base", "checkpoint",
-                 "guest_firsts", "guest_names", "newest", "sections", "unanswered")
+                 "guest_firsts", "guest_names", "newest", "pages", "sections", "unanswered")
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, *, pages: bool = True) -> None:
         self.base = base
+        # thread_page: whether the projection writes the threads' pages (posts, likes),
+        # the cache readers rebuild when missing (docs/design.md, "Thread pages as
+        # a cache"): a build does not, so a replay does not hold two boards' posts.
+        self.pages = pages
         self.checkpoint = f"{base}:checkpoint"
         # thread_list: sorted set of the sections' slugs
         self.sections = f"{base}:sections"
@@ -91,12 +105,13 @@ class Namespace:
 
     # thread_page
     def thread_keys(self, thread_id: int) -> tuple[str, str, str]:
-        """The thread's summary, posts (as JSON) and authors keys."""
+        """The thread's summary, posts and likes keys (each post stored with its author's
+        counter key: workers/readmodels/stored_posts.py)."""
         keys = self._threads.get(thread_id)
         if keys is None:
             summary = f"{self.base}:t:{thread_id}"
             keys = _keep(self._threads, thread_id,
-                         (summary, f"{summary}:posts", f"{summary}:authors"))
+                         (summary, f"{summary}:posts", f"{summary}:likes"))
         return keys
 
     def thread(self, thread_id: int) -> str:
@@ -105,11 +120,13 @@ class Namespace:
     def posts(self, thread_id: int) -> str:
         return self.thread_keys(thread_id)[1]
 
-    def authors(self, thread_id: int) -> str:
+    def likes(self, thread_id: int) -> str:
         return self.thread_keys(thread_id)[2]
 
-    def likes(self, thread_id: int) -> str:
-        return f"{self.base}:t:{thread_id}:likes"
+    def page_keys(self, thread_id: int) -> tuple[str, str]:
+        """The thread's page, the keys Redis may evict: posts and likes."""
+        _, posts, likes = self.thread_keys(thread_id)
+        return posts, likes
 
     def revisions(self, thread_id: int, number: int) -> str:
         """List of the post's versions written by its edits, oldest first (each a

@@ -23,13 +23,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Final, Protocol, TypeVar
 
-import msgspec
 from redis.asyncio import Redis
 
 from common.bbcode import render
 from events import EventStore
 from events.threads import PostAdded
-from workers.readmodels import scripts
+from workers.page_rebuild import rebuild_page
+from workers.readmodels import scripts, stored_posts
 from workers.readmodels.errors import (
     BeyondHeadError,
     ReadModelUnavailableError,
@@ -45,7 +45,6 @@ from workers.readmodels.values import (
     Listing,
     OnePost,
     PostEntry,
-    PostHead,
     RecentPost,
     Revision,
     Revisions,
@@ -65,7 +64,6 @@ KEPT: Final = 4096
 # The newest versions of an edited post its history lists (a post edited more often
 # shows only these).
 REVISIONS_SHOWN: Final = 100
-_head: Final = msgspec.json.Decoder(PostHead).decode
 # A read rebuilt this many times (pointers moving, pages changing under it) gives up.
 _ATTEMPTS: Final = 5
 
@@ -190,10 +188,12 @@ class Reads:
         return self._guesses.get(guess, [])
 
     async def _call(self, script: str, names: tuple[str, ...], shape: Shape,
-                    guess: Hashable | None) -> tuple[list[Any], tuple[str, ...]] | None:
+                    guess: Hashable | None, thread_id: int | None = None
+                    ) -> tuple[list[Any], tuple[str, ...]] | None:
         """One answer ``{1, checkpoints, ...}`` of ``script``, and the namespaces it was
         read from (the script checked they were the live ones); None while a read model
-        it needs has no live namespace."""
+        it needs has no live namespace. ``thread_id``: the thread whose page the script
+        reads, rebuilt if it finds it missing or partial."""
         for _ in range(_ATTEMPTS):
             spaces = await self._namespaces(names)
             if spaces is None:
@@ -210,7 +210,9 @@ class Reads:
                 for name in names:
                     self._spaces.pop(name, None)
                 return None
-            if answer[0] == 2:  # a rebuild swapped a namespace in: build the keys again
+            if answer[0] == 4 and thread_id is not None:  # the page was evicted
+                await rebuild_page(self.redis, self.keys, self.store, thread_id)
+            elif answer[0] == 2:  # a rebuild swapped a namespace in: build the keys again
                 for name, pointer in zip(names, answer[1], strict=True):
                     if pointer:
                         self._learn(name, pointer)
@@ -221,14 +223,15 @@ class Reads:
         raise ReadModelUnavailableError("the read models changed during the read; try again")
 
     async def _read(self, script: str, names: tuple[str, ...], shape: Shape,
-                    min_position: int | None, guess: Hashable | None = None
+                    min_position: int | None, guess: Hashable | None = None,
+                    thread_id: int | None = None
                     ) -> tuple[list[Any], tuple[int, ...], tuple[str, ...]]:
         """The answer of ``script``, and the checkpoints and namespaces of the read models
         it read; waits until the lowest checkpoint is ``min_position`` when asked."""
         deadline = time.monotonic() + self.min_position_wait
         checked = False
         while True:
-            called = await self._call(script, names, shape, guess)
+            called = await self._call(script, names, shape, guess, thread_id)
             if called is None:
                 if min_position is None or time.monotonic() >= deadline:
                     raise ReadModelUnavailableError(
@@ -261,21 +264,23 @@ class Reads:
 
         def shape(spaces: list[Namespace], authors: list[str]) -> tuple[list[str], list[Any]]:
             tp, ms = spaces
-            return ([tp.thread(thread_id), tp.posts(thread_id), tp.authors(thread_id),
-                     tp.likes(thread_id),
+            return ([tp.thread(thread_id), tp.posts(thread_id), tp.likes(thread_id),
                      *(ms.member(author) for author in authors)],
                     [start, start + per_page - 1, ms.members_prefix()])
 
         answer, seen, spaces = await self._read(
             scripts.THREAD_PAGE, ("thread_page", "member_stats"), shape, min_position,
-            ("thread_page", thread_id, start, per_page))
+            ("thread_page", thread_id, start, per_page), thread_id)
         if not answer[2]:
             raise ReadNotFoundError("no such thread")
         _, _, flat, count, posts, likes, authored = answer
         pages = _pages(count, per_page)
         _page_of(page, pages)
-        entries = [PostEntry(stored, c[0], c[1], c[2], liked)
-                   for stored, liked, c in zip(posts, likes, authored, strict=True)]
+        entries = [PostEntry(stored_posts.decode(stored, thread_id, number), c[0], c[1], c[2],
+                             liked)
+                   for number, stored, liked, c in zip(
+                       range(start + 1, start + 1 + len(posts)), posts, likes, authored,
+                       strict=True)]
         return self.cache.put(asked, ThreadPage(summary(flat), entries, page, pages, per_page,
                                                 min(seen), seen, spaces))
 
@@ -291,16 +296,18 @@ class Reads:
         def shape(spaces: list[Namespace], author: list[str]) -> tuple[list[str], list[Any]]:
             tp, ms = spaces
             tid = where.thread_id
-            return ([tp.posts(tid), tp.authors(tid), tp.likes(tid),
+            return ([tp.thread(tid), tp.posts(tid), tp.likes(tid),
                      *(ms.member(a) for a in author[:1])],
                     [where.number, ms.members_prefix()])
 
         answer, seen, spaces = await self._read(
-            scripts.POST, ("thread_page", "member_stats"), shape, min_position, asked)
+            scripts.POST, ("thread_page", "member_stats"), shape, min_position, asked,
+            where.thread_id)
         if not answer[2]:
             raise ReadNotFoundError("no such post")
         _, _, stored, likes, counters = answer
-        entry = PostEntry(stored, counters[0], counters[1], counters[2], likes)
+        entry = PostEntry(stored_posts.decode(stored, where.thread_id, where.number),
+                          counters[0], counters[1], counters[2], likes)
         return self.cache.put(asked, OnePost(entry, (where.number - 1) // self.per_page + 1,
                                              min(seen), seen, spaces))
 
@@ -312,24 +319,21 @@ class Reads:
         kept = self.cache.get(asked, Revisions, min_position)
         if kept is not None:
             return kept
-        where = await self.store.locate_post(post_id)
-        if where is None:
-            raise ReadNotFoundError("no such post")
+        # The post as it is now, through the page (rebuilt there if the cache evicted it).
+        one = await self.post(post_id, min_position=min_position)
+        post = one.post.post
+        if post.deleted:
+            raise ReadNotFoundError("the post was deleted")
+        tid, number = post.thread_id, post.number
 
         def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
             (tp,) = spaces
-            return ([tp.posts(where.thread_id), tp.revisions(where.thread_id, where.number)],
-                    [where.number, REVISIONS_SHOWN])
+            return [tp.revisions(tid, number)], [REVISIONS_SHOWN]
 
         answer, seen, spaces = await self._read(scripts.REVISIONS, ("thread_page",), shape,
                                                 min_position)
-        if not answer[2]:
-            raise ReadNotFoundError("no such post")
-        post = _head(answer[2] + b"}}")
-        if post.deleted:
-            raise ReadNotFoundError("the post was deleted")
-        edits = [_head(stored + b"}}") for stored in answer[4]]
-        older = int(answer[3]) - len(edits)
+        edits = [stored_posts.decode(stored, tid, number) for stored in answer[3]]
+        older = int(answer[2]) - len(edits)
         earlier = [Revision(e.edited_at or e.created_at, e.html) for e in edits[:-1]]
         if edits and older == 0:  # the first version is the log's
             first = await self.store.added_post(post_id)

@@ -11,6 +11,8 @@ starts with ``n`` and the namespaces the caller built those keys for. Answers:
 * ``{3, names}``: keys that depend on the data (the counters of a page's authors, the
   summaries of a listing's threads) are not the ones the caller guessed from its last
   read of the same page: these are the right names; the caller retries with them;
+* ``{4}``: a thread page is missing or partial (Redis evicted its keys, or some of them:
+  docs/design.md, "Thread pages as a cache"): the caller rebuilds it and retries;
 * ``{1, checkpoints, ...}``: the data.
 
 Checking the pointers inside the script keeps a read from mixing an old namespace with a
@@ -20,6 +22,8 @@ new one, or reading one that was just dropped.
 from __future__ import annotations
 
 from typing import Final
+
+from workers.readmodels import keys as _keys
 
 _POINTERS: Final = """
 local n = tonumber(ARGV[1])
@@ -40,43 +44,101 @@ local function counters(key)
 end
 """
 
+# Whether a thread's page is whole: as many posts as its summary counts, and the likes'
+# mark. ``whole(summary, posts, likes)``: the number of posts, or nil. ``author(post)``: the
+# counter key a stored post starts with (workers/readmodels/stored_posts.py: its length,
+# ':', the key, then the post's JSON).
+WHOLE: Final = """
+local function whole(summary, posts, likes)
+  local total = tonumber(redis.call('HGET', summary, 'posts') or '0')
+  if redis.call('LLEN', posts) ~= total
+      or redis.call('HEXISTS', likes, '""" + _keys.PAGE_MARK + """') == 0 then
+    return nil
+  end
+  return total
+end
+local function author(post)
+  local colon = string.find(post, ':', 1, true)
+  return string.sub(post, colon + 1, colon + tonumber(string.sub(post, 1, colon - 1)))
+end
+"""
+
 # KEYS: pointers and checkpoints of thread_page and member_stats; the thread's summary,
-# its posts (JSON or HTML), authors and likes; then the guessed counters of the authors.
+# its posts and likes; then the guessed counters of the posts' authors.
 # ARGV: 2, the namespaces, first and last index, the counters' key prefix.
-THREAD_PAGE: Final = _POINTERS + """
+THREAD_PAGE: Final = _POINTERS + WHOLE + """
 local summary = redis.call('HGETALL', KEYS[5])
 if #summary == 0 then return {1, cps, {}} end
 local start = tonumber(ARGV[4])
-local count = redis.call('LLEN', KEYS[6])
+local count = whole(KEYS[5], KEYS[6], KEYS[7])
+if not count then return {4} end
 local posts = redis.call('LRANGE', KEYS[6], start, tonumber(ARGV[5]))
-local authors = redis.call('LRANGE', KEYS[7], start, tonumber(ARGV[5]))
-if #KEYS - 8 ~= #authors then return {3, authors} end
+local authors = {}
+for i = 1, #posts do authors[i] = author(posts[i]) end
+if #KEYS - 7 ~= #authors then return {3, authors} end
 for i = 1, #authors do
-  if KEYS[8 + i] ~= ARGV[6] .. authors[i] then return {3, authors} end
+  if KEYS[7 + i] ~= ARGV[6] .. authors[i] then return {3, authors} end
 end
 local numbers = {}
 for i = 1, #posts do numbers[i] = tostring(start + i) end
 local likes = {}
-if #numbers > 0 then likes = redis.call('HMGET', KEYS[8], unpack(numbers)) end
+if #numbers > 0 then likes = redis.call('HMGET', KEYS[7], unpack(numbers)) end
 local authored = {}
 for i = 1, #posts do
-  authored[i] = counters(KEYS[8 + i])
+  authored[i] = counters(KEYS[7 + i])
   if not likes[i] then likes[i] = '0' end
 end
 return {1, cps, summary, count, posts, likes, authored}
 """
 
-# KEYS: pointers and checkpoints of thread_page and member_stats; the thread's posts,
-# authors and likes; then the guessed counters of the post's author (none or one).
+# KEYS: pointers and checkpoints of thread_page and member_stats; the thread's summary,
+# posts and likes; then the guessed counters of the post's author (none or one).
 # ARGV: 2, the namespaces, the post's number, the counters' key prefix.
-POST: Final = _POINTERS + """
+POST: Final = _POINTERS + WHOLE + """
+if redis.call('EXISTS', KEYS[5]) == 0 then return {1, cps, ''} end
+if not whole(KEYS[5], KEYS[6], KEYS[7]) then return {4} end
 local number = tonumber(ARGV[4])
-local post = redis.call('LINDEX', KEYS[5], number - 1)
+local post = redis.call('LINDEX', KEYS[6], number - 1)
 if not post then return {1, cps, ''} end
-local author = redis.call('LINDEX', KEYS[6], number - 1)
-if KEYS[8] ~= ARGV[5] .. author then return {3, {author}} end
+local by = author(post)
+if KEYS[8] ~= ARGV[5] .. by then return {3, {by}} end
 local likes = redis.call('HGET', KEYS[7], ARGV[4]) or '0'
 return {1, cps, post, likes, counters(KEYS[8])}
+"""
+
+# Writes a thread's page rebuilt from its events (workers/page_rebuild.py), if it is still
+# missing or partial and the projection's checkpoint is where the fold holds: at or past
+# the position the fold read up to, and below the thread's next event (or the first
+# position the rebuild could not have seen). So the projector, which goes on from its
+# checkpoint, neither applies an event twice nor skips one (docs/design.md, "Thread
+# pages as a cache").
+# KEYS: thread_page's pointer and checkpoint, the thread's summary, posts and likes.
+# ARGV: the namespace, the lowest and (excluded) highest checkpoint the page holds for,
+# the pages' TTL, then commands: each as its argument count and its arguments.
+# Answers {1}: written; {0}: not needed (whole already, or no such thread); {2, pointer,
+# checkpoint}: the pointer moved or the checkpoint is out of range: fold again.
+REBUILD_PAGE: Final = WHOLE + """
+local active = redis.call('GET', KEYS[1]) or ''
+local checkpoint = redis.call('GET', KEYS[2]) or '0'
+local at = tonumber(checkpoint)
+if active ~= ARGV[1] or at < tonumber(ARGV[2]) or at >= tonumber(ARGV[3]) then
+  return {2, active, checkpoint}
+end
+if redis.call('EXISTS', KEYS[3]) == 0 then return {0} end
+if whole(KEYS[3], KEYS[4], KEYS[5]) then return {0} end
+redis.call('DEL', KEYS[4], KEYS[5])
+local i = 5
+while i <= #ARGV do
+  local argc = tonumber(ARGV[i])
+  local target = ARGV[i + 2]
+  if target ~= KEYS[4] and target ~= KEYS[5] then
+    return redis.error_reply('a rebuilt page writes its own keys only')
+  end
+  redis.call(unpack(ARGV, i + 1, i + argc))
+  i = i + argc + 1
+end
+for k = 4, 5 do redis.call('EXPIRE', KEYS[k], ARGV[4]) end
+return {1}
 """
 
 # KEYS: pointers and checkpoints of a listing's projection and thread_page; the sorted
@@ -172,13 +234,11 @@ if #ids > 0 then items = redis.call('HMGET', KEYS[4], unpack(ids)) end
 return {1, cps, total, items}
 """
 
-# KEYS: pointer and checkpoint of thread_page; the thread's posts and the post's
-# revisions. ARGV: 1, the namespace, the post's number, how many of the newest revisions.
+# KEYS: pointer and checkpoint of thread_page; the post's revisions (its versions after
+# each edit). ARGV: 1, the namespace, how many of the newest revisions.
 REVISIONS: Final = _POINTERS + """
-local post = redis.call('LINDEX', KEYS[3], tonumber(ARGV[3]) - 1)
-if not post then return {1, cps, ''} end
-local count = redis.call('LLEN', KEYS[4])
-return {1, cps, post, count, redis.call('LRANGE', KEYS[4], -tonumber(ARGV[4]), -1)}
+local count = redis.call('LLEN', KEYS[3])
+return {1, cps, count, redis.call('LRANGE', KEYS[3], -tonumber(ARGV[3]), -1)}
 """
 
 # KEYS: pointer and checkpoint of thread_page; the thread's likers.

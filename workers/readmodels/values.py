@@ -1,8 +1,8 @@
 """What the reads answer (workers/readmodels/reads.py): plain typed values, nothing of HTTP.
 
-A thread page's posts come as the JSON stored for them (``PostEntry``), which the JSON
-route splices and the page reads as a ``PostHead``, with the author's live counters and
-the like count beside it. Every value carries
+A thread page's posts come as ``PostEntry``: the post (``PostHead``, decoded from what is
+stored for it, workers/readmodels/stored_posts.py) with the author's live counters and the
+like count beside it. Every value carries
 ``position``: the lowest checkpoint of the read models it came from; ``seen``, all of
 their checkpoints, and ``spaces``, the namespaces (generations) it was read from: what a
 value shows is the same whenever ``seen`` and ``spaces`` are. ``seen`` alone is not
@@ -69,9 +69,9 @@ class AuthorHead(msgspec.Struct):
 
 
 class PostHead(msgspec.Struct):
-    """A post as the thread page stores it: JSON without its closing ``}}``, where a read
-    splices in the author's counters and the likes. Field order is the contract:
-    ``author`` must come last."""
+    """A post as a read shows it, but for the author's counters and the likes: the JSON
+    route encodes it and splices those in before its closing ``}}``. Field order is the
+    contract: ``author`` must come last."""
 
     id: int
     thread_id: int
@@ -85,24 +85,22 @@ class PostHead(msgspec.Struct):
     author: AuthorHead
 
 
-_post_head: Final = msgspec.json.Decoder(PostHead).decode
 _held_item: Final = msgspec.json.Decoder(HeldItem).decode
 
 
 class PostEntry(msgspec.Struct, frozen=True):
-    """One post of a page: what is stored for it (a ``PostHead``'s JSON without its tail)
-    and what a read adds: the author's counters and the like count, as the decimal bytes
-    Redis holds them."""
+    """One post of a page: the post and what a read adds: the author's counters and the
+    like count, as the decimal bytes Redis holds them."""
 
-    stored: bytes
+    post: PostHead
     threads: bytes
     posts: bytes
     reputation: bytes
     likes: bytes
 
     def head(self) -> PostHead:
-        """The stored JSON's fields, typed (what a page shows of the post)."""
-        return _post_head(self.stored + b"}}")
+        """What a page shows of the post."""
+        return self.post
 
 
 class ThreadPage(msgspec.Struct, frozen=True):
