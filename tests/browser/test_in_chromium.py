@@ -306,7 +306,7 @@ async def test_a_guest_refused_a_members_name_signs_in_and_finds_the_draft(stack
     await page.locator("#reply-body").fill(draft)
     await page.get_by_role("button", name="Post reply").click()
     await page.wait_for_load_state()
-    assert "member's name" in await page.locator("#reply .error").inner_text()
+    assert "belongs to a member" in await page.locator("#reply .error").inner_text()
     assert await page.locator("#reply-body").input_value() == draft
 
     sign_in = page.locator("#sign-in form")

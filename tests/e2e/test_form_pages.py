@@ -113,7 +113,7 @@ async def test_a_refused_guest_reply_signs_in_and_finds_the_draft_in_the_box(cli
     r = await reply(client, thread_id, {"body": DRAFT, "guest_name": member, "page": "1"},
                     follow_redirects=False)
     assert r.status_code == 409, r.text
-    assert "member's name" in text(r.text) and box(r.text) == DRAFT
+    assert "belongs to a member" in text(r.text) and box(r.text) == DRAFT
     assert "set-cookie" in r.headers and r.headers["cache-control"].startswith("private")
     # "Login" in the header returns to the reply page (a GET), not to the form's POST.
     assert f'href="/login?next={urlquote(f"/threads/{thread_id}/reply?page=1", safe="")}"' \
