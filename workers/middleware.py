@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,8 @@ from workers.settings import WorkerSettings
 log = structlog.get_logger(__name__)
 
 TICK = 0.5
+# Seconds an orphaned worker process is given to stop before it exits regardless.
+ORPHAN_GRACE = 5.0
 
 
 class Resources(dramatiq.Middleware):
@@ -62,6 +65,12 @@ class Resources(dramatiq.Middleware):
                 # orphan to stop, and the process manager starts a new main process.
                 log.warning("parent_process_gone", parent=self._parent)
                 os.kill(os.getpid(), signal.SIGTERM)
+                # Dramatiq's stop then waits for the messages in hand (its shutdown
+                # timeout: 10 minutes by default) and may block on the logging pipe to the
+                # dead main process (seen with dramatiq 2.2). Nothing this process holds
+                # needs that: a nudge is redone by the next tick of the new workers, and
+                # leases expire. So it exits regardless after a short grace.
+                threading.Timer(ORPHAN_GRACE, os._exit, args=(1,)).start()
                 return
             try:
                 await tick()
