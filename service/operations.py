@@ -20,8 +20,9 @@ from service import readiness
 from service.progress import Reporter, reporter
 from service.settings import Settings
 from workers import apply, rebuild, rebuild_jobs
-from workers.checkpoints import positions
+from workers.checkpoints import partitions as checkpoints_by_partition
 from workers.locks import Lease
+from workers.partitions import owners
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
 from workers.search import NAME as SEARCH
@@ -53,7 +54,10 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
         store = PostgresEventStore(pool)
         keys = Keys(settings.key_prefix)
         names = list(PROJECTIONS)
-        checkpoints = await positions(redis, keys, names)
+        by_partition = await checkpoints_by_partition(redis, keys, names)
+        checkpoints: dict[str, int | None] = {
+            name: None if None in at else min(at)  # type: ignore[type-var]
+            for name, at in by_partition.items()}
         searching, search_build = await search_sink.models(pool)
         checkpoints[SEARCH] = searching.checkpoint if searching else None
         present = readiness.checkpoints(checkpoints)
@@ -74,15 +78,13 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
             position = checkpoints[name]
             lag_events = None
             if position is not None:
-                lag_events = int(await pool.fetchval(
-                    "SELECT count(*) FROM events WHERE position > $1 AND position <= $2",
-                    position, head))
+                lag_events = await _events_between(pool, position, head)
             build_position = None
             if name == SEARCH:
                 build_position = search_build.checkpoint if search_build else None
             elif name in builds:
-                raw = await redis.get(keys.namespace(name, builds[name]).checkpoint)
-                build_position = int(raw or 0)
+                raw = await redis.mget(keys.namespace(name, builds[name]).checkpoints)
+                build_position = min(int(v or 0) for v in raw)
             out["projections"][name] = {
                 "position": position, "lag_events": lag_events,
                 "lag_seconds": round(lags.get(name, 0.0), 3),
@@ -90,6 +92,8 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
                 "rebuild_position": build_position,
                 "version": search_sink.VERSION if name == SEARCH else PROJECTIONS[name].version,
             }
+        out["partitions"] = await _partitions(pool, store, redis, keys, by_partition,
+                                              lag.held_seconds)
         return out
     finally:
         await redis.aclose()
@@ -109,6 +113,35 @@ def describe_holder(holder: dict[str, Any]) -> str:
     running = (f"running {seconds:.1f} s" if seconds is not None
                else "running for a time this role may not see (grant it pg_read_all_stats)")
     return f"{who} ({', '.join(parts)}), {running}"
+
+
+async def _events_between(pool: asyncpg.Pool, after: int, upto: int) -> int:
+    return int(await pool.fetchval(
+        "SELECT count(*) FROM events WHERE position > $1 AND position <= $2", after, upto))
+
+
+async def _partitions(pool: asyncpg.Pool, store: PostgresEventStore, redis: Redis, keys: Keys,
+                      by_partition: dict[str, list[int | None]], held_seconds: float
+                      ) -> list[dict[str, Any]]:
+    """Each partition of the live read models: how far its least advanced projection is,
+    how far behind the log, and which projector is working on it now (None: none is)."""
+    at = [None if None in column else min(column)
+          for column in zip(*by_partition.values(), strict=True)]
+    held = await owners(redis, keys)
+    present = [p for p in at if p is not None]
+    lag = await store.lag(present)
+    seconds = iter(lag.behind_seconds)
+    out = []
+    for partition, (position, owner) in enumerate(zip(at, held, strict=True)):
+        out.append({
+            "partition": partition, "position": position,
+            "lag_events": None if position is None else await _events_between(
+                pool, position, lag.head),
+            "lag_seconds": None if position is None else round(
+                max(next(seconds), held_seconds), 3),
+            "owner": owner,
+        })
+    return out
 
 
 async def print_status(settings: Settings, *, as_json: bool) -> None:
@@ -132,6 +165,17 @@ async def print_status(settings: Settings, *, as_json: bool) -> None:
             f"yes ({row['rebuild_position']})" if row["rebuilding"] else "no",
         )
     console.print(table)
+    partitions = Table(title="partitions of the live read models")
+    for column in ("partition", "position", "lag (events)", "lag (s)", "owner"):
+        partitions.add_column(column)
+    for row in status["partitions"]:
+        partitions.add_row(
+            str(row["partition"]),
+            str(row["position"] if row["position"] is not None else "missing"),
+            str(row["lag_events"] if row["lag_events"] is not None else "-"),
+            f"{row['lag_seconds']:.3f}" if row["lag_seconds"] is not None else "-",
+            escape(row["owner"] or "idle"))
+    console.print(partitions)
     if status["log_ahead"]:
         Console(stderr=True).print(f"[bold red]{LOG_AHEAD}[/bold red]")
     horizon = status["horizon"]

@@ -86,9 +86,10 @@ async def fill_pages(store: EventStore, redis: Redis, keys: Keys) -> int:
     if not isinstance(pointer, bytes):
         return 0
     ns = keys.namespace("thread_page", pointer.decode())
-    prefix = ns.threads_prefix()
+    marker = ns.threads_marker()
     ids = {int(rest) for key in [k.decode() async for k in redis.scan_iter(
-        match=f"{prefix}*", count=1000)] if (rest := key[len(prefix):]).isdigit()}
+        match=f"{ns.base}:*{marker}*", count=1000)]
+        if (rest := key.rpartition(marker)[2]).isdigit()}
     return sum([await rebuild_page(redis, keys, store, tid) for tid in sorted(ids)])
 
 

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis.asyncio import Redis
 
@@ -37,31 +37,61 @@ class Progress:
 @dataclass(frozen=True)
 class Guards:
     """What a pass is computed from: each target's checkpoint, and every key the commit
-    checks (the checkpoints, the pointers naming the namespaces) with the value it must
-    still hold, ``None`` for a key that must be missing."""
+    checks (the checkpoints of the targets' partitions, the pointers naming the
+    namespaces) with the value it must still hold, ``None`` for a key that must be
+    missing."""
 
     positions: list[int]
     values: dict[str, bytes | None]
 
 
-def guards_of(targets: Sequence[Target], checkpoints: Sequence[bytes | str | None],
+def aligned(targets: Sequence[Target], checkpoints: Mapping[str, bytes | str | None]
+            ) -> list[Target]:
+    """``targets`` split so that each one's partitions are at one checkpoint (partitions
+    claimed at different times may be at different places in the log): a pass applies
+    an event to a target only above its checkpoint."""
+    out: list[Target] = []
+    for target in targets:
+        at: dict[int, set[int]] = {}
+        for partition in target.partitions:
+            value = checkpoints[target.ns.checkpoints[partition]]
+            at.setdefault(int(value or 0), set()).add(partition)
+        if len(at) == 1:
+            out.append(target)
+        else:
+            out += [replace(target, partitions=frozenset(ps)) for ps in at.values()]
+    return out
+
+
+def guards_of(targets: Sequence[Target], checkpoints: Mapping[str, bytes | str | None],
               pointers: Mapping[str, bytes | str | None]) -> Guards:
-    """The guards of a pass from the targets' checkpoints and the pointers' values, as
-    read together (one MGET)."""
-    values = {t.ns.checkpoint: as_bytes(v) for t, v in zip(targets, checkpoints, strict=True)}
+    """The guards of a pass for ``targets`` (each at one checkpoint: ``aligned``) from
+    their partitions' checkpoints and the pointers' values, as read together."""
+    values: dict[str, bytes | None] = {}
+    positions = []
+    for target in targets:
+        keys = target.checkpoints
+        values.update((key, as_bytes(checkpoints[key])) for key in keys)
+        at = {int(checkpoints[key] or 0) for key in keys}
+        if len(at) != 1:
+            raise ValueError(f"{target.projection.name}: partitions at {sorted(at)}")
+        positions.append(at.pop())
     values.update((key, as_bytes(value)) for key, value in pointers.items())
-    return Guards([int(v or 0) for v in checkpoints], values)
+    return Guards(positions, values)
 
 
 async def read_guards(redis: Redis, targets: Sequence[Target],
-                      expect: Mapping[str, bytes | str | None]) -> Guards | None:
-    """The guards of a pass for ``targets`` whose pointers must hold ``expect``, in one
-    read; None when a pointer has already moved."""
-    keys = [t.ns.checkpoint for t in targets]
+                      expect: Mapping[str, bytes | str | None]
+                      ) -> tuple[list[Target], Guards] | None:
+    """The targets, aligned, and the guards of a pass for them whose pointers must hold
+    ``expect``, in one read; None when a pointer has already moved."""
+    keys = [key for t in targets for key in t.checkpoints]
     values = await redis.mget(*keys, *expect)
     if [as_bytes(v) for v in values[len(keys):]] != [as_bytes(v) for v in expect.values()]:
         return None
-    return guards_of(targets, values[: len(keys)], expect)
+    checkpoints = dict(zip(keys, values[: len(keys)], strict=True))
+    split = aligned(targets, checkpoints)
+    return split, guards_of(split, checkpoints, expect)
 
 
 async def catch_up(
@@ -84,9 +114,10 @@ async def catch_up(
     if not targets:
         return Progress(0, 0)
     if guards is None:
-        guards = await read_guards(redis, targets, expect or {})
-        if guards is None:
+        read = await read_guards(redis, targets, expect or {})
+        if read is None:
             return Progress(0, 0, conflicted=True)
+        targets, guards = read
     async with Committer(redis) as committer:
         return await _stream(store, committer, targets, guards, batch, deadline, on_batch)
 
@@ -120,8 +151,8 @@ async def _stream(
                     await asyncio.sleep(0)
             changes = apply(feed, targets, positions)
             erased = max(erased, erased_in(feed))
-            sets = {t.ns.checkpoint: last
-                    for t, p in zip(targets, positions, strict=True) if last > p}
+            sets = {key: last for t, p in zip(targets, positions, strict=True) if last > p
+                    for key in t.checkpoints}
             if writing is not None and not await writing:
                 return Progress(committed, min(positions), conflicted=True, erased=erased)
             committed = applied

@@ -20,15 +20,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import hiredis
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from workers.batch import Batch, wire
+from workers.batch import wire
 from workers.redis_link import RedisLink
 from workers.resp import Command
+
+
+class Commands(Protocol):
+    """A batch of changes (workers/batch.py ``Batch``, workers/apply.py ``Changes``)."""
+
+    def commands(self) -> list[Command]: ...
 
 
 def as_bytes(value: bytes | str | None) -> bytes | None:
@@ -68,7 +74,7 @@ class Committer:
             await link.exchange([("UNWATCH",)])  # (on failure, the link closes itself)
         await link.release(self._redis)
 
-    async def commit(self, batch: Batch, guards: Mapping[str, bytes | str | None],
+    async def commit(self, batch: Commands, guards: Mapping[str, bytes | str | None],
                      sets: Mapping[str, Any], *, more: bool = True) -> bool:
         """Apply ``batch`` and ``sets`` atomically if every guard key still holds its value
         (``None``: the key must be missing). False, with nothing applied, if any moved.

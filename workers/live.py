@@ -1,9 +1,12 @@
 """Keeping the live read models current: what the actors and the periodic tick call.
 
-One worker at a time catches up (a lease); a worker that finds the lease taken leaves a
-"dirty" mark, and the holder checks that mark after letting go, so a nudge that arrives
-while another worker is finishing is never lost. The tick also starts and advances
-rebuilds of read models that are missing, lost or of an older version.
+The read models are split into partitions (workers/readmodels/keys.py), each with its own
+checkpoint and lease (workers/partitions.py): a pass claims the partitions that are behind
+and free, up to its share, and catches them up. A projector that finds partitions behind
+that it could not claim bumps a "dirty" counter; every holder reads it before its pass
+and again after letting go, and goes round again if it moved, so a nudge that arrives
+while others are finishing is never lost. The tick also starts and advances rebuilds of
+read models that are missing, lost or of an older version.
 
 Everything a tick needs to know is one read of Redis (every projection's pointers, and the
 checkpoints of the namespaces they named last time) beside one of the log's head: an idle
@@ -23,39 +26,47 @@ from redis.asyncio import Redis
 from events import EventStore
 from workers import erasures, rebuild
 from workers.apply import Target
-from workers.catch_up import Guards, catch_up, guards_of
+from workers.catch_up import aligned, catch_up, guards_of
 from workers.locks import Lease
+from workers.partitions import Claims
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
+from workers.readmodels.keys import PARTITIONS
 
 log = structlog.get_logger(__name__)
 
 LIVE_BATCH = 500
-# The live projector's lease: a dead holder's is free again this soon (renewed while held).
+# A partition's lease: a dead holder's is free again this soon (renewed while held).
 LIVE_LEASE_MS = 2_000
 BUILD_SLICE_SECONDS = 0.5
+_EVERY = range(PARTITIONS)
 
 
 @dataclass(frozen=True)
 class State:
     """The read models as one read of Redis found them."""
 
-    targets: list[Target]  # the live namespaces of the current version, with a checkpoint
-    guards: Guards  # theirs, and every projection's live pointer
+    targets: list[Target]  # the live namespaces of the current version, with checkpoints
+    checkpoints: dict[str, bytes | str | None]  # every partition's of theirs
+    pointers: dict[str, bytes | str | None]  # every projection's live pointer
     stale: list[str] = field(default_factory=list)  # missing, lost or of an older version
     builds: dict[str, str] = field(default_factory=dict)  # namespaces under construction
 
-    def behind(self, head: int) -> bool:
-        return any(p < head for p in self.guards.positions)
+    def behind(self, head: int) -> list[int]:
+        """The partitions some live read model has not caught up in."""
+        return [p for p in _EVERY
+                if any(int(self.checkpoints[t.ns.checkpoints[p]] or 0) < head
+                       for t in self.targets)]
 
 
 class Live:
     def __init__(self, store: EventStore, redis: Redis, keys: Keys, *,
-                 batch: int = LIVE_BATCH) -> None:
+                 batch: int = LIVE_BATCH, name: str | None = None) -> None:
         self.store = store
         self.redis = redis
         self.keys = keys
         self.batch = batch
+        self.claims = Claims(redis, keys, ttl_ms=LIVE_LEASE_MS, name=name)
         self._names = list(PROJECTIONS)
         self._pointers = [keys.active(n) for n in self._names]
         self._building = [keys.building(n) for n in self._names]
@@ -70,33 +81,32 @@ class Live:
             named = [(n, ns) for n, ns in zip(self._names, map(rebuild.as_text, seen), strict=True)
                      if ns is not None and rebuild.version_of(ns) == PROJECTIONS[n].version]
             candidates = [Target(PROJECTIONS[n], self.keys.namespace(n, ns)) for n, ns in named]
-            values = await self.redis.mget(*self._pointers, *self._building,
-                                           *(t.ns.checkpoint for t in candidates))
+            checkpoint_keys = [key for t in candidates for key in t.ns.checkpoints]
+            values = await self.redis.mget(*self._pointers, *self._building, *checkpoint_keys)
             count = len(self._names)
             pointers, building = values[:count], values[count: 2 * count]
             if pointers != seen:
                 self._seen = pointers
                 continue
-            checkpoints = values[2 * count:]
-            # A live namespace without its checkpoint lost it (Redis evicted or wiped it):
+            checkpoints = dict(zip(checkpoint_keys, values[2 * count:], strict=True))
+            # A live namespace missing a checkpoint lost it (Redis evicted or wiped it):
             # fed from 0 it would apply everything twice. It is rebuilt instead.
-            kept = [(t, c) for t, c in zip(candidates, checkpoints, strict=True)
-                    if c is not None]
-            targets = [t for t, _ in kept]
-            live = {n for (n, _), c in zip(named, checkpoints, strict=True) if c is not None}
+            targets = [t for t in candidates
+                       if all(checkpoints[key] is not None for key in t.ns.checkpoints)]
+            live = {t.projection.name for t in targets}
             return State(
-                targets=targets,
-                guards=guards_of(targets, [c for _, c in kept],
-                                 dict(zip(self._pointers, pointers, strict=True))),
+                targets=targets, checkpoints=checkpoints,
+                pointers=dict(zip(self._pointers, pointers, strict=True)),
                 stale=[n for n in self._names if n not in live],
                 builds={n: ns for n, b in zip(self._names, building, strict=True)
                         if (ns := rebuild.as_text(b)) is not None},
             )
 
     async def tick(self) -> int:
-        """Start and advance rebuilds, then catch the live read models up; returns the
-        events applied live."""
-        state, head = await asyncio.gather(self.read(), self.store.head())
+        """Say this projector is alive, start and advance rebuilds, then catch the live
+        read models up; returns the events applied live."""
+        state, head, _ = await asyncio.gather(self.read(), self.store.head(),
+                                              self.claims.say_alive())
         if state.stale or state.builds:
             await self.advance_builds(state)
             state = await self.read()
@@ -105,26 +115,34 @@ class Live:
         return await self.catch_up(state)
 
     async def catch_up(self, state: State | None = None) -> int:
-        """Apply everything new to the live read models; returns events applied.
-        ``state``: as just read (the tick's), else read once the lease is held."""
-        lease = Lease(self.redis, self.keys.lock("live"), ttl_ms=LIVE_LEASE_MS)
+        """Apply everything new to the live read models in the partitions this
+        projector can claim; returns events applied. ``state``: as just read (the
+        tick's), else read here."""
         dirty = self.keys.dirty("live")
         applied = erased = 0
         while True:
-            if not await lease.acquire():
-                await self.redis.set(dirty, 1, px=60_000)
-                if not await lease.acquire():
-                    break  # the holder will see the mark and go round again
+            mark, head = await asyncio.gather(self.redis.get(dirty), self.store.head())
+            if state is None:
+                state = await self.read()
+            behind = state.behind(head)
+            if not behind:
+                break
+            held = await self.claims.claim(behind)
+            if len(held) < len(behind):  # the others' holders go round again
+                await self.redis.incr(dirty)
+                await self.redis.pexpire(dirty, 60_000)
+                mark = await self.redis.get(dirty)
+            if not held:
+                break
             try:
-                await self.redis.delete(dirty)
-                async with lease.renewed():
-                    drained, last_erasure = await self._drain(lease, state)
+                async with self.claims.renewed(held):
+                    drained, last_erasure = await self._drain(held, state)
                 applied += drained
                 erased = max(erased, last_erasure)
-                state = None
             finally:
-                await lease.release()
-            if not await self.redis.getdel(dirty):
+                await self.claims.release(held)
+            state = None
+            if len(held) == len(behind) and await self.redis.get(dirty) == mark:
                 break
         if applied:
             await self.redis.hincrby(self.keys.stats(), "projected", applied)
@@ -132,19 +150,25 @@ class Live:
             await self.rebuild_erased(erased)
         return applied
 
-    async def _drain(self, lease: Lease, state: State | None) -> tuple[int, int]:
-        """Events applied, and the position of the last erasure among them (0: none)."""
+    async def _drain(self, held: list[int], state: State | None) -> tuple[int, int]:
+        """Events applied to the partitions ``held``, and the position of the last
+        erasure among them (0: none)."""
         applied = erased = 0
+        partitions = frozenset(held)
         while True:
             if state is None:
                 state = await self.read()
-            progress = await catch_up(self.store, self.redis, state.targets,
-                                      guards=state.guards, batch=self.batch)
+            targets = aligned([Target(t.projection, t.ns, partitions) for t in state.targets],
+                              state.checkpoints)
+            progress = await catch_up(self.store, self.redis, targets,
+                                      guards=guards_of(targets, state.checkpoints,
+                                                       state.pointers),
+                                      batch=self.batch)
             applied += progress.applied
             erased = max(erased, progress.erased)
             if not progress.conflicted:
                 return applied, erased
-            await lease.renew()
+            await self.claims.renew(held)
             state = None
 
     async def rebuild_erased(self, erased: int) -> None:

@@ -2,7 +2,7 @@
 partial (Redis evicted its keys: docs/design.md, "Thread pages as a cache").
 
 The page is folded by the projection's own handlers (workers/projections/thread_page.py)
-from the thread's events up to the projection's checkpoint C, and written by one script
+from the thread's events up to its partition's checkpoint C, and written by one script
 (workers/readmodels/scripts.py REBUILD_PAGE) only if the page is still missing or partial
 and the checkpoint is still one the fold holds for: from C up to (not including) the
 thread's next event after C, or the first position the stream read could have missed
@@ -25,7 +25,7 @@ from workers.apply import Target, apply
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
 from workers.readmodels.errors import ReadModelUnavailableError
-from workers.readmodels.keys import PAGE_TTL
+from workers.readmodels.keys import PAGE_TTL, thread_partition
 from workers.readmodels.scripts import REBUILD_PAGE
 from workers.resp import Command
 
@@ -52,7 +52,9 @@ async def rebuild_page(redis: Redis, keys: Keys, store: EventStore, thread_id: i
                 "the read models are being rebuilt; try again shortly", 2)
         active = pointer.decode() if isinstance(pointer, bytes) else pointer
         ns = keys.namespace(NAME, active)
-        checkpoint = int(await redis.get(ns.checkpoint) or 0)
+        # The checkpoint of the thread's partition: the one its page's keys move with.
+        checkpoint_key = ns.checkpoints[thread_partition(thread_id)]
+        checkpoint = int(await redis.get(checkpoint_key) or 0)
         # Every event at or below the head is committed, so the stream read after it
         # holds every event of the thread up to there.
         head = await store.head()
@@ -65,7 +67,7 @@ async def rebuild_page(redis: Redis, keys: Keys, store: EventStore, thread_id: i
         args: list[str | bytes | int] = [active, checkpoint, bound, PAGE_TTL]
         for command in page_commands(batch.commands(), page):
             args += [len(command), *command]
-        answer = await script(keys=[keys.active(NAME), ns.checkpoint,
+        answer = await script(keys=[keys.active(NAME), checkpoint_key,
                                     ns.thread(thread_id), *page], args=args)
         if answer[0] != 2:
             return bool(answer[0])

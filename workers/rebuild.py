@@ -68,7 +68,8 @@ def as_text(value: bytes | str | None) -> str | None:
 async def recover(redis: Redis, keys: Keys, name: str) -> None:
     """A live namespace whose checkpoint vanished cannot be trusted: stop serving it."""
     active = as_text(await redis.get(keys.active(name)))
-    if active is not None and not await redis.exists(keys.namespace(name, active).checkpoint):
+    checkpoints = keys.namespace(name, active).checkpoints if active is not None else ()
+    if active is not None and await redis.exists(*checkpoints) < len(checkpoints):
         async with redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(keys.active(name))
@@ -105,20 +106,23 @@ async def try_swap(redis: Redis, keys: Keys, name: str, ns: str) -> bool:
     """Point readers at ``ns`` if it is at least as far as the live namespace."""
     new = keys.namespace(name, ns)
     async with redis.pipeline(transaction=True) as pipe:
-        await pipe.watch(keys.active(name), keys.building(name), new.checkpoint)
+        await pipe.watch(keys.active(name), keys.building(name), *new.checkpoints)
         old = as_text(await pipe.get(keys.active(name)))
         if as_text(await pipe.get(keys.building(name))) != ns:
             await pipe.reset()
             return False
-        new_position = int(await pipe.get(new.checkpoint) or 0)
+        positions = await pipe.mget(*new.checkpoints)
+        new_position = min(int(p or 0) for p in positions)
         if old is not None and version_of(old) == PROJECTIONS[name].version:
-            old_checkpoint = keys.namespace(name, old).checkpoint
-            await pipe.watch(old_checkpoint)
-            if int(await pipe.get(old_checkpoint) or 0) > new_position:
+            old_checkpoints = keys.namespace(name, old).checkpoints
+            await pipe.watch(*old_checkpoints)
+            if max(int(p or 0) for p in await pipe.mget(*old_checkpoints)) > new_position:
                 await pipe.reset()
                 return False
         pipe.multi()
-        pipe.set(new.checkpoint, new_position)
+        for key, position in zip(new.checkpoints, positions, strict=True):
+            if position is None:  # a partition no commit has named yet (an empty log)
+                pipe.set(key, 0)
         pipe.set(keys.active(name), ns)
         pipe.delete(keys.building(name))
         try:

@@ -37,6 +37,7 @@ from workers.live import Live
 from workers.page_rebuild import page_commands
 from workers.projections.thread_page import ThreadPage
 from workers.readmodels import PROJECTION_NAMES, Keys
+from workers.readmodels.keys import thread_partition
 from workers.readmodels.reads import Reads
 from workers.readmodels.scripts import REBUILD_PAGE
 
@@ -256,7 +257,8 @@ async def test_a_rebuilt_page_is_written_only_for_checkpoints_its_fold_holds_for
     expected = await read_all(reads_of(redis, keys, store), ids)
     active_ns = await active(redis, keys)
     ns = keys.namespace("thread_page", active_ns)
-    checkpoint = int(await redis.get(ns.checkpoint) or 0)
+    checkpoint_key = ns.checkpoints[thread_partition(ids[0])]
+    checkpoint = int(await redis.get(checkpoint_key) or 0)
     recorded = await store.read_stream(thread_stream(ids[0]))
     batch = apply([(r.position, r.event) for r in recorded], [Target(ThreadPage(), ns)],
                   [0])
@@ -265,9 +267,9 @@ async def test_a_rebuilt_page_is_written_only_for_checkpoints_its_fold_holds_for
     for command in page_commands(batch.commands(), page):
         commands += [len(command), *command]
     script = redis.register_script(REBUILD_PAGE)
-    written = [keys.active("thread_page"), ns.checkpoint, ns.thread(ids[0]), *page]
+    written = [keys.active("thread_page"), checkpoint_key, ns.thread(ids[0]), *page]
     await redis.delete(*page)
-    await redis.set(ns.checkpoint, checkpoint + 5)  # the projector moved on
+    await redis.set(checkpoint_key, checkpoint + 5)  # the projector moved on
     answer = await script(keys=written, args=[active_ns, checkpoint, checkpoint + 5, 60,
                                               *commands])
     assert answer[0] == 2 and not await redis.exists(*page)
@@ -280,5 +282,5 @@ async def test_a_rebuilt_page_is_written_only_for_checkpoints_its_fold_holds_for
     answer = await script(keys=written, args=[active_ns, checkpoint, checkpoint + 6, 60,
                                               *commands])
     assert answer == [0]  # whole already: written once
-    await redis.set(ns.checkpoint, checkpoint)
+    await redis.set(checkpoint_key, checkpoint)
     assert await read_all(reads_of(redis, keys, store), ids) == expected

@@ -1,6 +1,7 @@
-"""The live projector's lease (workers/locks.py, workers/live.py): a holder that dies frees
-it within its short TTL, so another worker carries projection on within about two
-seconds; a holder that drains for longer than the TTL keeps it by renewing."""
+"""The live projector's leases on partitions (workers/partitions.py, workers/live.py): a
+holder that dies frees them within their short TTL, so another worker carries projection
+on within about two seconds; a holder that drains for longer than the TTL keeps them by
+renewing."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from events.sections import ForumCreated
 from tests.builders import NOW, unique_slug
 from workers.checkpoints import positions
 from workers.live import LIVE_LEASE_MS, Live
-from workers.locks import Lease
+from workers.partitions import Claims, owners
 from workers.projections import PROJECTIONS
+from workers.readmodels.keys import PARTITIONS
 
 
 async def created(store, slug: str) -> int:  # type: ignore[no-untyped-def]
@@ -30,9 +32,10 @@ async def test_a_dead_holders_lease_is_taken_over_within_its_short_ttl(store, re
                                                                          project):
     await created(store, unique_slug())
     await project()
-    # A worker took the lease and was SIGKILLed: the key stays until its TTL runs out.
-    dead = Lease(redis, keys.lock("live"), ttl_ms=LIVE_LEASE_MS)
-    assert await dead.acquire()
+    # A worker claimed every partition and was SIGKILLed: the leases stay until their TTL
+    # runs out.
+    dead = Claims(redis, keys, ttl_ms=LIVE_LEASE_MS, name="dead")
+    assert await dead.claim(range(PARTITIONS)) == list(range(PARTITIONS))
     position = await created(store, unique_slug())
     other = Live(store, redis, keys)
     started = time.monotonic()
@@ -65,11 +68,11 @@ async def test_a_holder_draining_longer_than_the_ttl_keeps_its_lease(store, redi
     slow = Live(SlowStore(store), redis, keys, batch=1)  # four pages: over 3 s
     draining = asyncio.ensure_future(slow.catch_up())
     await asyncio.sleep(0.3)
-    holder = await redis.get(keys.lock("live"))
-    assert holder is not None
+    holders = await owners(redis, keys)
+    assert holders == [slow.claims.name] * PARTITIONS
     for _ in range(int(LIVE_LEASE_MS / 1000 * 1.5 / 0.25)):  # past the TTL, twice over
         await asyncio.sleep(0.25)
-        assert await redis.get(keys.lock("live")) == holder, "the lease lapsed mid-drain"
+        assert await owners(redis, keys) == holders, "a lease lapsed mid-drain"
     assert await draining >= 4
     assert await reached(slow, position)
-    assert await redis.get(keys.lock("live")) is None  # released when done
+    assert await owners(redis, keys) == [None] * PARTITIONS  # released when done

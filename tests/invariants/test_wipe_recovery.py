@@ -201,7 +201,7 @@ async def test_losing_one_projections_checkpoint_makes_the_workers_rebuild_it(
     with ReplyWriter(stack.url, board.busy_thread, text="chatter").running() as writer, \
             Reader(stack.url, board).running() as reader:
         time.sleep(0.3)
-        await redis.delete(keys.namespace(projection, before.decode()).checkpoint)
+        await redis.delete(keys.namespace(projection, before.decode()).checkpoints[3])
 
         async def replaced() -> bool:
             return await redis.get(keys.active(projection)) not in (None, before)

@@ -59,6 +59,9 @@ def test_guests_and_deleted_posts_get_no_controls():
         "/like") == 0
 
 
+T3 = Namespace("p:thread_page:v3").thread(3)
+
+
 def _commands(*events: object) -> list[tuple[str | bytes, ...]]:
     projection, ns, batch = ThreadPage(), Namespace("p:thread_page:v3"), Batch()
     for event in events:
@@ -74,7 +77,7 @@ def _edit(body: str, at: datetime) -> PostEdited:
 def test_each_edit_keeps_its_version_beside_the_page():
     later = datetime(2024, 5, 7, tzinfo=UTC)
     commands = _commands(_edit("one", NOW), _edit("two", later))
-    pushed = [c for c in commands if c[0] == "RPUSH" and c[1] == "p:thread_page:v3:t:3:r:2"]
+    pushed = [c for c in commands if c[0] == "RPUSH" and c[1] == f"{T3}:r:2"]
     assert len(pushed) == 1 and len(pushed[0]) == 4  # both versions, oldest first
     versions = [stored_posts.decode(v, 3, 2) for v in pushed[0][2:]]
     assert [v.body for v in versions] == ["one", "two"]
@@ -85,13 +88,13 @@ def test_likers_are_kept_by_number_and_folded_name():
     like = PostLiked(occurred_at=NOW, actor="BOB", thread_id=3, post_id=7, number=2,
                      author="Ann", guest=False, likes=1)
     # (the score is 0, written "0" or "0.0": compiled, the batch formats floats so)
-    assert any(c[:2] == ("ZADD", "p:thread_page:v3:t:3:likers") and c[3] == "2:bob"
+    assert any(c[:2] == ("ZADD", f"{T3}:likers") and c[3] == "2:bob"
                for c in _commands(like))
     unlike = PostUnliked(occurred_at=NOW, actor="Bob", thread_id=3, post_id=7, number=2,
                          author="Ann", guest=False, likes=0)
-    assert ("ZREM", "p:thread_page:v3:t:3:likers", "2:bob") in _commands(unlike)
+    assert ("ZREM", f"{T3}:likers", "2:bob") in _commands(unlike)
     # a like taken back in the same batch leaves the member out
-    assert not any(c[0] == "ZADD" and c[1] == "p:thread_page:v3:t:3:likers"
+    assert not any(c[0] == "ZADD" and c[1] == f"{T3}:likers"
                    for c in _commands(like, unlike))
 
 
@@ -102,8 +105,8 @@ def test_a_deleted_posts_versions_go_with_it():
                           number=2, author="Ann", guest=False, op=False, created_at=NOW,
                           edited_at=NOW)
     commands = _commands(_edit("one", NOW), deleted)
-    assert ("DEL", "p:thread_page:v3:t:3:r:2") in commands
-    assert not any(c[0] == "RPUSH" and c[1] == "p:thread_page:v3:t:3:r:2" for c in commands)
+    assert ("DEL", f"{T3}:r:2") in commands
+    assert not any(c[0] == "RPUSH" and c[1] == f"{T3}:r:2" for c in commands)
     # an edit after the deletion (never decided, but a batch keeps the order) comes after
     batch = Batch()
     batch.rpush("k", "a")

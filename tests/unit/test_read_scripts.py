@@ -24,7 +24,7 @@ def test_every_key_a_script_touches_comes_from_keys(name: str):
     calls = CALL.findall(SOURCES[name])
     assert calls
     for command, key in calls:
-        assert re.fullmatch(r"KEYS\[[^\]]+\]|key|summary|posts|likes",
+        assert re.fullmatch(r"KEYS\[[^\]]+\]|key|summary|posts|likes|unpack\(KEYS",
                             key.strip()), (name, command, key)
     # ``key`` is only the counters helper's parameter, the others the whole helper's,
     # themselves called with KEYS[...]

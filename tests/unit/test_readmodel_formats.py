@@ -17,7 +17,7 @@ from workers.readmodels import (
     score,
     score_text,
 )
-from workers.readmodels.keys import _REMEMBERED
+from workers.readmodels.keys import _REMEMBERED, PARTITIONS, TAGS
 
 moments = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
                        timezones=st.just(UTC))
@@ -81,9 +81,8 @@ def test_a_batch_writes_times_in_these_formats_once_coalesced():
 def test_remembered_keys_are_the_keys():
     ns = Namespace("p:thread_page:v2.1")
     for thread_id in [*range(_REMEMBERED + 10), 3, 3]:  # past the memory's size, and back
-        assert ns.thread_keys(thread_id) == (
-            f"p:thread_page:v2.1:t:{thread_id}", f"p:thread_page:v2.1:t:{thread_id}:posts",
-            f"p:thread_page:v2.1:t:{thread_id}:likes")
+        base = f"p:thread_page:v2.1:{{{TAGS[thread_id % PARTITIONS]}}}:t:{thread_id}"
+        assert ns.thread_keys(thread_id) == (base, f"{base}:posts", f"{base}:likes")
     for name in [*(f"user{n}" for n in range(_REMEMBERED + 10)), "Bob", "bob"]:
         for guest in (False, True):
             assert ns.member_of(name, guest) == ns.member(counter_key(name, guest))

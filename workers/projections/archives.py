@@ -11,7 +11,7 @@ from workers.readmodels import Namespace
 
 class Archives(Projection):
     name = "archives"
-    version = 2  # 2: ``newest``
+    version = 3  # 2: ``newest``
     cost = 0.5
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:

@@ -26,7 +26,7 @@ _encode: Final = msgspec.json.Encoder().encode
 
 class Held(Projection):
     name = "held"
-    version = 1
+    version = 2
     cost = 0.1  # only held events and decisions: rare
 
     def on_post_held(self, event: PostHeld, ns: Namespace, batch: Batch) -> None:

@@ -23,7 +23,7 @@ RECENT = 20  # threads and posts kept per author
 class MemberStats(Projection):
     name = "member_stats"
     # 2: guests' names and first posts in two keys for all guests; 3: recent threads, posts
-    version = 3
+    version = 4
     cost = 4
 
     def on_member_registered(self, event: MemberRegistered, ns: Namespace, batch: Batch

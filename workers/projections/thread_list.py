@@ -11,7 +11,7 @@ from workers.readmodels import Namespace
 
 class ThreadList(Projection):
     name = "thread_list"
-    version = 1
+    version = 2
     cost = 2
 
     def on_forum_created(self, event: ForumCreated, ns: Namespace, batch: Batch) -> None:

@@ -58,9 +58,10 @@ def liker(number: int, name: str) -> str:
 
 class ThreadPage(Projection):
     name = "thread_page"
-    version = 5  # 2: no post index (it moved to the log's own index); 3: posts stored
+    version = 6  # 2: no post index (it moved to the log's own index); 3: posts stored
     # as positional arrays of their source alone; 4: pages an evictable cache, each post
-    # with its author's counter key (no list of authors); 5: edits' versions and likers
+    # with its author's counter key (no list of authors); 5: edits' versions and likers; 6:
+    # keys in partitions (workers/readmodels/keys.py)
     cost = 8
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:

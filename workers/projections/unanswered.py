@@ -10,7 +10,7 @@ from workers.readmodels import Namespace
 
 class Unanswered(Projection):
     name = "unanswered"
-    version = 1
+    version = 2
     cost = 0.5
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:

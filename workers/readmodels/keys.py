@@ -5,11 +5,22 @@ Every projection writes under its own namespace, ``{prefix}:{projection}:{ns}``;
 ``{prefix}:active:{projection}`` names the namespace readers use. A rebuild fills a fresh
 namespace and then moves that pointer, so readers switch atomically and never see a
 half-built view.
+
+Partitions (docs/design.md, "Partitions"): the keys of a namespace are split into
+``PARTITIONS`` partitions by the stream they belong to (a thread's keys by the thread, a
+section's by the section, an author's by the author; the few keys of the whole board in
+partition 0), and each partition has its own checkpoint. A partition's keys carry its
+hash tag, ``{prefix}:{projection}:{ns}:{TAG}:...``, so on a Redis Cluster they share one
+hash slot with their checkpoint and one transaction commits them; the tags are chosen so
+the partitions' slots are spread evenly over the slot space.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Final, TypeVar
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 # A thread page's keys (posts, likes) expire after this long: under
 # ``maxmemory-policy volatile-lfu`` Redis evicts only keys with an expire, so these, and
@@ -23,11 +34,54 @@ PAGE_MARK: Final = "@"
 PROJECTION_NAMES: Final = ("thread_page", "thread_list", "unanswered", "archives",
                            "member_stats", "held")
 
+# How many partitions each read model is split into. Part of the key layout: changing it
+# needs a replay (each projection's ``version`` bumped).
+PARTITIONS: Final = 16
+# The partition of the keys of the whole board (the sections' list, unanswered, newest,
+# the guests' names, the held queue).
+BOARD: Final = 0
+
+
+def _spread_tags(count: int) -> tuple[str, ...]:
+    """A hash tag per partition whose slot lies in the partition's share of the slot
+    space: each of a cluster's masters (which own even ranges of slots) gets its share
+    of partitions, where tags named at random would bunch."""
+    tags = []
+    for partition in range(count):
+        low = partition * REDIS_CLUSTER_HASH_SLOTS // count
+        high = (partition + 1) * REDIS_CLUSTER_HASH_SLOTS // count
+        tries = 0
+        while not low <= key_slot(f"p{partition}-{tries}".encode()) < high:
+            tries += 1
+        tags.append(f"p{partition}-{tries}")
+    return tuple(tags)
+
+
+TAGS: Final = _spread_tags(PARTITIONS)
+_PARTITION_OF_TAG: Final = {tag: partition for partition, tag in enumerate(TAGS)}
+
+
+def thread_partition(thread_id: int) -> int:
+    return thread_id % PARTITIONS
+
+
+def named_partition(name: str) -> int:
+    """The partition of a section (by slug) or an author (by counter key)."""
+    return zlib.crc32(name.encode()) % PARTITIONS
+
+
+def partition_of_key(key: str) -> int:
+    """The partition a namespace's key belongs to, from its hash tag."""
+    start = key.index("{") + 1
+    return _PARTITION_OF_TAG[key[start:key.index("}", start)]]
+
 
 class Keys:
     """Keys outside any namespace: pointers, locks, build state."""
 
     def __init__(self, prefix: str = "forum") -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError("a key prefix must not hold braces: they would be its hash tag")
         self.prefix = prefix
 
     def active(self, projection: str) -> str:
@@ -49,6 +103,16 @@ class Keys:
     def dirty(self, name: str) -> str:
         return f"{self.prefix}:dirty:{name}"
 
+    def partition_lease(self, partition: int) -> str:
+        """The live projector's lease on one partition (every projection's keys in it);
+        its value names the holder (workers/partitions.py)."""
+        return f"{self.prefix}:lock:live:{{{TAGS[partition]}}}"
+
+    def workers(self) -> str:
+        """Sorted set of the live projectors' names, by when they last said they were
+        alive: how many share the partitions."""
+        return f"{self.prefix}:workers"
+
     def namespace(self, projection: str, ns: str, *, pages: bool = True) -> Namespace:
         """``pages`` False: a build's namespace, whose thread pages are made on read."""
         return Namespace(f"{self.prefix}:{projection}:{ns}", pages=pages)
@@ -69,9 +133,10 @@ class Namespace:
     remembered: a batch of the log names the same few threads, sections and authors over
     and over, and building the strings was a tenth of the cost of projecting a post."""
 
-    __slots__ = ("_folded", "_guest_counters", "_guest_members", "_member_counters",
-                 "_member_members", "_sections", "_threads", "base", "checkpoint",
-                 "guest_firsts", "guest_names", "newest", "pages", "sections", "unanswered")
+    __slots__ = ("_board", "_folded", "_guest_counters", "_guest_members",
+                 "_member_counters", "_member_members", "_sections", "_tagged", "_threads",
+                 "base", "checkpoints", "guest_firsts", "guest_names", "newest", "pages",
+                 "sections", "unanswered")
 
     def __init__(self, base: str, *, pages: bool = True) -> None:
         self.base = base
@@ -79,17 +144,21 @@ class Namespace:
         # the cache readers rebuild when missing (docs/design.md, "Thread pages as
         # a cache"): a build does not, so a replay does not hold two boards' posts.
         self.pages = pages
-        self.checkpoint = f"{base}:checkpoint"
+        # Each partition's keys start with its tagged base.
+        self._tagged = tuple(f"{base}:{{{tag}}}" for tag in TAGS)
+        # Where each partition is in the log, by partition.
+        self.checkpoints = tuple(f"{tagged}:checkpoint" for tagged in self._tagged)
+        board = self._board = self._tagged[BOARD]
         # thread_list: sorted set of the sections' slugs
-        self.sections = f"{base}:sections"
+        self.sections = f"{board}:sections"
         # unanswered: sorted set of thread ids
-        self.unanswered = f"{base}:unanswered"
+        self.unanswered = f"{board}:unanswered"
         # archives: sorted set of every thread id, by when it started (the latest feed)
-        self.newest = f"{base}:newest"
+        self.newest = f"{board}:newest"
         # member_stats: hash of a guest's folded name -> the name as last written
-        self.guest_names = f"{base}:guests:names"
+        self.guest_names = f"{board}:guests:names"
         # member_stats: sorted set of guests' folded names, scored by their first post
-        self.guest_firsts = f"{base}:guests:first"
+        self.guest_firsts = f"{board}:guests:first"
         self._threads: dict[int, tuple[str, str, str]] = {}
         self._sections: dict[str, tuple[str, str]] = {}
         # Apart, not a tuple indexed by ``guest``: compiled, a tuple attribute is boxed
@@ -109,7 +178,7 @@ class Namespace:
         counter key: workers/readmodels/stored_posts.py)."""
         keys = self._threads.get(thread_id)
         if keys is None:
-            summary = f"{self.base}:t:{thread_id}"
+            summary = f"{self._tagged[thread_id % PARTITIONS]}:t:{thread_id}"
             keys = _keep(self._threads, thread_id,
                          (summary, f"{summary}:posts", f"{summary}:likes"))
         return keys
@@ -132,19 +201,19 @@ class Namespace:
         """List of the post's versions written by its edits, oldest first (each a
         ``PostHead`` prefix, as the page's list holds them); the first version is the
         log's ``PostAdded`` (workers/readmodels/reads.py ``revisions``)."""
-        return f"{self.base}:t:{thread_id}:r:{number}"
+        return f"{self.thread(thread_id)}:r:{number}"
 
     def likers(self, thread_id: int) -> str:
         """Sorted set of ``{number}:{folded name}``: who likes which post of the thread
         (the pages show each member Like or Unlike)."""
-        return f"{self.base}:t:{thread_id}:likers"
+        return f"{self.thread(thread_id)}:likers"
 
     # thread_list
     def section_keys(self, slug: str) -> tuple[str, str]:
         """The section's summary and its threads by last bump."""
         keys = self._sections.get(slug)
         if keys is None:
-            summary = f"{self.base}:s:{slug}"
+            summary = f"{self._tagged[named_partition(slug)]}:s:{slug}"
             keys = _keep(self._sections, slug, (summary, f"{summary}:threads"))
         return keys
 
@@ -156,27 +225,27 @@ class Namespace:
 
     # archives
     def archive(self, slug: str, year: int) -> str:
-        return f"{self.base}:a:{slug}:{year}"
+        return f"{self._tagged[named_partition(slug)]}:a:{slug}:{year}"
 
     def archive_years(self, slug: str) -> str:
-        return f"{self.base}:a:{slug}:years"
+        return f"{self._tagged[named_partition(slug)]}:a:{slug}:years"
 
     # member_stats
     def member(self, counter_key: str) -> str:
-        return f"{self.base}:u:{counter_key}"
+        return f"{self._tagged[named_partition(counter_key)]}:u:{counter_key}"
 
     def recent_threads(self, counter_key: str) -> str:
         """Sorted set of the author's last threads' ids, by when they started."""
-        return f"{self.base}:u:{counter_key}:threads"
+        return f"{self.member(counter_key)}:threads"
 
     def recent_posts(self, counter_key: str) -> str:
         """Sorted set of the author's last posts (``post_id:thread_id:number``), by when
         they were written."""
-        return f"{self.base}:u:{counter_key}:posts"
+        return f"{self.member(counter_key)}:posts"
 
     def recent_deleted(self, counter_key: str) -> str:
         """The same for the author's last deleted posts (each by when it was written)."""
-        return f"{self.base}:u:{counter_key}:deleted"
+        return f"{self.member(counter_key)}:deleted"
 
     def member_of(self, name: str, guest: bool) -> str:
         """``member(counter_key(name, guest))``."""
@@ -194,28 +263,33 @@ class Namespace:
             key = _keep(remembered, name, counter_key(name, guest))
         return key
 
-    # What a read script checks a key it was given against (``prefix`` + what it read).
-    def threads_prefix(self) -> str:
-        return f"{self.base}:t:"
+    # What a read script checks a key it was given against: it must end with the marker
+    # and what it read (the partition's tag between the base and the marker is made from
+    # the same).
+    @staticmethod
+    def threads_marker() -> str:
+        return ":t:"
 
-    def sections_prefix(self) -> str:
-        return f"{self.base}:s:"
+    @staticmethod
+    def sections_marker() -> str:
+        return ":s:"
 
-    def members_prefix(self) -> str:
-        return f"{self.base}:u:"
+    @staticmethod
+    def members_marker() -> str:
+        return ":u:"
 
     # held
     def held_pending(self) -> str:
         """Sorted set of held ids, by when they were held."""
-        return f"{self.base}:held:pending"
+        return f"{self._board}:held:pending"
 
     def held_by(self, author_key: str) -> str:
         """The same, for one author (``Actor.key``)."""
-        return f"{self.base}:held:by:{author_key}"
+        return f"{self._tagged[named_partition(author_key)]}:held:by:{author_key}"
 
     def held_items(self) -> str:
         """Hash: held id -> the item as ready JSON."""
-        return f"{self.base}:held:items"
+        return f"{self._board}:held:items"
 
     def folded(self, name: str) -> str:
         """``name.casefold()``, remembered."""

@@ -201,7 +201,7 @@ class Reads:
             own, argv = shape([ns for _, ns in spaces], self._guess(guess))
             answer: list[Any] = await self._scripts[script](
                 keys=[*(self.keys.active(name) for name in names),
-                      *(ns.checkpoint for _, ns in spaces), *own],
+                      *(key for _, ns in spaces for key in ns.checkpoints), *own],
                 args=[len(names), *(name for name, _ in spaces), *argv],
             )
             if answer[0] == 1:
@@ -266,7 +266,7 @@ class Reads:
             tp, ms = spaces
             return ([tp.thread(thread_id), tp.posts(thread_id), tp.likes(thread_id),
                      *(ms.member(author) for author in authors)],
-                    [start, start + per_page - 1, ms.members_prefix()])
+                    [start, start + per_page - 1, ms.members_marker()])
 
         answer, seen, spaces = await self._read(
             scripts.THREAD_PAGE, ("thread_page", "member_stats"), shape, min_position,
@@ -298,7 +298,7 @@ class Reads:
             tid = where.thread_id
             return ([tp.thread(tid), tp.posts(tid), tp.likes(tid),
                      *(ms.member(a) for a in author[:1])],
-                    [where.number, ms.members_prefix()])
+                    [where.number, ms.members_marker()])
 
         answer, seen, spaces = await self._read(
             scripts.POST, ("thread_page", "member_stats"), shape, min_position, asked,
@@ -371,7 +371,7 @@ class Reads:
             lp, tp = spaces
             ranked, extra = listed(lp)
             return ([ranked, extra or ranked, *(tp.thread(int(i)) for i in ids)],
-                    [start, start + per_page - 1, tp.threads_prefix(),
+                    [start, start + per_page - 1, tp.threads_marker(),
                      "0" if extra is None else "1"])
 
         answer, seen, spaces = await self._read(
@@ -468,7 +468,7 @@ class Reads:
         def shape(spaces: list[Namespace], slugs: list[str]) -> tuple[list[str], list[Any]]:
             (lp,) = spaces
             return ([lp.sections, *(lp.section(slug) for slug in slugs)],
-                    [lp.sections_prefix()])
+                    [lp.sections_marker()])
 
         answer, seen, spaces = await self._read(scripts.FORUMS, ("thread_list",), shape,
                                                 min_position, asked)
@@ -523,7 +523,7 @@ class Reads:
                      ms.recent_deleted(member), ms.member(guest), ms.recent_threads(guest),
                      ms.recent_posts(guest), ms.recent_deleted(guest),
                      *(tp.thread(int(i)) for i in ids)],
-                    [count, tp.threads_prefix()])
+                    [count, tp.threads_marker()])
 
         answer, seen, spaces = await self._read(
             scripts.ACTIVITY, ("member_stats", "thread_page"), shape, min_position, asked)

@@ -2,8 +2,9 @@
 every key it touches in ``KEYS`` (built in workers/readmodels/keys.py; never in Lua).
 
 Every script's ``KEYS`` start with the pointers of the ``n`` projections it reads
-(``{prefix}:active:{projection}``), then their checkpoints, then its own keys; ``ARGV``
-starts with ``n`` and the namespaces the caller built those keys for. Answers:
+(``{prefix}:active:{projection}``), then their checkpoints (each projection's partitions'
+in order), then its own keys; ``ARGV`` starts with ``n`` and the namespaces the caller
+built those keys for. Answers:
 
 * ``{0}``: a projection has no live namespace (being rebuilt: the reader answers 503);
 * ``{2, namespaces}``: a pointer moved since the caller looked (a rebuild swapped it in):
@@ -13,7 +14,10 @@ starts with ``n`` and the namespaces the caller built those keys for. Answers:
   read of the same page: these are the right names; the caller retries with them;
 * ``{4}``: a thread page is missing or partial (Redis evicted its keys, or some of them:
   docs/design.md, "Thread pages as a cache"): the caller rebuilds it and retries;
-* ``{1, checkpoints, ...}``: the data.
+* ``{1, checkpoints, ...}``: the data; ``checkpoints`` holds two numbers per projection:
+  its lowest partition's checkpoint (how far the read reflects the log) and the sum of
+  its partitions' (it moves whenever any partition does: what a cached answer's tag is
+  made of).
 
 Checking the pointers inside the script keeps a read from mixing an old namespace with a
 new one, or reading one that was just dropped.
@@ -27,6 +31,7 @@ from workers.readmodels import keys as _keys
 
 _POINTERS: Final = """
 local n = tonumber(ARGV[1])
+local parts = """ + str(_keys.PARTITIONS) + """
 for i = 1, n do
   local active = redis.call('GET', KEYS[i])
   if not active then return {0} end
@@ -37,7 +42,21 @@ for i = 1, n do
   end
 end
 local cps = {}
-for i = 1, n do cps[i] = redis.call('GET', KEYS[n + i]) or '0' end
+for i = 1, n do
+  local at = redis.call('MGET', unpack(KEYS, n + (i - 1) * parts + 1, n + i * parts))
+  local low, sum = nil, 0
+  for j = 1, parts do
+    local c = tonumber(at[j] or '0')
+    sum = sum + c
+    if not low or c < low then low = c end
+  end
+  cps[2 * i - 1] = string.format('%d', low)
+  cps[2 * i] = string.format('%d', sum)
+end
+local k0 = n + n * parts
+local function ends(key, tail)
+  return key ~= nil and string.sub(key, -#tail) == tail
+end
 local function counters(key)
   local c = redis.call('HMGET', key, 'threads', 'posts', 'reputation')
   return {c[1] or '0', c[2] or '0', c[3] or '0'}
@@ -67,25 +86,25 @@ end
 # its posts and likes; then the guessed counters of the posts' authors.
 # ARGV: 2, the namespaces, first and last index, the counters' key prefix.
 THREAD_PAGE: Final = _POINTERS + WHOLE + """
-local summary = redis.call('HGETALL', KEYS[5])
+local summary = redis.call('HGETALL', KEYS[k0 + 1])
 if #summary == 0 then return {1, cps, {}} end
 local start = tonumber(ARGV[4])
-local count = whole(KEYS[5], KEYS[6], KEYS[7])
+local count = whole(KEYS[k0 + 1], KEYS[k0 + 2], KEYS[k0 + 3])
 if not count then return {4} end
-local posts = redis.call('LRANGE', KEYS[6], start, tonumber(ARGV[5]))
+local posts = redis.call('LRANGE', KEYS[k0 + 2], start, tonumber(ARGV[5]))
 local authors = {}
 for i = 1, #posts do authors[i] = author(posts[i]) end
-if #KEYS - 7 ~= #authors then return {3, authors} end
+if #KEYS - k0 - 3 ~= #authors then return {3, authors} end
 for i = 1, #authors do
-  if KEYS[7 + i] ~= ARGV[6] .. authors[i] then return {3, authors} end
+  if not ends(KEYS[k0 + 3 + i], ARGV[6] .. authors[i]) then return {3, authors} end
 end
 local numbers = {}
 for i = 1, #posts do numbers[i] = tostring(start + i) end
 local likes = {}
-if #numbers > 0 then likes = redis.call('HMGET', KEYS[7], unpack(numbers)) end
+if #numbers > 0 then likes = redis.call('HMGET', KEYS[k0 + 3], unpack(numbers)) end
 local authored = {}
 for i = 1, #posts do
-  authored[i] = counters(KEYS[7 + i])
+  authored[i] = counters(KEYS[k0 + 3 + i])
   if not likes[i] then likes[i] = '0' end
 end
 return {1, cps, summary, count, posts, likes, authored}
@@ -95,15 +114,15 @@ return {1, cps, summary, count, posts, likes, authored}
 # posts and likes; then the guessed counters of the post's author (none or one).
 # ARGV: 2, the namespaces, the post's number, the counters' key prefix.
 POST: Final = _POINTERS + WHOLE + """
-if redis.call('EXISTS', KEYS[5]) == 0 then return {1, cps, ''} end
-if not whole(KEYS[5], KEYS[6], KEYS[7]) then return {4} end
+if redis.call('EXISTS', KEYS[k0 + 1]) == 0 then return {1, cps, ''} end
+if not whole(KEYS[k0 + 1], KEYS[k0 + 2], KEYS[k0 + 3]) then return {4} end
 local number = tonumber(ARGV[4])
-local post = redis.call('LINDEX', KEYS[6], number - 1)
+local post = redis.call('LINDEX', KEYS[k0 + 2], number - 1)
 if not post then return {1, cps, ''} end
 local by = author(post)
-if KEYS[8] ~= ARGV[5] .. by then return {3, {by}} end
-local likes = redis.call('HGET', KEYS[7], ARGV[4]) or '0'
-return {1, cps, post, likes, counters(KEYS[8])}
+if not ends(KEYS[k0 + 4], ARGV[5] .. by) then return {3, {by}} end
+local likes = redis.call('HGET', KEYS[k0 + 3], ARGV[4]) or '0'
+return {1, cps, post, likes, counters(KEYS[k0 + 4])}
 """
 
 # Writes a thread's page rebuilt from its events (workers/page_rebuild.py), if it is still
@@ -146,28 +165,28 @@ return {1}
 # with ARGV[7] '1', else not read); then the guessed summaries of the listed threads.
 # ARGV: 2, the namespaces, first and last rank, the summaries' key prefix, '1' or '0'.
 LISTING: Final = _POINTERS + """
-local total = redis.call('ZCARD', KEYS[5])
-local ids = redis.call('ZREVRANGE', KEYS[5], tonumber(ARGV[4]), tonumber(ARGV[5]))
-if #KEYS - 6 ~= #ids then return {3, ids} end
+local total = redis.call('ZCARD', KEYS[k0 + 1])
+local ids = redis.call('ZREVRANGE', KEYS[k0 + 1], tonumber(ARGV[4]), tonumber(ARGV[5]))
+if #KEYS - k0 - 2 ~= #ids then return {3, ids} end
 for i = 1, #ids do
-  if KEYS[6 + i] ~= ARGV[6] .. ids[i] then return {3, ids} end
+  if not ends(KEYS[k0 + 2 + i], ARGV[6] .. ids[i]) then return {3, ids} end
 end
 local summaries = {}
-for i = 1, #ids do summaries[i] = redis.call('HGETALL', KEYS[6 + i]) end
+for i = 1, #ids do summaries[i] = redis.call('HGETALL', KEYS[k0 + 2 + i]) end
 local extra = {}
-if ARGV[7] == '1' then extra = redis.call('HGETALL', KEYS[6]) end
+if ARGV[7] == '1' then extra = redis.call('HGETALL', KEYS[k0 + 2]) end
 return {1, cps, total, summaries, extra}
 """
 
 # KEYS: pointer and checkpoint of thread_list; its sorted set of sections; then the
 # guessed sections' summaries. ARGV: 1, the namespace, the summaries' key prefix.
 FORUMS: Final = _POINTERS + """
-local slugs = redis.call('ZRANGE', KEYS[3], 0, -1)
-if #KEYS - 3 ~= #slugs then return {3, slugs} end
+local slugs = redis.call('ZRANGE', KEYS[k0 + 1], 0, -1)
+if #KEYS - k0 - 1 ~= #slugs then return {3, slugs} end
 local out = {}
 for i = 1, #slugs do
-  if KEYS[3 + i] ~= ARGV[3] .. slugs[i] then return {3, slugs} end
-  out[i] = redis.call('HGETALL', KEYS[3 + i])
+  if not ends(KEYS[k0 + 1 + i], ARGV[3] .. slugs[i]) then return {3, slugs} end
+  out[i] = redis.call('HGETALL', KEYS[k0 + 1 + i])
 end
 return {1, cps, out}
 """
@@ -175,18 +194,18 @@ return {1, cps, out}
 # KEYS: pointers and checkpoints of archives and thread_list; the section's summary and
 # its archive's years. ARGV: 2, the namespaces.
 ARCHIVE_YEARS: Final = _POINTERS + """
-return {1, cps, redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6])}
+return {1, cps, redis.call('HGETALL', KEYS[k0 + 1]), redis.call('HGETALL', KEYS[k0 + 2])}
 """
 
 # KEYS: pointer and checkpoint of member_stats; the member's counters, the guest's
 # counters, the guests' names and first posts. ARGV: 1, the namespace, the folded name.
 USER: Final = _POINTERS + """
-local m = redis.call('HGETALL', KEYS[3])
+local m = redis.call('HGETALL', KEYS[k0 + 1])
 if #m > 0 then return {1, cps, m} end
-local g = redis.call('HGETALL', KEYS[4])
+local g = redis.call('HGETALL', KEYS[k0 + 2])
 if #g == 0 then return {1, cps, g} end
-return {1, cps, g, redis.call('HGET', KEYS[5], ARGV[3]) or '',
-        redis.call('ZSCORE', KEYS[6], ARGV[3]) or ''}
+return {1, cps, g, redis.call('HGET', KEYS[k0 + 3], ARGV[3]) or '',
+        redis.call('ZSCORE', KEYS[k0 + 4], ARGV[3]) or ''}
 """
 
 # KEYS: pointers and checkpoints of member_stats and thread_page; the author's member
@@ -194,8 +213,8 @@ return {1, cps, g, redis.call('HGET', KEYS[5], ARGV[3]) or '',
 # summaries of the threads named. ARGV: 2, the namespaces, how many of each, the
 # summaries' prefix. The member's lists when the name is a member's, else the guest's.
 ACTIVITY: Final = _POINTERS + """
-local base = 6
-if redis.call('EXISTS', KEYS[5]) == 0 then base = 10 end
+local base = k0 + 2
+if redis.call('EXISTS', KEYS[k0 + 1]) == 0 then base = k0 + 6 end
 local count = tonumber(ARGV[4])
 local threads = redis.call('ZREVRANGE', KEYS[base], 0, count - 1)
 local all = redis.call('ZREVRANGE', KEYS[base + 1], 0, -1, 'WITHSCORES')
@@ -215,11 +234,11 @@ local function name(id)
 end
 for i = 1, #threads do name(threads[i]) end
 for i = 1, #posts, 2 do name(string.match(posts[i], ':(%d+):')) end
-if #KEYS - 12 ~= #ids then return {3, ids} end
+if #KEYS - k0 - 8 ~= #ids then return {3, ids} end
 local summaries = {}
 for i = 1, #ids do
-  if KEYS[12 + i] ~= ARGV[5] .. ids[i] then return {3, ids} end
-  summaries[i] = redis.call('HGETALL', KEYS[12 + i])
+  if not ends(KEYS[k0 + 8 + i], ARGV[5] .. ids[i]) then return {3, ids} end
+  summaries[i] = redis.call('HGETALL', KEYS[k0 + 8 + i])
 end
 return {1, cps, threads, posts, summaries}
 """
@@ -227,25 +246,25 @@ return {1, cps, threads, posts, summaries}
 # KEYS: pointer and checkpoint of held; a sorted set of held ids (all pending, or one
 # author's); the items. ARGV: 1, the namespace, first and last rank (oldest first).
 HELD: Final = _POINTERS + """
-local total = redis.call('ZCARD', KEYS[3])
-local ids = redis.call('ZRANGE', KEYS[3], tonumber(ARGV[3]), tonumber(ARGV[4]))
+local total = redis.call('ZCARD', KEYS[k0 + 1])
+local ids = redis.call('ZRANGE', KEYS[k0 + 1], tonumber(ARGV[3]), tonumber(ARGV[4]))
 local items = {}
-if #ids > 0 then items = redis.call('HMGET', KEYS[4], unpack(ids)) end
+if #ids > 0 then items = redis.call('HMGET', KEYS[k0 + 2], unpack(ids)) end
 return {1, cps, total, items}
 """
 
 # KEYS: pointer and checkpoint of thread_page; the post's revisions (its versions after
 # each edit). ARGV: 1, the namespace, how many of the newest revisions.
 REVISIONS: Final = _POINTERS + """
-local count = redis.call('LLEN', KEYS[3])
-return {1, cps, count, redis.call('LRANGE', KEYS[3], -tonumber(ARGV[3]), -1)}
+local count = redis.call('LLEN', KEYS[k0 + 1])
+return {1, cps, count, redis.call('LRANGE', KEYS[k0 + 1], -tonumber(ARGV[3]), -1)}
 """
 
 # KEYS: pointer and checkpoint of thread_page; the thread's likers.
 # ARGV: 1, the namespace, then the members asked about (``{number}:{folded name}``).
 LIKED: Final = _POINTERS + """
 local scores = {}
-if #ARGV > 2 then scores = redis.call('ZMSCORE', KEYS[3], unpack(ARGV, 3)) end
+if #ARGV > 2 then scores = redis.call('ZMSCORE', KEYS[k0 + 1], unpack(ARGV, 3)) end
 local liked = {}
 for i = 1, #ARGV - 2 do liked[i] = scores[i] and 1 or 0 end
 return {1, cps, liked}

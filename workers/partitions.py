@@ -1,0 +1,111 @@
+"""Which live projector works on which partitions (workers/readmodels/keys.py): each
+partition has a short lease, renewed while held, so a projector that dies (SIGKILL, a lost
+host) frees its partitions within the lease's time and the others take them over.
+
+A pass claims the partitions that are behind and free, up to a fair share of them: the
+partitions divided by the projectors alive (each says so every tick in a sorted set, by
+time), so several projectors busy at once work on different partitions. What it does
+not claim is left for the others, or for its own next pass. Holding a partition is only
+about not doing the same work twice: every commit is a compare-and-set on the
+partitions' checkpoints (workers/commit.py), so a lease lost under a stalled holder costs
+work, never correctness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Final
+
+from redis.asyncio import Redis
+
+from workers.locks import Lease
+from workers.readmodels import Keys
+from workers.readmodels.keys import PARTITIONS
+
+# A projector that has not said it is alive for this long no longer counts in the share.
+ALIVE_MS: Final = 3_000
+
+
+def projector_name() -> str:
+    """What ``forum status`` shows as a partition's owner."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def share(alive: int) -> int:
+    """How many partitions one of ``alive`` projectors claims at most."""
+    return math.ceil(PARTITIONS / max(1, alive))
+
+
+class Claims:
+    def __init__(self, redis: Redis, keys: Keys, *, ttl_ms: int, name: str | None = None
+                 ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl_ms = ttl_ms
+        self.name = name or projector_name()
+        self.alive = 1
+        leases = [Lease(redis, keys.partition_lease(p), ttl_ms) for p in range(PARTITIONS)]
+        for lease in leases:  # one holder name for all: what ``forum status`` shows
+            lease.token = f"{self.name}/{leases[0].token}"
+        self._leases = leases
+
+    async def say_alive(self) -> int:
+        """Count this projector among those alive; returns how many are."""
+        now = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.keys.workers(), {self.name: now})
+            pipe.zremrangebyscore(self.keys.workers(), "-inf", now - ALIVE_MS)
+            pipe.zcard(self.keys.workers())
+            *_, alive = await pipe.execute()
+        self.alive = int(alive)
+        return self.alive
+
+    async def leave(self) -> None:
+        await self.redis.zrem(self.keys.workers(), self.name)
+
+    async def claim(self, wanted: Iterable[int]) -> list[int]:
+        """Claim what is free of ``wanted``, in order, up to this projector's share."""
+        held: list[int] = []
+        candidates = list(wanted)
+        quota = share(self.alive)
+        while candidates and len(held) < quota:
+            asked, candidates = candidates[: quota - len(held)], candidates[quota - len(held):]
+            got = await asyncio.gather(*(self._leases[p].acquire() for p in asked))
+            held += [p for p, ok in zip(asked, got, strict=True) if ok]
+        return sorted(held)
+
+    async def renew(self, held: Iterable[int]) -> None:
+        await asyncio.gather(*(self._leases[p].renew() for p in held))
+
+    async def release(self, held: Iterable[int]) -> None:
+        await asyncio.gather(*(self._leases[p].release() for p in held))
+
+    @contextlib.asynccontextmanager
+    async def renewed(self, held: list[int]) -> AsyncIterator[None]:
+        """Renew the leases on ``held`` every quarter of their time while the block runs."""
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(self.ttl_ms / 4000)
+                await self.renew(held)
+
+        task = asyncio.ensure_future(keep())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def owners(redis: Redis, keys: Keys) -> list[str | None]:
+    """Each partition's holder now (None: no pass is working on it)."""
+    values = await redis.mget(*(keys.partition_lease(p) for p in range(PARTITIONS)))
+    return [None if v is None else (v.decode() if isinstance(v, bytes) else v).split("/")[0]
+            for v in values]
