@@ -55,21 +55,24 @@ class Changes:
 def apply(feed: Feed, targets: list[Target], positions: list[int]) -> Changes:
     """The changes ``feed`` makes to each target above its checkpoint."""
     batches = [Batch() for _ in targets]
-    routes: dict[type, list[tuple[Handler, Namespace, int, Batch]]] = {}
+    routes: dict[type, list[tuple[Handler, Namespace, int, Batch, Projection | None,
+                                  frozenset[int]]]] = {}
     highest = max(positions, default=0)  # past it, every target takes every event
     for position, event in feed:
         route = routes.get(type(event))
         if route is None:  # which targets read this type of event: asked once per batch
             route = routes[type(event)] = [
-                (t.projection.handlers[type(event)], t.ns, checkpoint, batch)
+                (t.projection.handlers[type(event)], t.ns, checkpoint, batch,
+                 # A target with some partitions asks a projection that can tell
+                 # where an event's changes go, and skips those it would drop.
+                 t.projection if len(t.partitions) < PARTITIONS
+                 and t.projection.partitioned else None, t.partitions)
                 for t, checkpoint, batch in zip(targets, positions, batches, strict=True)
                 if type(event) in t.projection.handlers
             ]
-        if position > highest:
-            for handle, ns, _, batch in route:
+        above = position > highest
+        for handle, ns, checkpoint, batch, ask, partitions in route:
+            if (above or position > checkpoint) and (
+                    ask is None or ask.partition_of(event) in partitions):
                 handle(event, ns, batch)
-        else:
-            for handle, ns, checkpoint, batch in route:
-                if position > checkpoint:
-                    handle(event, ns, batch)
     return Changes(list(zip(targets, batches, strict=True)))

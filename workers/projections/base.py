@@ -27,6 +27,10 @@ class Projection:
     # CPU per event relative to the others (measured on the replay benchmark's log):
     # how ``forum replay --jobs`` shares projections out between processes.
     cost: ClassVar[float] = 1.0
+    # Whether ``partition_of`` tells where each event's changes go: a projector that
+    # holds some partitions (workers/partitions.py) then skips the events of the others
+    # instead of making changes it would drop.
+    partitioned: ClassVar[bool] = False
 
     def __init__(self) -> None:
         # workers/apply.py looks handlers up by the event's type, once per type and batch.
@@ -34,3 +38,8 @@ class Projection:
             cls: getattr(self, f"on_{tag}")
             for tag, cls in EVENT_TYPES.items() if hasattr(self, f"on_{tag}")
         }
+
+    def partition_of(self, event: Any) -> int:
+        """The one partition every change ``event`` makes lies in (``partitioned``
+        projections only)."""
+        raise NotImplementedError

@@ -18,6 +18,7 @@ events with these same handlers (workers/page_rebuild.py).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from events.threads import (
     PostAdded,
@@ -35,7 +36,7 @@ from events.threads import (
 from workers.batch import Batch
 from workers.projections.base import Projection
 from workers.readmodels import Namespace, stored_posts
-from workers.readmodels.keys import PAGE_MARK, PAGE_TTL
+from workers.readmodels.keys import PAGE_MARK, PAGE_TTL, thread_partition
 
 
 def post_prefix(
@@ -63,6 +64,10 @@ class ThreadPage(Projection):
     # with its author's counter key (no list of authors); 5: edits' versions and likers; 6:
     # keys in partitions (workers/readmodels/keys.py)
     cost = 8
+    partitioned = True  # every key an event changes is its thread's
+
+    def partition_of(self, event: Any) -> int:
+        return thread_partition(event.thread_id)
 
     def on_thread_started(self, event: ThreadStarted, ns: Namespace, batch: Batch) -> None:
         batch.hset(ns.thread(event.thread_id), mapping={
