@@ -31,7 +31,7 @@ from workers.locks import Lease
 from workers.partitions import Claims
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
-from workers.readmodels.keys import PARTITIONS
+from workers.readmodels.keys import PARTITIONS, version_of
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +79,7 @@ class Live:
         while True:
             seen = self._seen
             named = [(n, ns) for n, ns in zip(self._names, map(rebuild.as_text, seen), strict=True)
-                     if ns is not None and rebuild.version_of(ns) == PROJECTIONS[n].version]
+                     if ns is not None and version_of(ns) == PROJECTIONS[n].version]
             candidates = [Target(PROJECTIONS[n], self.keys.namespace(n, ns)) for n, ns in named]
             checkpoint_keys = [key for t in candidates for key in t.ns.checkpoints]
             values = await self.redis.mget(*self._pointers, *self._building, *checkpoint_keys)

@@ -23,19 +23,13 @@ from workers.apply import Target
 from workers.catch_up import catch_up
 from workers.projections import PROJECTIONS
 from workers.readmodels import Keys
+from workers.readmodels.keys import version_of
 
 log = structlog.get_logger(__name__)
 
 BUILD_BATCH = 2000
 # Above the containers a build batch has alive at once (~20,000 for 2,000 events).
 _BUILD_GC_THRESHOLD = 100_000
-
-
-def version_of(ns: str) -> int:
-    try:
-        return int(ns.split(".", 1)[0].removeprefix("v"))
-    except ValueError:
-        return -1
 
 
 async def new_namespace(redis: Redis, keys: Keys, name: str, born: int = 0) -> str:

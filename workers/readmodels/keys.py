@@ -42,6 +42,15 @@ PARTITIONS: Final = 16
 BOARD: Final = 0
 
 
+def version_of(ns: str) -> int:
+    """The projection version a namespace's name (``v{version}.{generation}.{born}``,
+    workers/rebuild.py) was made for; -1 if it names none."""
+    try:
+        return int(ns.split(".", 1)[0].removeprefix("v"))
+    except ValueError:
+        return -1
+
+
 def _spread_tags(count: int) -> tuple[str, ...]:
     """A hash tag per partition whose slot lies in the partition's share of the slot
     space: each of a cluster's masters (which own even ranges of slots) gets its share

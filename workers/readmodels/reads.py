@@ -29,6 +29,7 @@ from common.bbcode import render
 from events import EventStore
 from events.threads import PostAdded
 from workers.page_rebuild import rebuild_page
+from workers.projections import PROJECTIONS
 from workers.readmodels import scripts, stored_posts
 from workers.readmodels.errors import (
     BeyondHeadError,
@@ -36,7 +37,7 @@ from workers.readmodels.errors import (
     ReadNotFoundError,
 )
 from workers.readmodels.formats import moment_of, rfc3339
-from workers.readmodels.keys import Keys, Namespace, counter_key
+from workers.readmodels.keys import Keys, Namespace, counter_key, version_of
 from workers.readmodels.values import (
     Activity,
     ArchiveYears,
@@ -163,19 +164,26 @@ class Reads:
     # -- the plumbing ------------------------------------------------------------------
 
     async def _namespaces(self, names: tuple[str, ...]) -> list[tuple[str, Namespace]] | None:
-        """The live namespaces of ``names`` as last seen; None if one has none."""
+        """The live namespaces of ``names`` as last seen; None if one has none (or one
+        this code cannot read)."""
         if any(name not in self._spaces for name in names):
             pointers = await self.redis.mget([self.keys.active(name) for name in names])
             for name, pointer in zip(names, pointers, strict=True):
-                if pointer is None:
+                if pointer is None or not self._learn(name, pointer):
                     return None
-                self._learn(name, pointer)
         return [self._spaces[name] for name in names]
 
-    def _learn(self, name: str, pointer: bytes | str) -> None:
+    def _learn(self, name: str, pointer: bytes | str) -> bool:
+        """Read ``name`` from the namespace ``pointer`` names from now on; False if it is
+        of another version of the projection, whose keys may lie otherwise (after an
+        upgrade, until the workers have rebuilt it: reads answer 503 meanwhile)."""
         ns = pointer.decode() if isinstance(pointer, bytes) else pointer
+        if version_of(ns) != PROJECTIONS[name].version:
+            self._spaces.pop(name, None)
+            return False
         if self._spaces.get(name, ("",))[0] != ns:
             self._spaces[name] = (ns, self.keys.namespace(name, ns))
+        return True
 
     def _guess(self, guess: Hashable | None, names: list[str] | None = None) -> list[str]:
         if guess is None:
@@ -214,9 +222,7 @@ class Reads:
                 await rebuild_page(self.redis, self.keys, self.store, thread_id)
             elif answer[0] == 2:  # a rebuild swapped a namespace in: build the keys again
                 for name, pointer in zip(names, answer[1], strict=True):
-                    if pointer:
-                        self._learn(name, pointer)
-                    else:
+                    if not pointer or not self._learn(name, pointer):
                         self._spaces.pop(name, None)
             else:  # 3: the page changed since it was last read
                 self._guess(guess, [name.decode() for name in answer[1]])
