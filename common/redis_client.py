@@ -58,3 +58,13 @@ def node_client(redis: Redis, key: str) -> Redis:
                             "socket_connect_timeout", "client_name")}
         found = clients[node.name] = Redis(host=node.host, port=int(node.port), **options)
     return found
+
+
+async def mset(redis: Redis, mapping: dict[str, Any]) -> None:
+    """SET every key of ``mapping``: one MSET, or on a cluster one per slot."""
+    if not mapping:
+        return
+    if isinstance(redis, RedisCluster):
+        await redis.mset_nonatomic(mapping)
+    else:
+        await redis.mset(mapping)

@@ -22,6 +22,8 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
+    # ``redis_url`` names a node of a Redis Cluster (common/redis_client.py).
+    redis_cluster: bool = False
     # Redis key prefix of the read models: lets tests and several boards share one Redis.
     key_prefix: str = "forum"
     log_level: str = "INFO"

@@ -80,14 +80,14 @@ async def _forget_read_models(settings: Settings) -> None:
     empty), perhaps one further on than the backup: a rebuild would wait forever to catch
     up with them, and they are not this log's anyway. Readers find none until the rebuild
     swaps the new ones in."""
-    from redis.asyncio import Redis
-
+    from common.redis_client import connect
     from workers.projections import PROJECTIONS
     from workers.readmodels import Keys
     from workers.rebuild import as_text, drop_namespace
 
     keys = Keys(settings.key_prefix)
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=30)
+    redis = connect(settings.redis_url, cluster=settings.redis_cluster,
+                    socket_connect_timeout=2, socket_timeout=30)
     try:
         for name in PROJECTIONS:
             active = as_text(await redis.getdel(keys.active(name)))

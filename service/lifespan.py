@@ -15,6 +15,7 @@ import structlog
 from litestar import Litestar
 from redis.asyncio import Redis
 
+from common.redis_client import connect
 from events.offset import say_if_ahead
 from events.postgres import PostgresEventStore, create_pool
 from events.snapshots import PostgresSnapshotStore
@@ -68,9 +69,11 @@ async def services(settings: Settings, metrics: Metrics | None = None
                    ) -> AsyncIterator[Services]:
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
     search_pool: asyncpg.Pool | None = None
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    redis = connect(settings.redis_url, cluster=settings.redis_cluster,
+                    socket_connect_timeout=2, socket_timeout=5)
     notifier = _notifier(settings)
     handlers: Handlers | None = None
+    limiter = Limiter(settings, redis)
     try:
         search_pool = await create_pool(settings.database_url, min_size=1,
                                         max_size=settings.search_pool_size,
@@ -96,7 +99,7 @@ async def services(settings: Settings, metrics: Metrics | None = None
                         cache_ms=settings.page_cache_ms),
             search=SearchReads(search_pool, store, per_page=settings.per_page,
                                min_position_wait=settings.min_position_wait),
-            limiter=Limiter(settings, redis), bans=Banned(pool), pages=KeptPages(),
+            limiter=limiter, bans=Banned(pool), pages=KeptPages(),
             rights=DataRights(pool, store, verify_password=verify_password,
                               offload=handlers.offload, clock=handlers.clock),
             tags=release_tags(settings),
@@ -106,6 +109,7 @@ async def services(settings: Settings, metrics: Metrics | None = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(handlers.threads.settle(), 5)
         await notifier.close()
+        await limiter.close()
         await redis.aclose()
         if search_pool is not None:
             await search_pool.close()

@@ -34,13 +34,14 @@ from typing import Any, Literal
 
 import structlog
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from litestar import Request
 from litestar.datastructures import State
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from common.redis_client import is_cluster
 from service.addresses import address_of
 from service.domain.actors import Actor
 from service.domain.errors import TooSoonError
@@ -131,10 +132,25 @@ class Limiter:
         self.enabled = _switch(settings.rate_limits)
         self.rules = {field: _parse(field, getattr(settings, field))
                       for field in SETTINGS_FIELDS}
-        options: Any = {"connection_pool": redis.connection_pool}
-        storage = RedisStorage("async+redis://", implementation="redispy",
-                               key_prefix=f"{settings.key_prefix}:limits", **options)
+        storage: RedisStorage | RedisClusterStorage
+        if is_cluster(redis):
+            # limits' cluster storage makes a client of its own from the URL (it cannot
+            # share one); its scripts each touch one key or keys of one hash tag.
+            storage = RedisClusterStorage(
+                "async+redis+cluster://" + settings.redis_url.split("://", 1)[-1].split("/")[0],
+                implementation="redispy", key_prefix=f"{settings.key_prefix}:limits")
+        else:
+            options: Any = {"connection_pool": redis.connection_pool}
+            storage = RedisStorage("async+redis://", implementation="redispy",
+                                   key_prefix=f"{settings.key_prefix}:limits", **options)
+        self._storage = storage
         self._window = MovingWindowRateLimiter(storage)
+
+    async def close(self) -> None:
+        """Close the client the cluster storage made of its own (the plain storage uses
+        the app's pool)."""
+        if isinstance(self._storage, RedisClusterStorage):
+            await self._storage.bridge.storage.aclose()  # type: ignore[attr-defined]
 
     def _checks(self, field: str | None, action: str, kind: str, value: str) -> list[Check]:
         if field is None:

@@ -14,6 +14,7 @@ import asyncpg
 import msgspec
 from redis.asyncio import Redis
 
+from common.redis_client import connect, mget
 from events.offset import LOG_AHEAD
 from events.postgres import PostgresEventStore, create_pool
 from service import readiness
@@ -49,7 +50,7 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
     who holds it (a session of any database on the cluster, or a prepared transaction:
     this is the operator's tool)."""
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect(settings.redis_url, cluster=settings.redis_cluster)
     try:
         store = PostgresEventStore(pool)
         keys = Keys(settings.key_prefix)
@@ -83,7 +84,7 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
             if name == SEARCH:
                 build_position = search_build.checkpoint if search_build else None
             elif name in builds:
-                raw = await redis.mget(keys.namespace(name, builds[name]).checkpoints)
+                raw = await mget(redis, keys.namespace(name, builds[name]).checkpoints)
                 build_position = min(int(v or 0) for v in raw)
             out["projections"][name] = {
                 "position": position, "lag_events": lag_events,
@@ -227,7 +228,7 @@ async def replay(settings: Settings, names: list[str], jobs: int | None = None) 
 
 async def _replay_redis(settings: Settings, store: PostgresEventStore, names: list[str],
                         jobs: int | None, total: int, interrupted: asyncio.Event) -> None:
-    redis = Redis.from_url(settings.redis_url, socket_timeout=60)
+    redis = connect(settings.redis_url, cluster=settings.redis_cluster, socket_timeout=60)
     keys = Keys(settings.key_prefix)
     lease = Lease(redis, keys.lock("build"), ttl_ms=30_000)
     builds: dict[str, str] = {}

@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 
 from redis.asyncio import Redis
 
+from common.redis_client import mget
 from events import EventStore
 from workers.apply import Feed, Target, apply
-from workers.commit import Committer, as_bytes
+from workers.commit import Committer, SlotCommitter, as_bytes, committer_for
 from workers.erasures import erased_in
 
 
@@ -84,10 +85,13 @@ async def read_guards(redis: Redis, targets: Sequence[Target],
                       expect: Mapping[str, bytes | str | None]
                       ) -> tuple[list[Target], Guards] | None:
     """The targets, aligned, and the guards of a pass for them whose pointers must hold
-    ``expect``, in one read; None when a pointer has already moved."""
+    ``expect``, in one read; None when a pointer has already moved, or a checkpoint is
+    missing (every namespace gets its checkpoints when it is made)."""
     keys = [key for t in targets for key in t.checkpoints]
-    values = await redis.mget(*keys, *expect)
+    values = await mget(redis, [*keys, *expect])
     if [as_bytes(v) for v in values[len(keys):]] != [as_bytes(v) for v in expect.values()]:
+        return None
+    if None in values[: len(keys)]:  # fenced (workers/rebuild.py): no longer to be written
         return None
     checkpoints = dict(zip(keys, values[: len(keys)], strict=True))
     split = aligned(targets, checkpoints)
@@ -118,12 +122,12 @@ async def catch_up(
         if read is None:
             return Progress(0, 0, conflicted=True)
         targets, guards = read
-    async with Committer(redis) as committer:
+    async with committer_for(redis) as committer:
         return await _stream(store, committer, targets, guards, batch, deadline, on_batch)
 
 
 async def _stream(
-    store: EventStore, committer: Committer, targets: list[Target], guards: Guards,
+    store: EventStore, committer: Committer | SlotCommitter, targets: list[Target], guards: Guards,
     batch: int, deadline: float | None, on_batch: Callable[[int], None] | None,
 ) -> Progress:
     positions = list(guards.positions)

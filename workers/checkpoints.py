@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from common.redis_client import mget
 from workers.readmodels import Keys
 from workers.readmodels.keys import PARTITIONS
 
@@ -16,11 +17,11 @@ async def partitions(redis: Redis, keys: Keys, names: list[str]
     """Each live projection's checkpoint in each partition; None where it has no live
     read model (or a rebuild swapped it between the two reads: it is read again next
     time), or that partition's checkpoint is missing."""
-    pointers = await redis.mget([keys.active(name) for name in names])
+    pointers = await mget(redis, [keys.active(name) for name in names])
     live = {name: keys.namespace(name, _text(pointer)).checkpoints
             for name, pointer in zip(names, pointers, strict=True) if pointer is not None}
     flat = [key for checkpoints in live.values() for key in checkpoints]
-    values = iter(await redis.mget(flat) if flat else [])
+    values = iter(await mget(redis, flat))
     found = {name: [None if (v := next(values)) is None else int(v) for _ in checkpoints]
              for name, checkpoints in live.items()}
     return {name: found.get(name, [None] * PARTITIONS) for name in names}

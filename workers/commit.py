@@ -18,6 +18,7 @@ rebuild. The transaction goes over a connection of the commit's own
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Protocol
@@ -26,7 +27,9 @@ import hiredis
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from common.redis_client import is_cluster, node_client
 from workers.batch import wire
+from workers.readmodels.keys import TAGS, partition_of_key
 from workers.redis_link import RedisLink
 from workers.resp import Command
 
@@ -129,3 +132,70 @@ class Committer:
             commands += [("WATCH", *keys), ("MGET", *keys)]
         replies = await link.exchange(commands) if commands else []
         self._watched = dict(zip(keys, replies[-1], strict=True)) if keys else {}
+
+
+class _Listed:
+    """Commands already made (``Commands``)."""
+
+    __slots__ = ("_commands",)
+
+    def __init__(self, commands: list[Command]) -> None:
+        self._commands = commands
+
+    def commands(self) -> list[Command]:
+        return self._commands
+
+
+class SlotCommitter:
+    """``Committer`` on a Redis Cluster, where a transaction holds keys of one hash slot:
+    a batch is split by partition (workers/readmodels/keys.py: a partition's keys and
+    its checkpoints share its slot) and each part committed by a ``Committer`` of that
+    partition's own, over a connection to the node serving its slot, all at once. Each
+    part is exactly-once by itself; a batch applied in some partitions and refused in
+    others leaves their checkpoints apart, and the next pass reads them and applies each
+    event only above each partition's own (workers/catch_up.py ``aligned``). Guards are
+    checkpoints only: the pointers are in other slots (workers/rebuild.py ``fence``)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._committers: dict[int, Committer] = {}
+
+    async def __aenter__(self) -> SlotCommitter:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
+        committers, self._committers = self._committers, {}
+        for committer in committers.values():
+            await committer.__aexit__(kind, error, trace)
+
+    async def commit(self, batch: Commands, guards: Mapping[str, bytes | str | None],
+                     sets: Mapping[str, Any], *, more: bool = True) -> bool:
+        parts: dict[int, list[Command]] = {}
+        for command in batch.commands():
+            parts.setdefault(partition_of_key(str(command[1])), []).append(command)
+        guarded: dict[int, dict[str, bytes | str | None]] = {}
+        for key, value in guards.items():
+            guarded.setdefault(partition_of_key(key), {})[key] = value
+        setting: dict[int, dict[str, Any]] = {}
+        for key, value in sets.items():
+            setting.setdefault(partition_of_key(key), {})[key] = value
+        touched = sorted(set(parts) | set(setting))
+        committers = [await self._committer(p) for p in touched]
+        done = await asyncio.gather(*(
+            committer.commit(_Listed(parts.get(p, [])), guarded.get(p, {}),
+                             setting.get(p, {}), more=more)
+            for p, committer in zip(touched, committers, strict=True)))
+        return all(done)
+
+    async def _committer(self, partition: int) -> Committer:
+        committer = self._committers.get(partition)
+        if committer is None:
+            node = node_client(self._redis, f"{{{TAGS[partition]}}}")
+            committer = self._committers[partition] = await Committer(node).__aenter__()
+        return committer
+
+
+def committer_for(redis: Redis) -> Committer | SlotCommitter:
+    """The committer of a catch-up pass on ``redis``."""
+    return SlotCommitter(redis) if is_cluster(redis) else Committer(redis)

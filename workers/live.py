@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import structlog
 from redis.asyncio import Redis
 
+from common.redis_client import is_cluster, mget
 from events import EventStore
 from workers import erasures, rebuild
 from workers.apply import Target
@@ -67,6 +68,7 @@ class Live:
         self.keys = keys
         self.batch = batch
         self.claims = Claims(redis, keys, ttl_ms=LIVE_LEASE_MS, name=name)
+        self._cluster = is_cluster(redis)
         self._names = list(PROJECTIONS)
         self._pointers = [keys.active(n) for n in self._names]
         self._building = [keys.building(n) for n in self._names]
@@ -82,7 +84,8 @@ class Live:
                      if ns is not None and version_of(ns) == PROJECTIONS[n].version]
             candidates = [Target(PROJECTIONS[n], self.keys.namespace(n, ns)) for n, ns in named]
             checkpoint_keys = [key for t in candidates for key in t.ns.checkpoints]
-            values = await self.redis.mget(*self._pointers, *self._building, *checkpoint_keys)
+            values = await mget(self.redis, [*self._pointers, *self._building,
+                                             *checkpoint_keys])
             count = len(self._names)
             pointers, building = values[:count], values[count: 2 * count]
             if pointers != seen:
@@ -96,7 +99,10 @@ class Live:
             live = {t.projection.name for t in targets}
             return State(
                 targets=targets, checkpoints=checkpoints,
-                pointers=dict(zip(self._pointers, pointers, strict=True)),
+                # What commits check beside the checkpoints; on a cluster the pointers
+                # are in other slots, and the fence is the guard (workers/rebuild.py).
+                pointers={} if self._cluster else dict(zip(self._pointers, pointers,
+                                                           strict=True)),
                 stale=[n for n in self._names if n not in live],
                 builds={n: ns for n, b in zip(self._names, building, strict=True)
                         if (ns := rebuild.as_text(b)) is not None},
@@ -175,7 +181,7 @@ class Live:
         """Start rebuilding every live read model made before the erasure at ``erased``
         (workers/erasures.py), unless a build started after it is already under way; the
         ticks carry the builds on and swap them in."""
-        pointers = await self.redis.mget(*self._pointers)
+        pointers = await mget(self.redis, self._pointers)
         live = {n: ns for n, p in zip(self._names, pointers, strict=True)
                 if (ns := rebuild.as_text(p)) is not None}
         builds = await rebuild.building(self.redis, self.keys, self._names)

@@ -19,8 +19,8 @@ from typing import Any
 import dramatiq
 import structlog
 from dramatiq.asyncio import get_event_loop_thread
-from redis.asyncio import Redis
 
+from common.redis_client import connect
 from events.offset import say_if_ahead
 from events.postgres import PostgresEventStore, create_pool
 from workers.live import Live
@@ -47,7 +47,8 @@ class Resources(dramatiq.Middleware):
 
     async def _open(self) -> None:
         pool = await create_pool(self.settings.database_url, min_size=1, max_size=8)
-        redis = Redis.from_url(self.settings.redis_url, socket_connect_timeout=2,
+        redis = connect(self.settings.redis_url, cluster=self.settings.redis_cluster,
+                        socket_connect_timeout=2,
                                socket_timeout=30)
         self._closers = [pool.close, redis.aclose]
         store = PostgresEventStore(pool)

@@ -24,6 +24,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
+from common.redis_client import mget
 from workers.locks import Lease
 from workers.readmodels import Keys
 from workers.readmodels.keys import PARTITIONS
@@ -106,6 +107,6 @@ class Claims:
 
 async def owners(redis: Redis, keys: Keys) -> list[str | None]:
     """Each partition's holder now (None: no pass is working on it)."""
-    values = await redis.mget(*(keys.partition_lease(p) for p in range(PARTITIONS)))
+    values = await mget(redis, [keys.partition_lease(p) for p in range(PARTITIONS)])
     return [None if v is None else (v.decode() if isinstance(v, bytes) else v).split("/")[0]
             for v in values]

@@ -17,12 +17,13 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
+from common.redis_client import is_cluster, mget, mset
 from events import EventStore
 from workers import erasures
 from workers.apply import Target
 from workers.catch_up import catch_up
 from workers.projections import PROJECTIONS
-from workers.readmodels import Keys
+from workers.readmodels import Keys, Namespace
 from workers.readmodels.keys import version_of
 
 log = structlog.get_logger(__name__)
@@ -51,8 +52,18 @@ async def unlink_matching(redis: Redis, pattern: str) -> int:
     return dropped
 
 
+async def fence(redis: Redis, ns: Namespace) -> None:
+    """Make ``ns`` live nowhere: delete its checkpoints. Every commit to a namespace is
+    guarded by its partitions' checkpoints (and never by a missing one), and every read
+    checks them, so from here on nothing writes to it and no read trusts it, on one
+    Redis or a cluster (where no transaction can also hold the pointer)."""
+    await redis.delete(*ns.checkpoints)
+
+
 async def drop_namespace(redis: Redis, keys: Keys, name: str, ns: str) -> int:
-    return await unlink_matching(redis, keys.namespace(name, ns).pattern())
+    namespace = keys.namespace(name, ns)
+    await fence(redis, namespace)  # first: no commit lands behind the scan below
+    return await unlink_matching(redis, namespace.pattern())
 
 
 def as_text(value: bytes | str | None) -> str | None:
@@ -83,6 +94,9 @@ async def start(redis: Redis, keys: Keys, name: str, *, fresh: bool, born: int =
     if current is not None and not fresh and version_of(current) == PROJECTIONS[name].version:
         return current
     ns = await new_namespace(redis, keys, name, born)
+    # Its checkpoints before the pointer: a build's pass never commits guarded by a
+    # missing checkpoint, which means the build was fenced (replaced or dropped).
+    await mset(redis, dict.fromkeys(keys.namespace(name, ns).checkpoints, 0))
     await redis.set(keys.building(name), ns)
     if current is not None:
         await drop_namespace(redis, keys, name, current)
@@ -92,12 +106,15 @@ async def start(redis: Redis, keys: Keys, name: str, *, fresh: bool, born: int =
 async def building(redis: Redis, keys: Keys, names: Iterable[str]) -> dict[str, str]:
     """The namespaces under construction, by projection (one read)."""
     names = list(names)
-    values = await redis.mget(*(keys.building(n) for n in names)) if names else []
+    values = await mget(redis, [keys.building(n) for n in names])
     return {n: ns for n, v in zip(names, values, strict=True) if (ns := as_text(v)) is not None}
 
 
 async def try_swap(redis: Redis, keys: Keys, name: str, ns: str) -> bool:
-    """Point readers at ``ns`` if it is at least as far as the live namespace."""
+    """Point readers at ``ns`` if it is at least as far as the live namespace, and fence
+    the old one (then drop it)."""
+    if is_cluster(redis):
+        return await _swap_on_cluster(redis, keys, name, ns)
     new = keys.namespace(name, ns)
     async with redis.pipeline(transaction=True) as pipe:
         await pipe.watch(keys.active(name), keys.building(name), *new.checkpoints)
@@ -106,6 +123,9 @@ async def try_swap(redis: Redis, keys: Keys, name: str, ns: str) -> bool:
             await pipe.reset()
             return False
         positions = await pipe.mget(*new.checkpoints)
+        if None in positions:  # fenced: another build replaced this one
+            await pipe.reset()
+            return False
         new_position = min(int(p or 0) for p in positions)
         if old is not None and version_of(old) == PROJECTIONS[name].version:
             old_checkpoints = keys.namespace(name, old).checkpoints
@@ -114,15 +134,51 @@ async def try_swap(redis: Redis, keys: Keys, name: str, ns: str) -> bool:
                 await pipe.reset()
                 return False
         pipe.multi()
-        for key, position in zip(new.checkpoints, positions, strict=True):
-            if position is None:  # a partition no commit has named yet (an empty log)
-                pipe.set(key, 0)
         pipe.set(keys.active(name), ns)
         pipe.delete(keys.building(name))
+        if old is not None:
+            pipe.delete(*keys.namespace(name, old).checkpoints)
         try:
             await pipe.execute()
         except WatchError:
             return False
+    if old is not None:
+        await drop_namespace(redis, keys, name, old)
+    return True
+
+
+_COMPARE_AND_SET = """
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
+"""
+
+
+async def _swap_on_cluster(redis: Redis, keys: Keys, name: str, ns: str) -> bool:
+    """``try_swap`` where no transaction can hold the pointers and the checkpoints (other
+    hash slots): the swap runs under the build lease (its callers hold it), the pointers
+    move by compare-and-set, and the old namespace is fenced right after. The old one
+    may move on between the comparison and the fence; readers then see the new one a
+    few events behind it until the live projector catches it up (reads waiting for a
+    position wait for it)."""
+    new = keys.namespace(name, ns)
+    old = as_text(await redis.get(keys.active(name)))
+    if as_text(await redis.get(keys.building(name))) != ns:
+        return False
+    positions = await mget(redis, new.checkpoints)
+    if None in positions:  # fenced: another build replaced this one
+        return False
+    new_position = min(int(p) for p in positions)
+    if old is not None and version_of(old) == PROJECTIONS[name].version:
+        behind = await mget(redis, keys.namespace(name, old).checkpoints)
+        if max(int(p or 0) for p in behind) > new_position:
+            return False
+    swap = redis.register_script(_COMPARE_AND_SET)
+    if not await swap(keys=[keys.active(name)], args=[old or "", ns]):
+        return False
+    if old is not None:
+        await fence(redis, keys.namespace(name, old))
+    await swap(keys=[keys.building(name)], args=[ns, ""])
     if old is not None:
         await drop_namespace(redis, keys, name, old)
     return True
@@ -161,7 +217,10 @@ async def fill(
         while builds and (deadline is None or time.monotonic() < deadline):
             targets = [Target(PROJECTIONS[n], keys.namespace(n, ns, pages=False))
                        for n, ns in builds.items()]
-            expect = {keys.building(n): ns.encode() for n, ns in builds.items()}
+            # On a cluster the pointers are in other slots than the checkpoints: the
+            # fence (a replaced build's checkpoints deleted) is the guard there.
+            expect = {} if is_cluster(redis) else {
+                keys.building(n): ns.encode() for n, ns in builds.items()}
             progress = await catch_up(store, redis, targets, batch=batch, expect=expect,
                                       deadline=deadline, on_batch=on_batch)
             stale = erasures.stale_after(builds, progress.erased) if progress.erased else []

@@ -21,6 +21,7 @@ from multiprocessing.process import BaseProcess
 
 from redis.asyncio import Redis
 
+from common.redis_client import connect
 from events import EventStore
 from events.postgres import PostgresEventStore, create_pool
 from workers import rebuild
@@ -56,7 +57,7 @@ def _child(settings: WorkerSettings, builds: dict[str, str], progress: Connectio
 async def _child_fill(settings: WorkerSettings, builds: dict[str, str], progress: Connection
                       ) -> None:
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=60)
+    redis = connect(settings.redis_url, cluster=settings.redis_cluster, socket_timeout=60)
     try:
         await rebuild.fill(PostgresEventStore(pool), redis, Keys(settings.key_prefix),
                            builds, on_batch=progress.send)

@@ -13,4 +13,9 @@ class WorkerSettings(CommonSettings, frozen=True, kw_only=True):
 
     @property
     def broker(self) -> str:
+        if not self.broker_url and self.redis_cluster:
+            # Dramatiq's Redis broker runs scripts over several keys of no common hash
+            # tag: it cannot run on a Redis Cluster.
+            raise ValueError("FORUM_REDIS_CLUSTER=true needs FORUM_BROKER_URL: RabbitMQ "
+                             "(amqp://...) or a Redis that is not a cluster")
         return self.broker_url or self.redis_url

@@ -88,18 +88,20 @@ async def own_redis() -> AsyncIterator[list[OwnRedis]]:
         await server.stop()
 
 
-async def seed(store: PostgresEventStore, threads_count: int, posts: int) -> list[int]:
-    """Threads of ``posts`` posts of ~600 bytes, some with markup, likes, edits, deletes."""
+async def seed(store: PostgresEventStore, threads_count: int, posts: int, *,
+               slug: str = "s") -> list[int]:
+    """A section ``slug`` of threads of ``posts`` posts of ~600 bytes, some with markup,
+    likes, edits, deletes."""
     now = datetime(2020, 1, 1, tzinfo=UTC)
-    await store.append(forum_stream("s"), 0, create_forum(
-        [], slug="s", title="Section", actor=OPERATOR, now=now))
+    await store.append(forum_stream(slug), 0, create_forum(
+        [], slug=slug, title="Section", actor=OPERATOR, now=now))
     member = Actor("liker", "member")
     ids = []
     for t in range(threads_count):
         tid = (await store.next_ids("thread"))[0]
         post_ids = await store.next_ids("post", posts)
         events = threads.start_thread(
-            thread_id=tid, post_id=post_ids[0], forum="s", title=f"Thread {t}",
+            thread_id=tid, post_id=post_ids[0], forum=slug, title=f"Thread {t}",
             body=f"[b]Opening[/b] {t}\n" + PROSE * 4, actor=Actor(f"g{t % 9}", "guest"),
             now=now)
         state = threads.fold(events)
