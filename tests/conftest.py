@@ -215,6 +215,7 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
     env.update({
         "FORUM_DATABASE_URL": settings.database_url,
         "FORUM_REDIS_URL": settings.redis_url,
+        "FORUM_REDIS_CLUSTER": "true" if settings.redis_cluster else "false",
         "FORUM_BROKER_URL": settings.broker_url if settings.broker_url != "none" else "",
         "FORUM_OPERATOR_TOKEN": settings.operator_token or "",
         "FORUM_KEY_PREFIX": settings.key_prefix,
