@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from redis.asyncio import Redis
 
@@ -46,19 +46,25 @@ class Lease:
     async def release(self) -> None:
         await self.redis.eval(_RELEASE, 1, self.key, self.token)  # type: ignore[misc]
 
-    @contextlib.asynccontextmanager
-    async def renewed(self) -> AsyncIterator[None]:
+    def renewed(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Renew the (held) lease every quarter of its TTL while the block runs."""
+        return renewing(self.ttl_ms, self.renew)
 
-        async def keep() -> None:
-            while True:
-                await asyncio.sleep(self.ttl_ms / 4000)
-                await self.renew()
 
-        task = asyncio.ensure_future(keep())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+@contextlib.asynccontextmanager
+async def renewing(ttl_ms: int, renew: Callable[[], Awaitable[object]]
+                   ) -> AsyncIterator[None]:
+    """Call ``renew`` every quarter of ``ttl_ms`` while the block runs."""
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(ttl_ms / 4000)
+            await renew()
+
+    task = asyncio.ensure_future(keep())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -19,13 +19,13 @@ import math
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Final
 
 from redis.asyncio import Redis
 
 from common.redis_client import mget
-from workers.locks import Lease
+from workers.locks import Lease, renewing
 from workers.readmodels import Keys
 from workers.readmodels.keys import PARTITIONS
 
@@ -87,22 +87,9 @@ class Claims:
     async def release(self, held: Iterable[int]) -> None:
         await asyncio.gather(*(self._leases[p].release() for p in held))
 
-    @contextlib.asynccontextmanager
-    async def renewed(self, held: list[int]) -> AsyncIterator[None]:
+    def renewed(self, held: list[int]) -> contextlib.AbstractAsyncContextManager[None]:
         """Renew the leases on ``held`` every quarter of their time while the block runs."""
-
-        async def keep() -> None:
-            while True:
-                await asyncio.sleep(self.ttl_ms / 4000)
-                await self.renew(held)
-
-        task = asyncio.ensure_future(keep())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        return renewing(self.ttl_ms, lambda: self.renew(held))
 
 
 async def owners(redis: Redis, keys: Keys) -> list[str | None]:

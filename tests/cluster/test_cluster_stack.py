@@ -6,6 +6,7 @@ board on a plain Redis, and nobody has to run a command after the wipe."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -34,32 +35,32 @@ def _settings(database_url: str, key_prefix: str, redis_url: str, cluster: bool)
         port=free_port(), page_cache_ms=0, rate_limits="off")
 
 
+@contextlib.contextmanager
+def running(settings: Settings, directory: Path) -> Iterator[Stack]:
+    directory.mkdir()
+    stack = Stack(settings, directory)
+    try:
+        stack.start_api()
+        stack.start_worker()
+        yield stack
+    finally:
+        stack.stop()
+
+
 @pytest.fixture
 def on_cluster(database_url: str, key_prefix: str, redis_cluster: RedisCluster,
                tmp_path: Path) -> Iterator[Stack]:
-    (tmp_path / "cluster").mkdir()
-    running = Stack(_settings(database_url, key_prefix, redis_cluster.url, True),
-                    tmp_path / "cluster")
-    try:
-        running.start_api()
-        running.start_worker()
-        yield running
-    finally:
-        running.stop()
+    with running(_settings(database_url, key_prefix, redis_cluster.url, True),
+                 tmp_path / "cluster") as stack:
+        yield stack
 
 
 @pytest.fixture
 def on_plain(database_url: str, key_prefix: str, tmp_path: Path) -> Iterator[Stack]:
     """The same log read through a plain Redis: what the cluster must answer."""
-    (tmp_path / "plain").mkdir()
-    running = Stack(_settings(database_url, f"{key_prefix}-plain", REDIS_URL, False),
-                    tmp_path / "plain")
-    try:
-        running.start_api()
-        running.start_worker()
-        yield running
-    finally:
-        running.stop()
+    with running(_settings(database_url, f"{key_prefix}-plain", REDIS_URL, False),
+                 tmp_path / "plain") as stack:
+        yield stack
 
 
 def answers(url: str, board: Board) -> dict[str, Any]:
