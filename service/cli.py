@@ -17,7 +17,13 @@ T = TypeVar("T")
 
 
 def _settings() -> Settings:
-    return Settings.from_env()
+    """The settings from the environment; a wrong one is a one-line error."""
+    import msgspec
+
+    try:
+        return Settings.from_env()
+    except msgspec.ValidationError as error:
+        raise click.ClickException(f"a FORUM_* setting is wrong: {error}") from error
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:

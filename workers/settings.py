@@ -11,11 +11,13 @@ class WorkerSettings(CommonSettings, frozen=True, kw_only=True):
     # default is a second): it bounds how late a nudge is seen.
     idle_poll_ms: int = 25
 
-    @property
-    def broker(self) -> str:
+    def __post_init__(self) -> None:
         if not self.broker_url and self.redis_cluster:
             # Dramatiq's Redis broker runs scripts over several keys of no common hash
             # tag: it cannot run on a Redis Cluster.
             raise ValueError("FORUM_REDIS_CLUSTER=true needs FORUM_BROKER_URL: RabbitMQ "
                              "(amqp://...) or a Redis that is not a cluster")
+
+    @property
+    def broker(self) -> str:
         return self.broker_url or self.redis_url
