@@ -38,9 +38,11 @@ from bench.measure import (
 from bench.world import (
     PG_ADMIN_URL,
     REDIS_URL,
+    SECTIONS,
     create_database,
     drop_database,
     drop_keys,
+    generated_log,
     log,
     unique,
     with_db,
@@ -54,60 +56,9 @@ from workers.readmodels import Keys
 
 POSTS_PER_THREAD = 20
 
-# Each thread: ThreadStarted, PostAdded #1, then per reply PostAdded (+ PostQuoted for every
-# 5th) + ThreadBumped. Positions only need to be increasing and below the read horizon.
-_GENERATE = """
-WITH threads AS (
-    SELECT t, 'f' || (t % 8) AS forum,
-           timestamptz '2011-01-01' + (t * interval '37 minutes') AS started
-    FROM generate_series(1, $1::int) t
-), posts AS (
-    SELECT th.t, th.forum, th.started, n,
-           th.started + n * interval '3 minutes' AS at,
-           'user' || ((th.t * 7 + n * 13) % 5000) AS author
-    FROM threads th, generate_series(1, $2::int) n
-), rows AS (
-    SELECT t, 0 AS n, 0 AS k, 'thread-' || t AS stream, 'thread_started' AS type,
-           jsonb_build_object('type', 'thread_started', 'occurred_at', started,
-               'actor', 'user' || ((t * 7 + 13) % 5000), 'thread_id', t, 'forum', forum,
-               'title', 'Thread number ' || t, 'author', 'user' || ((t * 7 + 13) % 5000),
-               'guest', true) AS data
-    FROM threads
-    UNION ALL
-    SELECT t, n, 1, 'thread-' || t, 'post_added',
-           jsonb_build_object('type', 'post_added', 'occurred_at', at, 'actor', author,
-               'thread_id', t, 'forum', forum, 'post_id', t * 100 + n, 'number', n,
-               'author', author, 'guest', true, 'op', n = 1, 'first_reply', n = 2,
-               'body', 'Reply ' || n || E' in thread ' || t || E'.\nI think the point about '
-                   || 'the empire is right, but the sources say otherwise in chapter ' || n,
-               'quotes', CASE WHEN n % 5 = 0 THEN jsonb_build_array(jsonb_build_object(
-                   'post_id', t * 100 + 1, 'number', 1, 'author', 'x')) ELSE '[]' END)
-    FROM posts
-    UNION ALL
-    SELECT t, n, 2, 'thread-' || t, 'post_quoted',
-           jsonb_build_object('type', 'post_quoted', 'occurred_at', at, 'actor', author,
-               'thread_id', t, 'post_id', t * 100 + n, 'quoted_post_id', t * 100 + 1,
-               'quoted_number', 1, 'quoted_author', 'x')
-    FROM posts WHERE n % 5 = 0
-    UNION ALL
-    SELECT t, n, 3, 'thread-' || t, 'thread_bumped',
-           jsonb_build_object('type', 'thread_bumped', 'occurred_at', at, 'actor', author,
-               'thread_id', t, 'forum', forum, 'reason', 'reply')
-    FROM posts WHERE n > 1
-)
-INSERT INTO events (position, stream_id, version, type, data)
-SELECT row_number() OVER (ORDER BY t, n, k) + 1000, stream,
-       row_number() OVER (PARTITION BY t ORDER BY n, k), type, data
-FROM rows
-"""
+_GENERATE = generated_log()
 
-_FORUMS = """
-INSERT INTO events (position, stream_id, version, type, data)
-SELECT f + 1, 'forum-f' || f, 1, 'forum_created',
-       jsonb_build_object('type', 'forum_created', 'occurred_at', timestamptz '2010-01-01',
-                          'actor', 'operator', 'slug', 'f' || f, 'title', 'Section ' || f)
-FROM generate_series(0, 7) f
-"""
+_FORUMS = SECTIONS
 
 
 _ROWS = f"""
