@@ -172,22 +172,30 @@ async def test_workers_share_partitions_and_take_over_a_dead_ones(running, store
     try:
         with writer.running():
             backlog = await append_backlog(store, "parts", threads=60, posts=10)
-            # Wait for a worker of ours holding partitions now, once two have been seen.
+            # Wait for a worker of ours holding partitions now, once two have been seen;
+            # freeze it (SIGSTOP), and kill it if it still holds them (it had not let them
+            # go between the look and the signal), else let it go on and look again.
             deadline = time.monotonic() + 20
-            victim, proc = None, None
-            while victim is None:
+            victim, proc, left = None, None, []
+            while not left:
                 assert time.monotonic() < deadline, (sampler.names(), workers.logs())
-                held = await owners(redis, keys)
-                if len(sampler.names()) >= 2:
-                    holding = [o for o in held if o is not None and workers.of(o)]
-                    if holding:
-                        victim = max(set(holding), key=holding.count)
-                        proc = workers.of(victim)
                 await asyncio.sleep(0.005)
-            assert proc is not None and proc.poll() is None
+                if len(sampler.names()) < 2:
+                    continue
+                holding = [o for o in await owners(redis, keys)
+                           if o is not None and workers.of(o)]
+                if not holding:
+                    continue
+                victim = max(set(holding), key=holding.count)
+                proc = workers.of(victim)
+                assert proc is not None and proc.poll() is None
+                os.killpg(proc.pid, signal.SIGSTOP)
+                left = [p for p, o in enumerate(await owners(redis, keys)) if o == victim]
+                if not left:
+                    os.killpg(proc.pid, signal.SIGCONT)
+            assert proc is not None
             os.killpg(proc.pid, signal.SIGKILL)
             killed = time.monotonic()
-            left = [p for p, o in enumerate(await owners(redis, keys)) if o == victim]
             proc.wait(timeout=10)
             sharing = sampler.names()
             assert len(sharing) >= 2, sharing
