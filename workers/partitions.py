@@ -55,6 +55,9 @@ class Claims:
         for lease in leases:  # one holder name for all: what ``forum status`` shows
             lease.token = f"{self.name}/{leases[0].token}"
         self._leases = leases
+        # What this projector's passes hold now: the tick and the actors' threads run
+        # passes at once, and the share is the projector's, not each pass's.
+        self._held: set[int] = set()
 
     async def say_alive(self) -> int:
         """Count this projector among those alive; returns how many are."""
@@ -71,13 +74,20 @@ class Claims:
         await self.redis.zrem(self.keys.workers(), self.name)
 
     async def claim(self, wanted: Iterable[int]) -> list[int]:
-        """Claim what is free of ``wanted``, in order, up to this projector's share."""
+        """Claim what is free of ``wanted``, in order, up to this projector's share (less
+        what its other passes hold)."""
         held: list[int] = []
-        candidates = list(wanted)
-        quota = share(self.alive)
-        while candidates and len(held) < quota:
-            asked, candidates = candidates[: quota - len(held)], candidates[quota - len(held):]
-            got = await asyncio.gather(*(self._leases[p].acquire() for p in asked))
+        candidates = [p for p in wanted if p not in self._held]
+        while candidates and (room := share(self.alive) - len(self._held)) > 0:
+            asked, candidates = candidates[:room], candidates[room:]
+            # Counted as held while asked for: a pass claiming meanwhile sees less room.
+            self._held.update(asked)
+            got = [False] * len(asked)
+            try:
+                got = await asyncio.gather(*(self._leases[p].acquire() for p in asked))
+            finally:
+                self._held.difference_update(
+                    p for p, ok in zip(asked, got, strict=True) if not ok)
             held += [p for p, ok in zip(asked, got, strict=True) if ok]
         return sorted(held)
 
@@ -85,7 +95,11 @@ class Claims:
         await asyncio.gather(*(self._leases[p].renew() for p in held))
 
     async def release(self, held: Iterable[int]) -> None:
-        await asyncio.gather(*(self._leases[p].release() for p in held))
+        held = list(held)
+        try:
+            await asyncio.gather(*(self._leases[p].release() for p in held))
+        finally:  # only once let go: until then they still count against the share
+            self._held.difference_update(held)
 
     def renewed(self, held: list[int]) -> contextlib.AbstractAsyncContextManager[None]:
         """Renew the leases on ``held`` every quarter of their time while the block runs."""
