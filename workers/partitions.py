@@ -70,9 +70,6 @@ class Claims:
         self.alive = int(alive)
         return self.alive
 
-    async def leave(self) -> None:
-        await self.redis.zrem(self.keys.workers(), self.name)
-
     async def claim(self, wanted: Iterable[int]) -> list[int]:
         """Claim what is free of ``wanted``, in order, up to this projector's share (less
         what its other passes hold)."""
@@ -102,8 +99,10 @@ class Claims:
             self._held.difference_update(held)
 
     def renewed(self, held: list[int]) -> contextlib.AbstractAsyncContextManager[None]:
-        """Renew the leases on ``held`` every quarter of their time while the block runs."""
-        return renewing(self.ttl_ms, lambda: self.renew(held))
+        """Renew the leases on ``held`` every quarter of their time while the block runs,
+        and say this projector is alive (a long pass must not drop out of the count)."""
+        return renewing(self.ttl_ms,
+                        lambda: asyncio.gather(self.renew(held), self.say_alive()))
 
 
 async def owners(redis: Redis, keys: Keys) -> list[str | None]:
