@@ -12,6 +12,7 @@ first) is found; an evicted page is rebuilt on the cluster."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 from common.redis_client import connect, is_cluster
 from events.held import PostHeld, ThreadHeld
@@ -32,7 +34,7 @@ from tests.readmodel_dump import last_written
 from tests.rediscluster import RedisCluster
 from workers.checkpoints import positions
 from workers.live import Live
-from workers.readmodels import PROJECTION_NAMES, Keys
+from workers.readmodels import PROJECTION_NAMES, Keys, scripts
 from workers.readmodels.errors import ReadModelUnavailableError, ReadNotFoundError
 from workers.readmodels.keys import named_partition, thread_partition
 from workers.readmodels.reads import Reads
@@ -291,7 +293,24 @@ async def test_a_page_evicted_on_the_cluster_is_rebuilt_there(
     assert await cluster.exists(posts) and await cluster.exists(likes)
 
 
-async def test_the_board_spreads_over_partitions(projected: Board) -> None:
+async def test_reads_load_their_scripts_again_on_nodes_that_lost_them(
+        projected: Board, store: PostgresEventStore, redis: Redis, cluster: Redis,
+        keys: Keys) -> None:
+    """A node restarted (or new) has none of the scripts: a read sent in one pipeline
+    loads them on every node and sends again."""
+    tid = projected.threads[7]
+    on = reads(cluster, keys, store)
+    expected = await reads(redis, keys, store).thread_page(tid, 1)
+    assert await on.thread_page(tid, 1) == expected  # the guess is there
+    await cluster.execute_command("SCRIPT FLUSH", target_nodes=ClusterClient.PRIMARIES)
+    sha = hashlib.sha1(scripts.FETCH.encode()).hexdigest()
+    assert await cluster.execute_command("SCRIPT EXISTS", sha,
+                                         target_nodes=ClusterClient.PRIMARIES) == [False]
+    assert await on.thread_page(tid, 1) == expected
+    assert await on.forums() == await reads(redis, keys, store).forums()
+
+
+def test_the_board_spreads_over_partitions(projected: Board) -> None:
     """The board seeded here reads many partitions, not one or two by chance."""
     assert len({named_partition(slug) for slug in SECTIONS}) >= 4
     counters = [f"m:{n.casefold()}" for n in MEMBERS] + [f"g:{n.casefold()}" for n in GUESTS]

@@ -11,7 +11,7 @@ import pytest
 from redis.crc import key_slot
 
 from workers.readmodels import scripts
-from workers.readmodels.keys import BOARD, PARTITIONS, Keys, counter_key
+from workers.readmodels.keys import BOARD, PARTITIONS, Keys, counter_key, partition_of_key
 
 SOURCES = {name: value for name, value in vars(scripts).items()
            if name.isupper() and not name.startswith("_") and isinstance(value, str)}
@@ -101,8 +101,16 @@ def fetches() -> list[scripts.Fetch]:
     return made
 
 
+def fetch_calls() -> list[scripts.Call]:
+    """The fetches as a read sends them: one FETCH call per partition."""
+    partitions: dict[int, list[scripts.Fetch]] = {}
+    for fetch in fetches():
+        partitions.setdefault(partition_of_key(fetch.checkpoint), []).append(fetch)
+    return [scripts.fetch(group) for group in partitions.values()]
+
+
 def test_every_call_a_read_makes_has_its_keys_in_one_slot():
-    made = calls()
+    made = calls() + fetch_calls()
     assert {call.script for call in made} == set(scripts.READS)
     for call in made:
         assert call.checkpoints, call
@@ -121,9 +129,8 @@ def test_calls_and_fetches_spread_over_the_partitions():
 
 def test_every_fetch_reads_a_key_of_its_checkpoints_slot():
     for fetch in fetches():
-        command, key = fetch.command[0], fetch.command[1]
-        assert isinstance(key, str) and command in {"HMGET", "HGETALL", "HGET", "ZSCORE"}
-        assert one_slot([fetch.checkpoint, key]), fetch
+        assert fetch.how[0] in "cafz" and (len(fetch.how) > 1) == (fetch.how[0] in "fz")
+        assert one_slot([fetch.checkpoint, fetch.key]), fetch
 
 
 def test_the_board_keys_share_the_board_partition():
@@ -133,3 +140,14 @@ def test_the_board_keys_share_the_board_partition():
                 NS["member_stats"].guest_firsts, NS["held"].held_pending(),
                 NS["held"].held_items()):
         assert one_slot([board, key]), key
+
+
+def test_a_fetch_call_reads_each_key_as_told():
+    ms = NS["member_stats"]
+    call = scripts.fetch([scripts.counters(ms, "m:ann"), scripts.profile(ms, "m:ann")])
+    assert call.script == scripts.FETCH and len(call.checkpoints) == 1
+    assert call.keys == (ms.member("m:ann"), ms.member("m:ann"))
+    assert call.args == ("c", "a")
+    for kind, command in (("c", "HMGET"), ("a", "HGETALL"), ("f", "HGET"), ("z", "ZSCORE")):
+        assert re.search(f"kind == '{kind}' then\\n *out.*redis.call\\('{command}'",
+                         scripts.FETCH), kind

@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Final, NamedTuple, Protocol, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from common.bbcode import render
 from common.redis_client import mget
@@ -43,7 +44,7 @@ from workers.readmodels.errors import (
     ReadNotFoundError,
 )
 from workers.readmodels.formats import moment_of, rfc3339
-from workers.readmodels.keys import Keys, Namespace, counter_key, version_of
+from workers.readmodels.keys import Keys, Namespace, counter_key, partition_of_key, version_of
 from workers.readmodels.scripts import Call, Fetch
 from workers.readmodels.values import (
     Activity,
@@ -95,7 +96,7 @@ def known_slug(slug: str) -> str:
 
 
 def _hash(flat: list[bytes]) -> dict[bytes, bytes]:
-    """A hash as a script answers it (field, value, ...), as a pipeline's HGETALL does."""
+    """A hash as a script answers HGETALL (field, value, ...)."""
     it = iter(flat)
     return dict(zip(it, it, strict=True))
 
@@ -267,47 +268,61 @@ class Reads:
                 self._guesses.popitem(last=False)
         return self._guesses.get(guess, [])
 
-    async def _script(self, call: Call) -> list[Any]:
-        answer: list[Any] = await self._scripts[call.script](keys=call.all_keys(),
-                                                              args=call.argv())
-        return answer
+    async def _send(self, calls: list[Call]) -> list[list[Any]]:
+        """Each call's answer. Several calls go in one pipeline: one round trip (on a
+        cluster, one request per node, sent at once)."""
+        if len(calls) <= 1:
+            return [await self._scripts[call.script](keys=call.all_keys(), args=call.argv())
+                    for call in calls]
+        for _ in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            for call in calls:
+                keys = call.all_keys()
+                # EVALSHA by name: a cluster pipeline refuses its ``evalsha`` method, but
+                # sends the command itself to the node of its keys (redis-py reads them
+                # from EVALSHA's arguments).
+                pipe.execute_command("EVALSHA", self._scripts[call.script].sha, len(keys),
+                                     *keys, *call.argv())
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if not any(isinstance(reply, NoScriptError) for reply in replies):
+                break
+            # A node that never saw the scripts (restarted, or new): give them to every
+            # node, and send again.
+            for source in {call.script for call in calls}:
+                await self.redis.script_load(source)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
-    async def _fetch(self, plans: dict[str, Fetch]) -> _Fetched:
-        """The reply to each fetch, by name, and the checkpoints of their partitions: one
-        pipeline (on a cluster, one per node, sent together). Each partition's checkpoint
-        is read before its keys, so ``seen`` never claims more than was read, and checked
-        after them: a namespace whose checkpoint went before the keys were read was being
-        dropped (the fence), and the keys may have gone with it."""
-        if not plans:
-            return _Fetched({}, {})
-        partitions: dict[str, list[str]] = {}
+    @staticmethod
+    def _fetches(plans: dict[str, Fetch]) -> list[tuple[Call, list[str]]]:
+        """The fetches as one ``FETCH`` call per partition, each with the names it reads."""
+        partitions: dict[int, list[str]] = {}
         for name, plan in plans.items():
-            partitions.setdefault(plan.checkpoint, []).append(name)
-        pipe = self.redis.pipeline(transaction=False)
-        for checkpoint, names in partitions.items():
-            pipe.get(checkpoint)
-            for name in names:
-                pipe.execute_command(*plans[name].command)
-            pipe.exists(checkpoint)
-        replies = await pipe.execute()
+            partitions.setdefault(partition_of_key(plan.checkpoint), []).append(name)
+        return [(scripts.fetch([plans[name] for name in names]), names)
+                for names in partitions.values()]
+
+    @staticmethod
+    def _fetched(fetches: list[tuple[Call, list[str]]], answers: list[list[Any]]
+                 ) -> _Fetched:
         fetched = _Fetched({}, {})
-        at = 0
-        for checkpoint, names in partitions.items():
-            before, after = replies[at], replies[at + 1 + len(names)]
-            if before is None or not after:
+        for (call, names), answer in zip(fetches, answers, strict=True):
+            if answer[0] == 2:
                 raise _AgainError(fenced=True)
-            fetched.checkpoints[checkpoint] = int(before)
-            for i, name in enumerate(names, at + 1):
-                fetched.replies[name] = replies[i]
-            at += len(names) + 2
+            fetched.checkpoints.update(zip(call.checkpoints, map(int, answer[1]),
+                                           strict=True))
+            fetched.replies.update(zip(names, answer[2:], strict=True))
         return fetched
 
     async def _attempt(self, names: tuple[str, ...], calls: Calls, needs: Needs,
                        fetch: Fetcher, guess: Hashable | None, thread_id: int | None
                        ) -> Got | None:
-        """One attempt of a read: its calls and the fetches it guessed, sent together;
-        then, if the guess was wrong, the fetches it needs. None while a read model it
-        needs has no live namespace; raises ``_AgainError`` when it must be made again."""
+        """One attempt of a read: its calls and the fetches it guessed, sent together
+        (one round trip); then, if the guess was wrong, the fetches it needs. None while
+        a read model it needs has no live namespace; raises ``_AgainError`` when it must
+        be made again."""
         spaces = await self._namespaces(names)
         if spaces is None:
             return None
@@ -315,29 +330,25 @@ class Reads:
         sent = calls(namespaces)
         guessed = self._guess(guess) if sent else needs([])
         plans = {name: fetch(namespaces, name) for name in guessed}
-        if plans and sent:
-            # Both at once: one round trip when the guess holds.
-            replies: list[Any] = list(await asyncio.gather(
-                *(self._script(call) for call in sent), self._fetch(plans)))
-            answers: list[list[Any]] = replies[:-1]
-            fetched: _Fetched = replies[-1]
-        else:
-            answers = [await self._script(sent[0])] if len(sent) == 1 else list(
-                await asyncio.gather(*(self._script(call) for call in sent)))
-            fetched = await self._fetch(plans)
+        fetches = self._fetches(plans)
+        answers = await self._send([*sent, *(call for call, _ in fetches)])
+        answers, fetched_answers = answers[:len(sent)], answers[len(sent):]
         for answer in answers:
             if answer[0] == 2:
                 raise _AgainError(fenced=True)
             if answer[0] == 4 and thread_id is not None:  # the page was evicted
                 await rebuild_page(self.redis, self.keys, self.store, thread_id)
                 raise _AgainError(fenced=False)
+        fetched = self._fetched(fetches, fetched_answers)
         bodies = [answer[2:] for answer in answers]
         needed = needs(bodies) if sent else guessed
         if needed != guessed:
             self._guess(guess, needed)
             if any(name not in plans for name in needed):
                 plans = {name: fetch(namespaces, name) for name in needed}
-                fetched = await self._fetch(plans)
+                fetches = self._fetches(plans)
+                fetched = self._fetched(fetches,
+                                        await self._send([call for call, _ in fetches]))
         seen = [int(c) for answer in answers for c in answer[1]]
         seen += [fetched.checkpoints[c] for c in sorted({plans[n].checkpoint for n in needed})]
         return Got(bodies, {name: fetched.replies[name] for name in needed},
@@ -527,7 +538,8 @@ class Reads:
         pages = _pages(int(total), per_page)
         _page_of(page, pages)
         # A summary not there yet (its partition behind the listing's) is left out.
-        threads = [summary(h) for h in (got.fetched[tid.decode()] for tid in ids) if h]
+        threads = [summary(_hash(flat)) for flat in (got.fetched[tid.decode()] for tid in ids)
+                   if flat]
         return (Listing(threads, page, pages, got.position, got.seen, got.spaces),
                 _text(_hash(extra)))
 
@@ -630,8 +642,8 @@ class Reads:
         got = await self._read(("thread_list",), calls, min_position, needs=needs,
                                fetch=fetch, guess=asked)
         # A summary not there yet (its partition behind the board's) is left out.
-        forums = [section(h) for h in (got.fetched[slug.decode()] for slug in got.answers[0][0])
-                  if h]
+        forums = [section(_hash(flat)) for flat in (
+            got.fetched[slug.decode()] for slug in got.answers[0][0]) if flat]
         return self.cache.put(asked, Forums(forums, got.position, got.seen, got.spaces))
 
     # -- people ------------------------------------------------------------------------
@@ -662,13 +674,13 @@ class Reads:
         found = got.fetched
         joined: str | None
         if found["member"]:
-            h = _text(found["member"])
+            h = _text(_hash(found["member"]))
             name, guest_, joined = h.get("name", name), h.get("guest") == "1", h.get("joined")
         elif found["guest"]:  # a guest: names and first posts are kept for all guests
-            h = _text(found["guest"])
+            h = _text(_hash(found["guest"]))
             name, guest_ = (found["name"] or b"").decode(), True
             first = found["first"]
-            joined = rfc3339(moment_of(repr(first))) if first is not None else None
+            joined = rfc3339(moment_of(first)) if first else None
         else:
             raise ReadNotFoundError(f"no user {name!r}")
         return self.cache.put(asked, UserStats(
@@ -705,7 +717,7 @@ class Reads:
         got = await self._read(("member_stats", "thread_page"), calls, min_position,
                                needs=needs, fetch=fetch, guess=asked)
         _, thread_ids, posts = chosen(got.answers)
-        titled = {s.id: s for s in (summary(h) for h in got.fetched.values() if h)}
+        titled = {s.id: s for s in (summary(_hash(flat)) for flat in got.fetched.values() if flat)}
         threads = [titled[int(i)] for i in thread_ids if int(i) in titled]
         recent: list[RecentPost] = []
         for member_, score in zip(posts[::2], posts[1::2], strict=True):

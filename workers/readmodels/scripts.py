@@ -1,6 +1,6 @@
-"""What a read sends to Redis: its scripts, each on the keys of one hash slot, and the
-plain commands it sends beside them for keys of other slots (docs/design.md, "Redis
-Cluster"). Keys are built here, from workers/readmodels/keys.py, never in Lua.
+"""What a read sends to Redis: scripts, each on the keys of one hash slot, so a read
+runs on a Redis Cluster as on one Redis (docs/design.md, "Redis Cluster"). Keys are
+built here, from workers/readmodels/keys.py, never in Lua.
 
 A read model's partition is one slot (its keys and its checkpoint share a hash tag), so
 a script reads the checkpoints of the (projection, partition) pairs whose keys it reads,
@@ -15,9 +15,10 @@ keys; ``ARGV``: how many checkpoints, then the script's arguments. Answers:
 * ``{1, checkpoints, ...}``: the data, with the checkpoints as read (a partition's keys
   change only when its checkpoint moves: what a cached answer's tag is made of).
 
-What a read finds in other slots (a page's authors' counters, a listing's threads'
-summaries) it asks for with ``Fetch``es: a plain command on one key and the checkpoint
-of that key's partition, sent in one pipeline (workers/readmodels/reads.py).
+A read's main script reads one slot (the thread's, the listing's); what the read finds
+in other slots (a page's authors' counters, a listing's threads' summaries) it reads
+with ``Fetch``es, a plain read of one key each, gathered by partition into one ``FETCH``
+call per partition (workers/readmodels/reads.py sends them all in one pipeline).
 """
 
 from __future__ import annotations
@@ -194,9 +195,35 @@ for i = 1, #ARGV - 1 do liked[i] = scores[i] and 1 or 0 end
 return {1, cps, liked}
 """
 
+# KEYS (one slot: a partition): the checkpoints of the projections whose keys are read;
+# then the keys. ARGV: how many checkpoints, then for each key how to read it: 'c' its
+# counters (HMGET of an author's threads, posts and reputation), 'a' all of a hash
+# (HGETALL), 'f' and a field (HGET), 'z' and a member (ZSCORE). One letter, not the
+# command and its arguments: a page fetches dozens, and every argument costs the
+# client to send. Answers {1, checkpoints, then each key's reply}.
+FETCH: Final = _FENCE + """
+local out = {1, cps}
+for i = k0 + 1, #KEYS do
+  local how = ARGV[i - k0 + 1]
+  local kind, arg = string.sub(how, 1, 1), string.sub(how, 2)
+  if kind == 'c' then
+    out[#out + 1] = redis.call('HMGET', KEYS[i], 'threads', 'posts', 'reputation')
+  elseif kind == 'a' then
+    out[#out + 1] = redis.call('HGETALL', KEYS[i])
+  elseif kind == 'f' then
+    out[#out + 1] = redis.call('HGET', KEYS[i], arg)
+  elseif kind == 'z' then
+    out[#out + 1] = redis.call('ZSCORE', KEYS[i], arg)
+  else
+    return redis.error_reply('no such fetch: ' .. how)
+  end
+end
+return out
+"""
+
 # The scripts a reader calls (REBUILD_PAGE is page_rebuild's).
 READS: Final = (THREAD_PAGE, POST, LISTING, FORUMS, ARCHIVE_YEARS, ACTIVITY, HELD,
-                REVISIONS, LIKED)
+                REVISIONS, LIKED, FETCH)
 
 
 class Call(NamedTuple):
@@ -215,11 +242,18 @@ class Call(NamedTuple):
 
 
 class Fetch(NamedTuple):
-    """A plain command on one key of another slot, and the checkpoint of that key's
-    partition (read before the command, for ``seen``, and checked after it: still live)."""
+    """A read of one key: the checkpoint of the key's projection and partition, the key,
+    and how ``FETCH`` reads it."""
 
     checkpoint: str
-    command: tuple[str | int, ...]
+    key: str
+    how: str
+
+
+def fetch(fetches: list[Fetch]) -> Call:
+    """One ``FETCH`` call for fetches of one partition."""
+    return Call(FETCH, tuple(dict.fromkeys(f.checkpoint for f in fetches)),
+                tuple(f.key for f in fetches), tuple(f.how for f in fetches))
 
 
 # The calls, by read: ``ns`` the namespace of the projection named.
@@ -293,33 +327,31 @@ def held(hp: Namespace, author_key: str | None, first: int, last: int) -> Call:
 
 def counters(ms: Namespace, author: str) -> Fetch:
     """An author's counters (``author``: a counter key), as a page shows them."""
-    return Fetch(ms.checkpoints[named_partition(author)],
-                 ("HMGET", ms.member(author), "threads", "posts", "reputation"))
+    return Fetch(ms.checkpoints[named_partition(author)], ms.member(author), "c")
 
 
 def profile(ms: Namespace, author: str) -> Fetch:
     """An author's whole counters hash (``author``: a counter key)."""
-    return Fetch(ms.checkpoints[named_partition(author)], ("HGETALL", ms.member(author)))
+    return Fetch(ms.checkpoints[named_partition(author)], ms.member(author), "a")
 
 
 def thread_summary(tp: Namespace, thread_id: int) -> Fetch:
-    return Fetch(tp.checkpoints[thread_partition(thread_id)],
-                 ("HGETALL", tp.thread(thread_id)))
+    return Fetch(tp.checkpoints[thread_partition(thread_id)], tp.thread(thread_id), "a")
 
 
 def section_summary(lp: Namespace, slug: str) -> Fetch:
-    return Fetch(lp.checkpoints[named_partition(slug)], ("HGETALL", lp.section(slug)))
+    return Fetch(lp.checkpoints[named_partition(slug)], lp.section(slug), "a")
 
 
 def guest_name(ms: Namespace, folded: str) -> Fetch:
     """The name a guest last wrote under (``folded``: it case-folded)."""
-    return Fetch(ms.checkpoints[BOARD], ("HGET", ms.guest_names, folded))
+    return Fetch(ms.checkpoints[BOARD], ms.guest_names, "f" + folded)
 
 
 def guest_first(ms: Namespace, folded: str) -> Fetch:
     """When a guest first posted (a score)."""
-    return Fetch(ms.checkpoints[BOARD], ("ZSCORE", ms.guest_firsts, folded))
+    return Fetch(ms.checkpoints[BOARD], ms.guest_firsts, "z" + folded)
 
 
 def held_item(hp: Namespace, held_id: str) -> Fetch:
-    return Fetch(hp.checkpoints[BOARD], ("HGET", hp.held_items(), held_id))
+    return Fetch(hp.checkpoints[BOARD], hp.held_items(), "f" + held_id)
