@@ -172,6 +172,19 @@ class _Fetched(NamedTuple):
     checkpoints: dict[str, int]
 
 
+class _Guess:
+    """What a read fetched last time, by name; and the fetches made of them for the
+    namespaces ``made`` (built once: a hot page's next reads send the same)."""
+
+    __slots__ = ("fetches", "made", "names", "plans")
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.made: tuple[str, ...] = ()
+        self.plans: dict[str, Fetch] = {}
+        self.fetches: list[tuple[Call, list[str]]] = []
+
+
 class _AgainError(Exception):
     """This attempt of a read is void; ``fenced``: a namespace it read was fenced."""
 
@@ -226,7 +239,7 @@ class Reads:
         self.min_position_wait = min_position_wait
         self.cache = AnswerCache(cache_ms)
         self._spaces: dict[str, tuple[str, Namespace]] = {}
-        self._guesses: OrderedDict[Hashable, list[str]] = OrderedDict()
+        self._guesses: OrderedDict[Hashable, _Guess] = OrderedDict()
         self._scripts = {source: redis.register_script(source) for source in scripts.READS}
 
     # -- the plumbing ------------------------------------------------------------------
@@ -258,15 +271,17 @@ class Reads:
         for name in names:
             self._spaces.pop(name, None)
 
-    def _guess(self, guess: Hashable | None, names: list[str] | None = None) -> list[str]:
+    def _guess(self, guess: Hashable | None) -> _Guess | None:
+        return None if guess is None else self._guesses.get(guess)
+
+    def _remember(self, guess: Hashable | None, names: list[str]) -> _Guess | None:
         if guess is None:
-            return []
-        if names is not None:
-            self._guesses[guess] = names
-            self._guesses.move_to_end(guess)
-            if len(self._guesses) > KEPT:
-                self._guesses.popitem(last=False)
-        return self._guesses.get(guess, [])
+            return None
+        kept = self._guesses[guess] = _Guess(names)
+        self._guesses.move_to_end(guess)
+        if len(self._guesses) > KEPT:
+            self._guesses.popitem(last=False)
+        return kept
 
     async def _send(self, calls: list[Call]) -> list[list[Any]]:
         """Each call's answer. Several calls go in one pipeline: one round trip (on a
@@ -328,9 +343,16 @@ class Reads:
             return None
         namespaces = [ns for _, ns in spaces]
         sent = calls(namespaces)
-        guessed = self._guess(guess) if sent else needs([])
-        plans = {name: fetch(namespaces, name) for name in guessed}
-        fetches = self._fetches(plans)
+        remembered = self._guess(guess) if sent else None
+        guessed = needs([]) if not sent else remembered.names if remembered else []
+        made = tuple(ns for ns, _ in spaces)
+        if remembered is not None and remembered.made == made:
+            plans, fetches = remembered.plans, remembered.fetches
+        else:
+            plans = {name: fetch(namespaces, name) for name in guessed}
+            fetches = self._fetches(plans)
+            if remembered is not None:  # the same page's next read sends the same
+                remembered.made, remembered.plans, remembered.fetches = made, plans, fetches
         answers = await self._send([*sent, *(call for call, _ in fetches)])
         answers, fetched_answers = answers[:len(sent)], answers[len(sent):]
         for answer in answers:
@@ -343,16 +365,18 @@ class Reads:
         bodies = [answer[2:] for answer in answers]
         needed = needs(bodies) if sent else guessed
         if needed != guessed:
-            self._guess(guess, needed)
+            kept = self._remember(guess, needed)
             if any(name not in plans for name in needed):
                 plans = {name: fetch(namespaces, name) for name in needed}
                 fetches = self._fetches(plans)
+                if kept is not None:
+                    kept.made, kept.plans, kept.fetches = made, plans, fetches
                 fetched = self._fetched(fetches,
                                         await self._send([call for call, _ in fetches]))
         seen = [int(c) for answer in answers for c in answer[1]]
         seen += [fetched.checkpoints[c] for c in sorted({plans[n].checkpoint for n in needed})]
         return Got(bodies, {name: fetched.replies[name] for name in needed},
-                   min(seen, default=0), tuple(seen), tuple(ns for ns, _ in spaces))
+                   min(seen, default=0), tuple(seen), made)
 
     async def _call(self, names: tuple[str, ...], calls: Calls, needs: Needs,
                     fetch: Fetcher, guess: Hashable | None, thread_id: int | None
