@@ -7,7 +7,9 @@ the cluster under the same names (DUMP / RESTORE): the write side's commits do n
 a cluster yet, and the reads must not depend on how the keys got there. Then every read
 answers the same values on both, ``seen`` and ``spaces`` included; a namespace swapped
 in under a reader that knew the old one (the old one fenced: its checkpoints deleted
-first) is found; an evicted page is rebuilt on the cluster."""
+first) is found, and so is one swapped in without a fence by a read waiting for a
+position; an evicted page is rebuilt on the cluster; scripts a node lost are loaded
+again."""
 
 from __future__ import annotations
 
@@ -278,6 +280,26 @@ async def test_a_namespace_swapped_in_under_a_reader_is_found(
     moved = await read
     assert moved.posts == late.posts and moved.spaces[0] == later
     assert old != current
+
+
+@pytest.mark.parametrize("on_cluster", [False, True], ids=["one-redis", "cluster"])
+async def test_a_read_waiting_for_a_position_reads_the_pointers_again(
+        on_cluster: bool, projected: Board, store: PostgresEventStore, redis: Redis,
+        cluster: Redis, keys: Keys) -> None:
+    """A namespace swapped out without a fence stays put: a read waiting for a position
+    it will never reach there finds the new namespace by reading the pointer again."""
+    client = cluster if on_cluster else redis
+    on = reads(client, keys, store)
+    tid = projected.threads[3]
+    before = await on.thread_page(tid, 1)
+    old = await pointer(client, keys, "thread_page")
+    new = f"{old.split('.', 1)[0]}.79.1"
+    await copy_namespace(client, keys, "thread_page", old, new)
+    for checkpoint in keys.namespace("thread_page", old).checkpoints:
+        await client.set(checkpoint, 1)  # behind, and live: no fence
+    await client.set(keys.active("thread_page"), new)
+    after = await on.thread_page(tid, 1, min_position=before.position)
+    assert after.spaces[0] == new and after.posts == before.posts
 
 
 async def test_a_page_evicted_on_the_cluster_is_rebuilt_there(
