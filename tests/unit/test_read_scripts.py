@@ -19,14 +19,14 @@ SCRIPTS = {name: source for name, source in SOURCES.items() if name != "WHOLE"}
 CALL = re.compile(r"redis\.call\('(\w+)',\s*([^,)]+)")
 
 
-def test_there_are_scripts_to_check():
+def test_there_are_scripts_to_check() -> None:
     assert {"THREAD_PAGE", "POST", "LISTING", "FORUMS", "ARCHIVE_YEARS", "ACTIVITY",
             "HELD", "REVISIONS", "LIKED", "REBUILD_PAGE"} <= set(SCRIPTS)
     assert set(scripts.READS) == {s for n, s in SCRIPTS.items() if n != "REBUILD_PAGE"}
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
-def test_every_key_a_script_touches_comes_from_keys(name: str):
+def test_every_key_a_script_touches_comes_from_keys(name: str) -> None:
     calls = CALL.findall(SOURCES[name])
     assert calls
     for command, key in calls:
@@ -41,14 +41,14 @@ def test_every_key_a_script_touches_comes_from_keys(name: str):
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_every_script_says_its_keys_are_of_one_slot(name: str):
+def test_every_script_says_its_keys_are_of_one_slot(name: str) -> None:
     source = inspect.getsource(scripts)
     comment = re.search(r"((?:^#.*\n)+)" + name + r": Final = ", source, re.M)
     assert comment, f"{name} has no comment above it"
     assert "KEYS (one slot" in comment.group(1), (name, comment.group(1))
 
 
-def test_a_script_checks_its_checkpoints_before_anything_else():
+def test_a_script_checks_its_checkpoints_before_anything_else() -> None:
     for name, source in SCRIPTS.items():
         if name != "REBUILD_PAGE":
             assert source.startswith(scripts._FENCE), name
@@ -109,7 +109,7 @@ def fetch_calls() -> list[scripts.Call]:
     return [scripts.fetch(group) for group in partitions.values()]
 
 
-def test_every_call_a_read_makes_has_its_keys_in_one_slot():
+def test_every_call_a_read_makes_has_its_keys_in_one_slot() -> None:
     made = calls() + fetch_calls()
     assert {call.script for call in made} == set(scripts.READS)
     for call in made:
@@ -121,19 +121,19 @@ def test_every_call_a_read_makes_has_its_keys_in_one_slot():
             assert any(checkpoint in ns.checkpoints for ns in NS.values()), checkpoint
 
 
-def test_calls_and_fetches_spread_over_the_partitions():
+def test_calls_and_fetches_spread_over_the_partitions() -> None:
     slots = {key_slot(call.checkpoints[0].encode()) for call in calls()}
     assert len(slots) == PARTITIONS
     assert {key_slot(f.checkpoint.encode()) for f in fetches()} == slots
 
 
-def test_every_fetch_reads_a_key_of_its_checkpoints_slot():
+def test_every_fetch_reads_a_key_of_its_checkpoints_slot() -> None:
     for fetch in fetches():
         assert fetch.how[0] in "cafz" and (len(fetch.how) > 1) == (fetch.how[0] in "fz")
         assert one_slot([fetch.checkpoint, fetch.key]), fetch
 
 
-def test_the_board_keys_share_the_board_partition():
+def test_the_board_keys_share_the_board_partition() -> None:
     board = NS["thread_list"].checkpoints[BOARD]
     for key in (NS["thread_list"].sections, NS["unanswered"].unanswered,
                 NS["archives"].newest, NS["member_stats"].guest_names,
@@ -142,7 +142,7 @@ def test_the_board_keys_share_the_board_partition():
         assert one_slot([board, key]), key
 
 
-def test_a_fetch_call_reads_each_key_as_told():
+def test_a_fetch_call_reads_each_key_as_told() -> None:
     ms = NS["member_stats"]
     call = scripts.fetch([scripts.counters(ms, "m:ann"), scripts.profile(ms, "m:ann")])
     assert call.script == scripts.FETCH and len(call.checkpoints) == 1

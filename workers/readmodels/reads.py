@@ -1,9 +1,9 @@
 """Every read of the read models: a script on the keys of one hash slot per read (the
-thread's, the listing's: workers/readmodels/scripts.py), and plain commands for what the
-read finds in other slots (a page's authors' counters, a listing's threads' summaries),
-sent in one pipeline beside it. So reads run on a Redis Cluster as on one Redis, by the
-same code. They answer typed values (workers/readmodels/values.py) that know nothing of
-HTTP. The JSON routes splice them into bytes, the pages into HTML.
+thread's, the listing's: workers/readmodels/scripts.py), and for what the read finds in
+other slots (a page's authors' counters, a listing's threads' summaries) one ``FETCH``
+script per partition, all sent in one pipeline. So reads run on a Redis Cluster as on
+one Redis, by the same code. They answer typed values (workers/readmodels/values.py)
+that know nothing of HTTP. The JSON routes splice them into bytes, the pages into HTML.
 
 Keys are built from the namespaces this process last saw the pointers name. A namespace
 is live in a partition while its checkpoint there exists: a swap, a recovery or a drop
