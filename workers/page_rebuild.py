@@ -11,10 +11,16 @@ has applied, and the projector goes on from there: no event applied twice, none 
 and a page is written whole or not at all. Else the fold is made again. The range, not
 C alone: on a busy board the checkpoint moves every few milliseconds, mostly for other
 threads.
+
+The script's keys are the partition's (one hash slot: it runs on a Redis Cluster too);
+it checks no pointer. A namespace swapped out, recovered or dropped loses its
+checkpoints before anything else (a fence), so a checkpoint missing there sends the
+rebuild back to read the pointer again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 from redis.asyncio import Redis
@@ -33,6 +39,8 @@ NAME: Final = "thread_page"
 # A projector that commits between our read of the checkpoint and our write makes us
 # fold again; on a busy board a few times at most.
 _ATTEMPTS: Final = 20
+# A namespace fenced and its pointer not moved yet: the swap is between the two.
+_FENCED_WAIT: Final = 0.005
 
 
 def page_commands(commands: list[Command], page: tuple[str, ...]) -> list[Command]:
@@ -54,7 +62,11 @@ async def rebuild_page(redis: Redis, keys: Keys, store: EventStore, thread_id: i
         ns = keys.namespace(NAME, active)
         # The checkpoint of the thread's partition: the one its page's keys move with.
         checkpoint_key = ns.checkpoints[thread_partition(thread_id)]
-        checkpoint = int(await redis.get(checkpoint_key) or 0)
+        at = await redis.get(checkpoint_key)
+        if at is None:  # fenced: the pointer is about to move
+            await asyncio.sleep(_FENCED_WAIT)
+            continue
+        checkpoint = int(at)
         # Every event at or below the head is committed, so the stream read after it
         # holds every event of the thread up to there.
         head = await store.head()
@@ -64,12 +76,12 @@ async def rebuild_page(redis: Redis, keys: Keys, store: EventStore, thread_id: i
                     + [max(head, checkpoint) + 1])
         batch = apply(events, [Target(projection, ns)], [0])
         page = ns.page_keys(thread_id)
-        args: list[str | bytes | int] = [active, checkpoint, bound, PAGE_TTL]
+        args: list[str | bytes | int] = [checkpoint, bound, PAGE_TTL]
         for command in page_commands(batch.commands(), page):
             args += [len(command), *command]
-        answer = await script(keys=[keys.active(NAME), checkpoint_key,
-                                    ns.thread(thread_id), *page], args=args)
+        answer = await script(keys=[checkpoint_key, ns.thread(thread_id), *page], args=args)
         if answer[0] != 2:
             return bool(answer[0])
+        if not answer[1]:  # fenced meanwhile
+            await asyncio.sleep(_FENCED_WAIT)
     raise ReadModelUnavailableError("the thread page changed during its rebuild; try again")
-

@@ -269,20 +269,26 @@ async def test_a_rebuilt_page_is_written_only_for_checkpoints_its_fold_holds_for
     for command in page_commands(batch.commands(), page):
         commands += [len(command), *command]
     script = redis.register_script(REBUILD_PAGE)
-    written = [keys.active("thread_page"), checkpoint_key, ns.thread(ids[0]), *page]
+    written = [checkpoint_key, ns.thread(ids[0]), *page]
     await redis.delete(*page)
     await redis.set(checkpoint_key, checkpoint + 5)  # the projector moved on
-    answer = await script(keys=written, args=[active_ns, checkpoint, checkpoint + 5, 60,
+    answer = await script(keys=written, args=[checkpoint, checkpoint + 5, 60,
                                               *commands])
     assert answer[0] == 2 and not await redis.exists(*page)
-    answer = await script(keys=written, args=[active_ns, checkpoint + 6, checkpoint + 9,
-                                              60, *commands])
+    answer = await script(keys=written, args=[checkpoint + 6, checkpoint + 9, 60,
+                                              *commands])
     assert answer[0] == 2 and not await redis.exists(*page)
-    answer = await script(keys=written, args=[active_ns, checkpoint, checkpoint + 6, 60,
+    answer = await script(keys=written, args=[checkpoint, checkpoint + 6, 60,
                                               *commands])
     assert answer == [1] and 0 < await redis.ttl(page[0]) <= 60
-    answer = await script(keys=written, args=[active_ns, checkpoint, checkpoint + 6, 60,
+    answer = await script(keys=written, args=[checkpoint, checkpoint + 6, 60,
                                               *commands])
     assert answer == [0]  # whole already: written once
     await redis.set(checkpoint_key, checkpoint)
     assert await read_all(reads_of(redis, keys, store), ids) == expected
+    # A namespace fenced (its checkpoint gone) is written nothing: read the pointer again.
+    await redis.delete(*page)
+    await redis.rename(checkpoint_key, f"{checkpoint_key}:kept")
+    answer = await script(keys=written, args=[checkpoint, checkpoint + 6, 60, *commands])
+    assert answer == [2, b""] and not await redis.exists(*page)
+    await redis.rename(f"{checkpoint_key}:kept", checkpoint_key)

@@ -1,13 +1,18 @@
-"""Every read of the read models: one script call per read (workers/readmodels/scripts.py)
-given every key it touches, answering typed values (workers/readmodels/values.py) that
-know nothing of HTTP. The JSON routes splice them into bytes, the pages into HTML.
+"""Every read of the read models: a script on the keys of one hash slot per read (the
+thread's, the listing's: workers/readmodels/scripts.py), and for what the read finds in
+other slots (a page's authors' counters, a listing's threads' summaries) one ``FETCH``
+script per partition, all sent in one pipeline. So reads run on a Redis Cluster as on
+one Redis, by the same code. They answer typed values (workers/readmodels/values.py)
+that know nothing of HTTP. The JSON routes splice them into bytes, the pages into HTML.
 
-Keys are built from the namespaces this process last saw the pointers name; a script
-checks them and says when they moved, and the read is built again. Keys that depend on
-the data (a page's authors' counters, a listing's threads) are guessed from the last read
-of the same page and checked the same way: a read is one round trip unless something
-changed. With ``min_position`` a read waits (at most ``min_position_wait`` seconds) until
-the read models it uses have reached that position.
+Keys are built from the namespaces this process last saw the pointers name. A namespace
+is live in a partition while its checkpoint there exists: a swap, a recovery or a drop
+deletes the old namespace's checkpoints before anything else (a fence), so a read that
+finds one of its checkpoints missing reads the pointers again and is made again. What
+a read fetches from other slots is guessed from the last read of the same page and sent
+at the same time as the script: a read is one round trip unless something changed.
+With ``min_position`` a read waits (at most ``min_position_wait`` seconds) until every
+partition it read has reached that position.
 
 Answers are kept ``cache_ms`` and served again meanwhile (hot pages are asked for many
 times a second): keyed by what was asked, each keeps the position it reflects, so a read
@@ -21,11 +26,13 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, NamedTuple, Protocol, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from common.bbcode import render
+from common.redis_client import mget
 from events import EventStore
 from events.threads import PostAdded
 from workers.page_rebuild import rebuild_page
@@ -37,7 +44,8 @@ from workers.readmodels.errors import (
     ReadNotFoundError,
 )
 from workers.readmodels.formats import moment_of, rfc3339
-from workers.readmodels.keys import Keys, Namespace, counter_key, version_of
+from workers.readmodels.keys import Keys, Namespace, counter_key, partition_of_key, version_of
+from workers.readmodels.scripts import Call, Fetch
 from workers.readmodels.values import (
     Activity,
     ArchiveYears,
@@ -65,11 +73,19 @@ KEPT: Final = 4096
 # The newest versions of an edited post its history lists (a post edited more often
 # shows only these).
 REVISIONS_SHOWN: Final = 100
-# A read rebuilt this many times (pointers moving, pages changing under it) gives up.
+# A read made again this many times (namespaces fenced, pages evicted under it) gives up.
 _ATTEMPTS: Final = 5
+# While a read waits for a position, it reads the pointers again this often (seconds):
+# a namespace swapped out no longer moves.
+_REREAD_POINTERS: Final = 0.1
 
-# Builds a script's own keys and arguments from the namespaces and the guessed names.
-Shape = Callable[[list[Namespace], list[str]], tuple[list[str], list[Any]]]
+# A read's script calls, built from the namespaces of the projections it reads.
+Calls = Callable[[list[Namespace]], list[Call]]
+# The names of what a read fetches from other slots, from its calls' answers (each past
+# its checkpoints); a read without calls knows them beforehand.
+Needs = Callable[[list[list[Any]]], list[str]]
+# The fetch of one such name.
+Fetcher = Callable[[list[Namespace], str], Fetch]
 
 
 def known_slug(slug: str) -> str:
@@ -79,24 +95,45 @@ def known_slug(slug: str) -> str:
     return slug
 
 
-def _pairs(flat: list[bytes]) -> dict[str, str]:
+def _hash(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A hash as a script answers HGETALL (field, value, ...)."""
     it = iter(flat)
-    return {k.decode(): v.decode() for k, v in zip(it, it, strict=True)}
+    return dict(zip(it, it, strict=True))
 
 
-def summary(flat: list[bytes]) -> ThreadSummary:
-    h = _pairs(flat)
+def _text(h: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in h.items()}
+
+
+def summary(h: dict[bytes, bytes]) -> ThreadSummary:
     return ThreadSummary(
-        id=int(h["id"]), title=h["title"], forum=h["forum"], author=h["author"],
-        guest=h["guest"] == "1", posts=int(h["posts"]), replies=int(h["replies"]),
-        created_at=h["created_at"], bumped_at=h["bumped_at"], locked=h["locked"] == "1",
+        id=int(h[b"id"]), title=h[b"title"].decode(), forum=h[b"forum"].decode(),
+        author=h[b"author"].decode(), guest=h[b"guest"] == b"1", posts=int(h[b"posts"]),
+        replies=int(h[b"replies"]), created_at=h[b"created_at"].decode(),
+        bumped_at=h[b"bumped_at"].decode(), locked=h[b"locked"] == b"1",
     )
 
 
-def section(flat: list[bytes]) -> Section:
-    h = _pairs(flat)
-    return Section(slug=h["slug"], title=h["title"], threads=int(h["threads"]),
-                   posts=int(h["posts"]))
+def section(h: dict[bytes, bytes]) -> Section:
+    return Section(slug=h[b"slug"].decode(), title=h[b"title"].decode(),
+                   threads=int(h[b"threads"]), posts=int(h[b"posts"]))
+
+
+def author_of(stored: bytes) -> str:
+    """The counter key a stored post starts with (workers/readmodels/stored_posts.py: its
+    length, ':', the key, then the post's JSON)."""
+    colon = stored.index(b":")
+    return stored[colon + 1:colon + 1 + int(stored[:colon])].decode()
+
+
+def _counters(replied: list[bytes | None]) -> tuple[bytes, bytes, bytes]:
+    """An author's threads, posts and reputation as HMGET answers them (none yet: 0)."""
+    threads, posts, reputation = (value or b"0" for value in replied)
+    return threads, posts, reputation
+
+
+def _distinct(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
 
 
 def _pages(total: int, per_page: int) -> int:
@@ -106,6 +143,53 @@ def _pages(total: int, per_page: int) -> int:
 def _page_of(page: int, pages: int) -> None:
     if page > pages:
         raise ReadNotFoundError(f"page {page} is past the last page ({pages})")
+
+
+def _no_needs(_: list[list[Any]]) -> list[str]:
+    return []
+
+
+def _no_fetch(_: list[Namespace], name: str) -> Fetch:
+    raise AssertionError(f"this read fetches nothing ({name!r})")
+
+
+class Got(NamedTuple):
+    """What a read found: each call's answer past its checkpoints, the reply to each
+    fetch it needed, by name, and how far that reflects the log: ``position``, the lowest
+    checkpoint read; ``seen``, every checkpoint read (the calls' in order, then the
+    fetched partitions' by key: what was read is the same while they are); ``spaces``,
+    the namespaces read."""
+
+    answers: list[list[Any]]
+    fetched: dict[str, Any]
+    position: int
+    seen: tuple[int, ...]
+    spaces: tuple[str, ...]
+
+
+class _Fetched(NamedTuple):
+    replies: dict[str, Any]
+    checkpoints: dict[str, int]
+
+
+class _Guess:
+    """What a read fetched last time, by name; and the fetches made of them for the
+    namespaces ``made`` (built once: a hot page's next reads send the same)."""
+
+    __slots__ = ("fetches", "made", "names", "plans")
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.made: tuple[str, ...] = ()
+        self.plans: dict[str, Fetch] = {}
+        self.fetches: list[tuple[Call, list[str]]] = []
+
+
+class _AgainError(Exception):
+    """This attempt of a read is void; ``fenced``: a namespace it read was fenced."""
+
+    def __init__(self, fenced: bool) -> None:
+        self.fenced = fenced
 
 
 class _Positioned(Protocol):
@@ -155,11 +239,8 @@ class Reads:
         self.min_position_wait = min_position_wait
         self.cache = AnswerCache(cache_ms)
         self._spaces: dict[str, tuple[str, Namespace]] = {}
-        self._guesses: OrderedDict[Hashable, list[str]] = OrderedDict()
-        self._scripts = {source: redis.register_script(source) for source in (
-            scripts.THREAD_PAGE, scripts.POST, scripts.LISTING, scripts.FORUMS,
-            scripts.ARCHIVE_YEARS, scripts.USER, scripts.HELD, scripts.ACTIVITY,
-            scripts.REVISIONS, scripts.LIKED)}
+        self._guesses: OrderedDict[Hashable, _Guess] = OrderedDict()
+        self._scripts = {source: redis.register_script(source) for source in scripts.READS}
 
     # -- the plumbing ------------------------------------------------------------------
 
@@ -167,7 +248,7 @@ class Reads:
         """The live namespaces of ``names`` as last seen; None if one has none (or one
         this code cannot read)."""
         if any(name not in self._spaces for name in names):
-            pointers = await self.redis.mget([self.keys.active(name) for name in names])
+            pointers = await mget(self.redis, [self.keys.active(name) for name in names])
             for name, pointer in zip(names, pointers, strict=True):
                 if pointer is None or not self._learn(name, pointer):
                     return None
@@ -185,76 +266,162 @@ class Reads:
             self._spaces[name] = (ns, self.keys.namespace(name, ns))
         return True
 
-    def _guess(self, guess: Hashable | None, names: list[str] | None = None) -> list[str]:
-        if guess is None:
-            return []
-        if names is not None:
-            self._guesses[guess] = names
-            self._guesses.move_to_end(guess)
-            if len(self._guesses) > KEPT:
-                self._guesses.popitem(last=False)
-        return self._guesses.get(guess, [])
+    def _forget(self, names: tuple[str, ...]) -> None:
+        """Read these pointers again before the next read of them."""
+        for name in names:
+            self._spaces.pop(name, None)
 
-    async def _call(self, script: str, names: tuple[str, ...], shape: Shape,
-                    guess: Hashable | None, thread_id: int | None = None
-                    ) -> tuple[list[Any], tuple[str, ...]] | None:
-        """One answer ``{1, checkpoints, ...}`` of ``script``, and the namespaces it was
-        read from (the script checked they were the live ones); None while a read model
-        it needs has no live namespace. ``thread_id``: the thread whose page the script
-        reads, rebuilt if it finds it missing or partial."""
-        for _ in range(_ATTEMPTS):
-            spaces = await self._namespaces(names)
-            if spaces is None:
-                return None
-            own, argv = shape([ns for _, ns in spaces], self._guess(guess))
-            answer: list[Any] = await self._scripts[script](
-                keys=[*(self.keys.active(name) for name in names),
-                      *(key for _, ns in spaces for key in ns.checkpoints), *own],
-                args=[len(names), *(name for name, _ in spaces), *argv],
-            )
-            if answer[0] == 1:
-                return answer, tuple(ns for ns, _ in spaces)
-            if answer[0] == 0:
-                for name in names:
-                    self._spaces.pop(name, None)
-                return None
+    def _guess(self, guess: Hashable | None) -> _Guess | None:
+        return None if guess is None else self._guesses.get(guess)
+
+    def _remember(self, guess: Hashable | None, names: list[str]) -> _Guess | None:
+        if guess is None:
+            return None
+        kept = self._guesses[guess] = _Guess(names)
+        self._guesses.move_to_end(guess)
+        if len(self._guesses) > KEPT:
+            self._guesses.popitem(last=False)
+        return kept
+
+    async def _send(self, calls: list[Call]) -> list[list[Any]]:
+        """Each call's answer. Several calls go in one pipeline: one round trip (on a
+        cluster, one request per node, sent at once)."""
+        if len(calls) <= 1:
+            return [await self._scripts[call.script](keys=call.all_keys(), args=call.argv())
+                    for call in calls]
+        for _ in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            for call in calls:
+                keys = call.all_keys()
+                # EVALSHA by name: a cluster pipeline refuses its ``evalsha`` method, but
+                # sends the command itself to the node of its keys (redis-py reads them
+                # from EVALSHA's arguments).
+                pipe.execute_command("EVALSHA", self._scripts[call.script].sha, len(keys),
+                                     *keys, *call.argv())
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if not any(isinstance(reply, NoScriptError) for reply in replies):
+                break
+            # A node that never saw the scripts (restarted, or new): give them to every
+            # node, and send again.
+            for source in {call.script for call in calls}:
+                await self.redis.script_load(source)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    @staticmethod
+    def _fetches(plans: dict[str, Fetch]) -> list[tuple[Call, list[str]]]:
+        """The fetches as one ``FETCH`` call per partition, each with the names it reads."""
+        partitions: dict[int, list[str]] = {}
+        for name, plan in plans.items():
+            partitions.setdefault(partition_of_key(plan.checkpoint), []).append(name)
+        return [(scripts.fetch([plans[name] for name in names]), names)
+                for names in partitions.values()]
+
+    @staticmethod
+    def _fetched(fetches: list[tuple[Call, list[str]]], answers: list[list[Any]]
+                 ) -> _Fetched:
+        fetched = _Fetched({}, {})
+        for (call, names), answer in zip(fetches, answers, strict=True):
+            if answer[0] == 2:
+                raise _AgainError(fenced=True)
+            fetched.checkpoints.update(zip(call.checkpoints, map(int, answer[1]),
+                                           strict=True))
+            fetched.replies.update(zip(names, answer[2:], strict=True))
+        return fetched
+
+    async def _attempt(self, names: tuple[str, ...], calls: Calls, needs: Needs,
+                       fetch: Fetcher, guess: Hashable | None, thread_id: int | None
+                       ) -> Got | None:
+        """One attempt of a read: its calls and the fetches it guessed, sent together
+        (one round trip); then, if the guess was wrong, the fetches it needs. None while
+        a read model it needs has no live namespace; raises ``_AgainError`` when it must
+        be made again."""
+        spaces = await self._namespaces(names)
+        if spaces is None:
+            return None
+        namespaces = [ns for _, ns in spaces]
+        sent = calls(namespaces)
+        remembered = self._guess(guess) if sent else None
+        guessed = needs([]) if not sent else remembered.names if remembered else []
+        made = tuple(ns for ns, _ in spaces)
+        if remembered is not None and remembered.made == made:
+            plans, fetches = remembered.plans, remembered.fetches
+        else:
+            plans = {name: fetch(namespaces, name) for name in guessed}
+            fetches = self._fetches(plans)
+            if remembered is not None:  # the same page's next read sends the same
+                remembered.made, remembered.plans, remembered.fetches = made, plans, fetches
+        answers = await self._send([*sent, *(call for call, _ in fetches)])
+        answers, fetched_answers = answers[:len(sent)], answers[len(sent):]
+        for answer in answers:
+            if answer[0] == 2:
+                raise _AgainError(fenced=True)
             if answer[0] == 4 and thread_id is not None:  # the page was evicted
                 await rebuild_page(self.redis, self.keys, self.store, thread_id)
-            elif answer[0] == 2:  # a rebuild swapped a namespace in: build the keys again
-                for name, pointer in zip(names, answer[1], strict=True):
-                    if not pointer or not self._learn(name, pointer):
-                        self._spaces.pop(name, None)
-            else:  # 3: the page changed since it was last read
-                self._guess(guess, [name.decode() for name in answer[1]])
+                raise _AgainError(fenced=False)
+        fetched = self._fetched(fetches, fetched_answers)
+        bodies = [answer[2:] for answer in answers]
+        needed = needs(bodies) if sent else guessed
+        if needed != guessed:
+            kept = self._remember(guess, needed)
+            if any(name not in plans for name in needed):
+                plans = {name: fetch(namespaces, name) for name in needed}
+                fetches = self._fetches(plans)
+                if kept is not None:
+                    kept.made, kept.plans, kept.fetches = made, plans, fetches
+                fetched = self._fetched(fetches,
+                                        await self._send([call for call, _ in fetches]))
+        seen = [int(c) for answer in answers for c in answer[1]]
+        seen += [fetched.checkpoints[c] for c in sorted({plans[n].checkpoint for n in needed})]
+        return Got(bodies, {name: fetched.replies[name] for name in needed},
+                   min(seen, default=0), tuple(seen), made)
+
+    async def _call(self, names: tuple[str, ...], calls: Calls, needs: Needs,
+                    fetch: Fetcher, guess: Hashable | None, thread_id: int | None
+                    ) -> Got | None:
+        for attempt in range(_ATTEMPTS):
+            try:
+                return await self._attempt(names, calls, needs, fetch, guess, thread_id)
+            except _AgainError as again:
+                if again.fenced:
+                    self._forget(names)
+                    # A swap fences the old namespace, then moves the pointer: a read
+                    # between the two finds the same pointer again.
+                    await asyncio.sleep(0.005 * attempt)
         raise ReadModelUnavailableError("the read models changed during the read; try again")
 
-    async def _read(self, script: str, names: tuple[str, ...], shape: Shape,
-                    min_position: int | None, guess: Hashable | None = None,
-                    thread_id: int | None = None
-                    ) -> tuple[list[Any], tuple[int, ...], tuple[str, ...]]:
-        """The answer of ``script``, and the checkpoints and namespaces of the read models
-        it read; waits until the lowest checkpoint is ``min_position`` when asked."""
+    async def _read(self, names: tuple[str, ...], calls: Calls, min_position: int | None,
+                    *, needs: Needs = _no_needs, fetch: Fetcher = _no_fetch,
+                    guess: Hashable | None = None, thread_id: int | None = None) -> Got:
+        """What ``calls`` and the fetches ``needs`` names found in the read models
+        ``names``; waits until the lowest checkpoint read is ``min_position`` when asked.
+        ``guess``: what the fetches are remembered by, from one read to the next.
+        ``thread_id``: the thread whose page the calls read, rebuilt if they find it
+        missing or partial."""
         deadline = time.monotonic() + self.min_position_wait
+        reread = time.monotonic() + _REREAD_POINTERS
         checked = False
         while True:
-            called = await self._call(script, names, shape, guess, thread_id)
-            if called is None:
+            got = await self._call(names, calls, needs, fetch, guess, thread_id)
+            if got is None:
                 if min_position is None or time.monotonic() >= deadline:
                     raise ReadModelUnavailableError(
                         "the read models are being rebuilt; try again shortly", 2)
-            else:
-                answer, spaces = called
-                seen = tuple(int(c) for c in answer[1])
-                if min_position is None or min(seen) >= min_position:
-                    return answer, seen, spaces
-                if time.monotonic() >= deadline:
-                    raise ReadModelUnavailableError(
-                        f"the read models have not reached position {min_position} yet", 1)
+            elif min_position is None or got.position >= min_position:
+                return got
+            elif time.monotonic() >= deadline:
+                raise ReadModelUnavailableError(
+                    f"the read models have not reached position {min_position} yet", 1)
             if not checked:  # only a read that would wait pays for this query
                 checked = True
                 if min_position is not None and not await self.store.has_position(min_position):
                     raise BeyondHeadError(f"position {min_position} is beyond the log's "
                                           "head: no write answered it")
+            if time.monotonic() >= reread:
+                self._forget(names)
+                reread = time.monotonic() + _REREAD_POINTERS
             await asyncio.sleep(0.005)
 
     # -- threads -----------------------------------------------------------------------
@@ -268,27 +435,32 @@ class Reads:
             return kept
         start = (page - 1) * per_page
 
-        def shape(spaces: list[Namespace], authors: list[str]) -> tuple[list[str], list[Any]]:
-            tp, ms = spaces
-            return ([tp.thread(thread_id), tp.posts(thread_id), tp.likes(thread_id),
-                     *(ms.member(author) for author in authors)],
-                    [start, start + per_page - 1, ms.members_marker()])
+        def calls(spaces: list[Namespace]) -> list[Call]:
+            return [scripts.thread_page(spaces[0], thread_id, start, start + per_page - 1)]
 
-        answer, seen, spaces = await self._read(
-            scripts.THREAD_PAGE, ("thread_page", "member_stats"), shape, min_position,
-            ("thread_page", thread_id, start, per_page), thread_id)
-        if not answer[2]:
+        def needs(answers: list[list[Any]]) -> list[str]:
+            found = answers[0]
+            return _distinct([author_of(stored) for stored in found[2]]) if found[0] else []
+
+        def fetch(spaces: list[Namespace], author: str) -> Fetch:
+            return scripts.counters(spaces[1], author)
+
+        got = await self._read(("thread_page", "member_stats"), calls, min_position,
+                               needs=needs, fetch=fetch,
+                               guess=("thread_page", thread_id, start, per_page),
+                               thread_id=thread_id)
+        found = got.answers[0]
+        if not found[0]:
             raise ReadNotFoundError("no such thread")
-        _, _, flat, count, posts, likes, authored = answer
+        flat, count, posts, likes = found
         pages = _pages(count, per_page)
         _page_of(page, pages)
-        entries = [PostEntry(stored_posts.decode(stored, thread_id, number), c[0], c[1], c[2],
-                             liked)
-                   for number, stored, liked, c in zip(
-                       range(start + 1, start + 1 + len(posts)), posts, likes, authored,
-                       strict=True)]
-        return self.cache.put(asked, ThreadPage(summary(flat), entries, page, pages, per_page,
-                                                min(seen), seen, spaces))
+        entries = [PostEntry(stored_posts.decode(stored, thread_id, number),
+                             *_counters(got.fetched[author_of(stored)]), liked)
+                   for number, stored, liked in zip(
+                       range(start + 1, start + 1 + len(posts)), posts, likes, strict=True)]
+        return self.cache.put(asked, ThreadPage(summary(_hash(flat)), entries, page, pages,
+                                                per_page, got.position, got.seen, got.spaces))
 
     async def post(self, post_id: int, *, min_position: int | None = None) -> OnePost:
         asked = ("post", post_id)
@@ -298,24 +470,28 @@ class Reads:
         where = await self.store.locate_post(post_id)
         if where is None:
             raise ReadNotFoundError("no such post")
+        tid = where.thread_id
 
-        def shape(spaces: list[Namespace], author: list[str]) -> tuple[list[str], list[Any]]:
-            tp, ms = spaces
-            tid = where.thread_id
-            return ([tp.thread(tid), tp.posts(tid), tp.likes(tid),
-                     *(ms.member(a) for a in author[:1])],
-                    [where.number, ms.members_marker()])
+        def calls(spaces: list[Namespace]) -> list[Call]:
+            return [scripts.post(spaces[0], tid, where.number)]
 
-        answer, seen, spaces = await self._read(
-            scripts.POST, ("thread_page", "member_stats"), shape, min_position, asked,
-            where.thread_id)
-        if not answer[2]:
+        def needs(answers: list[list[Any]]) -> list[str]:
+            stored = answers[0][0]
+            return [author_of(stored)] if stored else []
+
+        def fetch(spaces: list[Namespace], author: str) -> Fetch:
+            return scripts.counters(spaces[1], author)
+
+        got = await self._read(("thread_page", "member_stats"), calls, min_position,
+                               needs=needs, fetch=fetch, guess=asked, thread_id=tid)
+        found = got.answers[0]
+        if not found[0]:
             raise ReadNotFoundError("no such post")
-        _, _, stored, likes, counters = answer
-        entry = PostEntry(stored_posts.decode(stored, where.thread_id, where.number),
-                          counters[0], counters[1], counters[2], likes)
+        stored, likes = found
+        entry = PostEntry(stored_posts.decode(stored, tid, where.number),
+                          *_counters(got.fetched[author_of(stored)]), likes)
         return self.cache.put(asked, OnePost(entry, (where.number - 1) // self.per_page + 1,
-                                             min(seen), seen, spaces))
+                                             got.position, got.seen, got.spaces))
 
     async def revisions(self, post_id: int, *, min_position: int | None = None
                         ) -> Revisions:
@@ -332,22 +508,21 @@ class Reads:
             raise ReadNotFoundError("the post was deleted")
         tid, number = post.thread_id, post.number
 
-        def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
-            (tp,) = spaces
-            return [tp.revisions(tid, number)], [REVISIONS_SHOWN]
+        def calls(spaces: list[Namespace]) -> list[Call]:
+            return [scripts.revisions(spaces[0], tid, number, REVISIONS_SHOWN)]
 
-        answer, seen, spaces = await self._read(scripts.REVISIONS, ("thread_page",), shape,
-                                                min_position)
-        edits = [stored_posts.decode(stored, tid, number) for stored in answer[3]]
-        older = int(answer[2]) - len(edits)
+        got = await self._read(("thread_page",), calls, min_position)
+        count, listed = got.answers[0]
+        edits = [stored_posts.decode(stored, tid, number) for stored in listed]
+        older = int(count) - len(edits)
         earlier = [Revision(e.edited_at or e.created_at, e.html) for e in edits[:-1]]
         if edits and older == 0:  # the first version is the log's
             first = await self.store.added_post(post_id)
             if isinstance(first, PostAdded):
                 earlier.insert(0, Revision(rfc3339(first.occurred_at), render(first.body)))
         hidden = older + 1 if older else 0  # the unlisted edits and the first version
-        return self.cache.put(asked, Revisions(post, earlier, hidden, min(seen), seen,
-                                               spaces))
+        return self.cache.put(asked, Revisions(post, earlier, hidden, got.position, got.seen,
+                                               got.spaces))
 
     async def liked(self, thread_id: int, numbers: list[int], name: str, *,
                     min_position: int | None = None) -> frozenset[int]:
@@ -357,36 +532,40 @@ class Reads:
             return frozenset()
         folded = name.casefold()
 
-        def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
-            (tp,) = spaces
-            return [tp.likers(thread_id)], [f"{n}:{folded}" for n in numbers]
+        def calls(spaces: list[Namespace]) -> list[Call]:
+            return [scripts.liked(spaces[0], thread_id, [f"{n}:{folded}" for n in numbers])]
 
-        answer, _, _ = await self._read(scripts.LIKED, ("thread_page",), shape, min_position)
-        return frozenset(n for n, flag in zip(numbers, answer[2], strict=True) if flag)
+        got = await self._read(("thread_page",), calls, min_position)
+        return frozenset(n for n, flag in zip(numbers, got.answers[0][0], strict=True) if flag)
 
     # -- listings ----------------------------------------------------------------------
 
     async def _listing(self, projection: str, page: int, min_position: int | None,
-                       listed: Callable[[Namespace], tuple[str, str | None]],
+                       listed: Callable[[Namespace, int, int], Call],
                        guess: Hashable, per_page: int | None = None
                        ) -> tuple[Listing, dict[str, str]]:
         per_page = per_page or self.per_page
         start = (page - 1) * per_page
 
-        def shape(spaces: list[Namespace], ids: list[str]) -> tuple[list[str], list[Any]]:
-            lp, tp = spaces
-            ranked, extra = listed(lp)
-            return ([ranked, extra or ranked, *(tp.thread(int(i)) for i in ids)],
-                    [start, start + per_page - 1, tp.threads_marker(),
-                     "0" if extra is None else "1"])
+        def calls(spaces: list[Namespace]) -> list[Call]:
+            return [listed(spaces[0], start, start + per_page - 1)]
 
-        answer, seen, spaces = await self._read(
-            scripts.LISTING, (projection, "thread_page"), shape, min_position, guess)
-        _, _, total, flats, extra = answer
+        def needs(answers: list[list[Any]]) -> list[str]:
+            return [tid.decode() for tid in answers[0][1]]
+
+        def fetch(spaces: list[Namespace], tid: str) -> Fetch:
+            return scripts.thread_summary(spaces[1], int(tid))
+
+        got = await self._read((projection, "thread_page"), calls, min_position, needs=needs,
+                               fetch=fetch, guess=guess)
+        total, ids, extra = got.answers[0]
         pages = _pages(int(total), per_page)
         _page_of(page, pages)
-        return (Listing([summary(f) for f in flats if f], page, pages, min(seen), seen,
-                        spaces), _pairs(extra))
+        # A summary not there yet (its partition behind the listing's) is left out.
+        threads = [summary(_hash(flat)) for flat in (got.fetched[tid.decode()] for tid in ids)
+                   if flat]
+        return (Listing(threads, page, pages, got.position, got.seen, got.spaces),
+                _text(_hash(extra)))
 
     async def section_threads(self, slug: str, page: int, *,
                               min_position: int | None = None) -> SectionPage:
@@ -397,7 +576,7 @@ class Reads:
             return kept
         listing, meta = await self._listing(
             "thread_list", page, min_position,
-            lambda lp: (lp.section_threads(slug), lp.section(slug)), asked)
+            lambda lp, first, last: scripts.section_listing(lp, slug, first, last), asked)
         if not meta:
             raise ReadNotFoundError(f"no section {slug!r}")
         forum = Section(slug=meta["slug"], title=meta["title"], threads=int(meta["threads"]),
@@ -409,8 +588,10 @@ class Reads:
         kept = self.cache.get(asked, Listing, min_position)
         if kept is not None:
             return kept
-        listing, _ = await self._listing("unanswered", page, min_position,
-                                         lambda up: (up.unanswered, None), asked)
+        listing, _ = await self._listing(
+            "unanswered", page, min_position,
+            lambda up, first, last: scripts.board_listing(up, up.unanswered, first, last),
+            asked)
         return self.cache.put(asked, listing)
 
     async def newest(self, count: int, *, min_position: int | None = None) -> Listing:
@@ -420,8 +601,10 @@ class Reads:
         kept = self.cache.get(asked, Listing, min_position)
         if kept is not None:
             return kept
-        listing, _ = await self._listing("archives", 1, min_position,
-                                         lambda ap: (ap.newest, None), asked, count)
+        listing, _ = await self._listing(
+            "archives", 1, min_position,
+            lambda ap, first, last: scripts.board_listing(ap, ap.newest, first, last),
+            asked, count)
         return self.cache.put(asked, listing)
 
     async def archive_year(self, slug: str, year: int, page: int, *,
@@ -435,7 +618,8 @@ class Reads:
             return kept
         listing, years = await self._listing(
             "archives", page, min_position,
-            lambda ap: (ap.archive(slug, year), ap.archive_years(slug)), asked)
+            lambda ap, first, last: scripts.archive_listing(ap, slug, year, first, last),
+            asked)
         if not years:
             raise ReadNotFoundError(f"no archive for section {slug!r}")
         if not listing.threads and page == 1 and int(years.get(str(year), "0")) <= 0:
@@ -450,20 +634,19 @@ class Reads:
         if kept is not None:
             return kept
 
-        def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
+        def calls(spaces: list[Namespace]) -> list[Call]:
             ap, lp = spaces
-            return [lp.section(slug), ap.archive_years(slug)], []
+            return [scripts.archive_years(ap, lp, slug)]
 
-        answer, seen, spaces = await self._read(
-            scripts.ARCHIVE_YEARS, ("archives", "thread_list"), shape, min_position)
-        _, _, section_flat, years_flat = answer
+        got = await self._read(("archives", "thread_list"), calls, min_position)
+        section_flat, years_flat = got.answers[0]
         if not section_flat:
             raise ReadNotFoundError(f"no section {slug!r}")
-        years = sorted(((int(y), int(n)) for y, n in _pairs(years_flat).items() if int(n) > 0),
-                       reverse=True)
+        years = sorted(((int(y), int(n)) for y, n in _text(_hash(years_flat)).items()
+                        if int(n) > 0), reverse=True)
         return self.cache.put(asked, ArchiveYears(
-            section(section_flat), [YearCount(year=y, threads=n) for y, n in years], min(seen),
-            seen, spaces))
+            section(_hash(section_flat)), [YearCount(year=y, threads=n) for y, n in years],
+            got.position, got.seen, got.spaces))
 
     async def forums(self, *, min_position: int | None = None) -> Forums:
         asked = ("forums",)
@@ -471,15 +654,21 @@ class Reads:
         if kept is not None:
             return kept
 
-        def shape(spaces: list[Namespace], slugs: list[str]) -> tuple[list[str], list[Any]]:
-            (lp,) = spaces
-            return ([lp.sections, *(lp.section(slug) for slug in slugs)],
-                    [lp.sections_marker()])
+        def calls(spaces: list[Namespace]) -> list[Call]:
+            return [scripts.forums(spaces[0])]
 
-        answer, seen, spaces = await self._read(scripts.FORUMS, ("thread_list",), shape,
-                                                min_position, asked)
-        return self.cache.put(asked, Forums([section(flat) for flat in answer[2]], min(seen),
-                                            seen, spaces))
+        def needs(answers: list[list[Any]]) -> list[str]:
+            return [slug.decode() for slug in answers[0][0]]
+
+        def fetch(spaces: list[Namespace], slug: str) -> Fetch:
+            return scripts.section_summary(spaces[0], slug)
+
+        got = await self._read(("thread_list",), calls, min_position, needs=needs,
+                               fetch=fetch, guess=asked)
+        # A summary not there yet (its partition behind the board's) is left out.
+        forums = [section(_hash(flat)) for flat in (
+            got.fetched[slug.decode()] for slug in got.answers[0][0]) if flat]
+        return self.cache.put(asked, Forums(forums, got.position, got.seen, got.spaces))
 
     # -- people ------------------------------------------------------------------------
 
@@ -490,26 +679,37 @@ class Reads:
             return kept
         name = name.strip()
         folded = name.casefold()
+        member, guest = counter_key(name, False), counter_key(name, True)
 
-        def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
+        def needs(_: list[list[Any]]) -> list[str]:
+            return ["member", "guest", "name", "first"]
+
+        def fetch(spaces: list[Namespace], what: str) -> Fetch:
             (ms,) = spaces
-            return ([ms.member(counter_key(name, False)), ms.member(counter_key(name, True)),
-                     ms.guest_names, ms.guest_firsts], [folded])
+            if what == "name":
+                return scripts.guest_name(ms, folded)
+            if what == "first":
+                return scripts.guest_first(ms, folded)
+            return scripts.profile(ms, member if what == "member" else guest)
 
-        answer, seen, spaces = await self._read(scripts.USER, ("member_stats",), shape,
-                                                min_position)
-        if not answer[2]:
-            raise ReadNotFoundError(f"no user {name!r}")
-        h = _pairs(answer[2])
+        # Three slots (the member's, the guest's, the board's guests' names): no script.
+        got = await self._read(("member_stats",), lambda _: [], min_position, needs=needs,
+                               fetch=fetch)
+        found = got.fetched
         joined: str | None
-        if len(answer) > 3:  # a guest: names and first posts are kept for all guests
-            name, guest = answer[3].decode(), True
-            joined = rfc3339(moment_of(answer[4])) if answer[4] else None
-        else:  # the operator has counters but no profile: the name as it was asked for
-            name, guest, joined = h.get("name", name), h.get("guest") == "1", h.get("joined")
+        if found["member"]:
+            h = _text(_hash(found["member"]))
+            name, guest_, joined = h.get("name", name), h.get("guest") == "1", h.get("joined")
+        elif found["guest"]:  # a guest: names and first posts are kept for all guests
+            h = _text(_hash(found["guest"]))
+            name, guest_ = (found["name"] or b"").decode(), True
+            first = found["first"]
+            joined = rfc3339(moment_of(first)) if first else None
+        else:
+            raise ReadNotFoundError(f"no user {name!r}")
         return self.cache.put(asked, UserStats(
-            name, guest, joined, int(h.get("threads", 0)), int(h.get("posts", 0)),
-            int(h.get("reputation", 0)), min(seen), seen, spaces))
+            name, guest_, joined, int(h.get("threads", 0)), int(h.get("posts", 0)),
+            int(h.get("reputation", 0)), got.position, got.seen, got.spaces))
 
     async def activity(self, name: str, count: int = 10, *,
                        min_position: int | None = None) -> Activity:
@@ -521,28 +721,36 @@ class Reads:
         kept = self.cache.get(asked, Activity, min_position)
         if kept is not None:
             return kept
+        member, guest = counter_key(name, False), counter_key(name, True)
 
-        def shape(spaces: list[Namespace], ids: list[str]) -> tuple[list[str], list[Any]]:
-            ms, tp = spaces
-            member, guest = counter_key(name, False), counter_key(name, True)
-            return ([ms.member(member), ms.recent_threads(member), ms.recent_posts(member),
-                     ms.recent_deleted(member), ms.member(guest), ms.recent_threads(guest),
-                     ms.recent_posts(guest), ms.recent_deleted(guest),
-                     *(tp.thread(int(i)) for i in ids)],
-                    [count, tp.threads_marker()])
+        def calls(spaces: list[Namespace]) -> list[Call]:
+            ms = spaces[0]
+            return [scripts.activity(ms, member, count), scripts.activity(ms, guest, count)]
 
-        answer, seen, spaces = await self._read(
-            scripts.ACTIVITY, ("member_stats", "thread_page"), shape, min_position, asked)
-        _, _, thread_ids, posts, flats = answer
-        titled = {s.id: s for s in (summary(f) for f in flats if f)}
+        def chosen(answers: list[list[Any]]) -> list[Any]:
+            return answers[0] if answers[0][0] else answers[1]
+
+        def needs(answers: list[list[Any]]) -> list[str]:
+            _, thread_ids, posts = chosen(answers)
+            return _distinct([tid.decode() for tid in thread_ids]
+                             + [post.split(b":")[1].decode() for post in posts[::2]])
+
+        def fetch(spaces: list[Namespace], tid: str) -> Fetch:
+            return scripts.thread_summary(spaces[1], int(tid))
+
+        got = await self._read(("member_stats", "thread_page"), calls, min_position,
+                               needs=needs, fetch=fetch, guess=asked)
+        _, thread_ids, posts = chosen(got.answers)
+        titled = {s.id: s for s in (summary(_hash(flat)) for flat in got.fetched.values() if flat)}
         threads = [titled[int(i)] for i in thread_ids if int(i) in titled]
         recent: list[RecentPost] = []
-        for member, score in zip(posts[::2], posts[1::2], strict=True):
-            post_id, thread_id, number = (int(x) for x in member.split(b":"))
+        for member_, score in zip(posts[::2], posts[1::2], strict=True):
+            post_id, thread_id, number = (int(x) for x in member_.split(b":"))
             if thread_id in titled:
                 recent.append(RecentPost(post_id, number, titled[thread_id],
                                          rfc3339(moment_of(score))))
-        return self.cache.put(asked, Activity(threads, recent, min(seen), seen, spaces))
+        return self.cache.put(asked, Activity(threads, recent, got.position, got.seen,
+                                              got.spaces))
 
     async def held(self, author_key: str | None, page: int, *, per_page: int | None = None,
                    min_position: int | None = None) -> HeldQueue:
@@ -551,14 +759,23 @@ class Reads:
         per_page = per_page or self.per_page
         start = (page - 1) * per_page
 
-        def shape(spaces: list[Namespace], _: list[str]) -> tuple[list[str], list[Any]]:
-            (hp,) = spaces
-            held = hp.held_pending() if author_key is None else hp.held_by(author_key)
-            return [held, hp.held_items()], [start, start + per_page - 1]
+        def calls(spaces: list[Namespace]) -> list[Call]:
+            return [scripts.held(spaces[0], author_key, start, start + per_page - 1)]
 
-        answer, seen, spaces = await self._read(scripts.HELD, ("held",), shape, min_position)
-        _, _, total, items = answer
+        def needs(answers: list[list[Any]]) -> list[str]:
+            # All pending: the items came with them (one slot). One author's: fetched.
+            return [] if author_key is None else [i.decode() for i in answers[0][1]]
+
+        def fetch(spaces: list[Namespace], held_id: str) -> Fetch:
+            return scripts.held_item(spaces[0], held_id)
+
+        got = await self._read(
+            ("held",), calls, min_position, needs=needs, fetch=fetch,
+            guess=None if author_key is None else ("held", author_key, start, per_page))
+        total, ids, items = got.answers[0]
+        if author_key is not None:
+            items = [got.fetched[i.decode()] for i in ids]
         pages = _pages(int(total), per_page)
         _page_of(page, pages)
-        return HeldQueue([item for item in items if item], page, pages, min(seen), seen,
-                         spaces)
+        return HeldQueue([item for item in items if item], page, pages, got.position,
+                         got.seen, got.spaces)
