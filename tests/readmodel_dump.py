@@ -86,7 +86,7 @@ async def fill_pages(store: EventStore, redis: Redis, keys: Keys) -> int:
     if not isinstance(pointer, bytes):
         return 0
     ns = keys.namespace("thread_page", pointer.decode())
-    marker = ns.threads_marker()
+    marker = ":t:"  # a thread's summary: {base}:{TAG}:t:{id}
     ids = {int(rest) for key in [k.decode() async for k in redis.scan_iter(
         match=f"{ns.base}:*{marker}*", count=1000)]
         if (rest := key.rpartition(marker)[2]).isdigit()}

@@ -272,21 +272,6 @@ class Namespace:
             key = _keep(remembered, name, counter_key(name, guest))
         return key
 
-    # What a read script checks a key it was given against: it must end with the marker
-    # and what it read (the partition's tag between the base and the marker is made from
-    # the same).
-    @staticmethod
-    def threads_marker() -> str:
-        return ":t:"
-
-    @staticmethod
-    def sections_marker() -> str:
-        return ":s:"
-
-    @staticmethod
-    def members_marker() -> str:
-        return ":u:"
-
     # held
     def held_pending(self) -> str:
         """Sorted set of held ids, by when they were held."""
