@@ -127,9 +127,12 @@ class Live:
         dirty = self.keys.dirty("live")
         applied = erased = 0
         while True:
-            mark, head = await asyncio.gather(self.redis.get(dirty), self.store.head())
             if state is None:
-                state = await self.read()
+                mark, head, fresh = await asyncio.gather(
+                    self.redis.get(dirty), self.store.head(), self.read())
+                state = fresh
+            else:
+                mark, head = await asyncio.gather(self.redis.get(dirty), self.store.head())
             behind = state.behind(head)
             if not behind:
                 break

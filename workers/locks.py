@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from redis.asyncio import Redis
 
-_RELEASE = """
+RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-_RENEW = """
+RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
@@ -40,11 +40,11 @@ class Lease:
         return bool(await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms))
 
     async def renew(self) -> bool:
-        return bool(await self.redis.eval(_RENEW, 1, self.key, self.token,  # type: ignore[misc]
+        return bool(await self.redis.eval(RENEW, 1, self.key, self.token,  # type: ignore[misc]
                                           self.ttl_ms))
 
     async def release(self) -> None:
-        await self.redis.eval(_RELEASE, 1, self.key, self.token)  # type: ignore[misc]
+        await self.redis.eval(RELEASE, 1, self.key, self.token)  # type: ignore[misc]
 
     def renewed(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Renew the (held) lease every quarter of its TTL while the block runs."""

@@ -19,13 +19,13 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
 from redis.asyncio import Redis
 
 from common.redis_client import mget
-from workers.locks import Lease, renewing
+from workers.locks import RELEASE, RENEW, Lease, renewing
 from workers.readmodels import Keys
 from workers.readmodels.keys import PARTITIONS
 
@@ -81,7 +81,8 @@ class Claims:
             self._held.update(asked)
             got = [False] * len(asked)
             try:
-                got = await asyncio.gather(*(self._leases[p].acquire() for p in asked))
+                got = await self._each(asked, lambda pipe, lease: pipe.set(
+                    lease.key, lease.token, nx=True, px=self.ttl_ms))
             finally:
                 self._held.difference_update(
                     p for p, ok in zip(asked, got, strict=True) if not ok)
@@ -89,14 +90,28 @@ class Claims:
         return sorted(held)
 
     async def renew(self, held: Iterable[int]) -> None:
-        await asyncio.gather(*(self._leases[p].renew() for p in held))
+        await self._each(list(held), lambda pipe, lease: pipe.execute_command(
+            "EVAL", RENEW, 1, lease.key, lease.token, self.ttl_ms))
 
     async def release(self, held: Iterable[int]) -> None:
         held = list(held)
         try:
-            await asyncio.gather(*(self._leases[p].release() for p in held))
+            await self._each(held, lambda pipe, lease: pipe.execute_command(
+                "EVAL", RELEASE, 1, lease.key, lease.token))
         finally:  # only once let go: until then they still count against the share
             self._held.difference_update(held)
+
+    async def _each(self, partitions: list[int], command: Callable[[Any, Lease], object]
+                    ) -> list[bool]:
+        """``command`` on each partition's lease, in one pipeline: one round trip (on a
+        cluster one per node, at once), where a pass claiming and letting go of 16
+        partitions one by one cost the projector a third more CPU than its work."""
+        if not partitions:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for p in partitions:
+                command(pipe, self._leases[p])
+            return [bool(reply) for reply in await pipe.execute()]
 
     def renewed(self, held: list[int]) -> contextlib.AbstractAsyncContextManager[None]:
         """Renew the leases on ``held`` every quarter of their time while the block runs,

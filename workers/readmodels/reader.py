@@ -56,13 +56,14 @@ class Got(NamedTuple):
     fetch it needed, by name, and how far that reflects the log: ``position``, the lowest
     checkpoint read; ``seen``, every checkpoint read (the calls' in order, then the
     fetched partitions' by key: what was read is the same while they are); ``spaces``,
-    the namespaces read."""
+    the namespaces read; ``checkpoints``, the keys of ``seen``."""
 
     answers: list[list[Any]]
     fetched: dict[str, Any]
     position: int
     seen: tuple[int, ...]
     spaces: tuple[str, ...]
+    checkpoints: tuple[str, ...]
 
 
 class _Fetched(NamedTuple):
@@ -235,9 +236,11 @@ class Reader:
                 fetched = self._fetched(fetches,
                                         await self._send([call for call, _ in fetches]))
         seen = [int(c) for answer in answers for c in answer[1]]
-        seen += [fetched.checkpoints[c] for c in sorted({plans[n].checkpoint for n in needed})]
+        keys = [key for call in sent for key in call.checkpoints]
+        fetched_keys = sorted({plans[n].checkpoint for n in needed})
+        seen += [fetched.checkpoints[c] for c in fetched_keys]
         return Got(bodies, {name: fetched.replies[name] for name in needed},
-                   min(seen, default=0), tuple(seen), made)
+                   min(seen, default=0), tuple(seen), made, (*keys, *fetched_keys))
 
     async def _call(self, names: tuple[str, ...], calls: Calls, needs: Needs,
                     fetch: Fetcher, guess: Hashable | None, thread_id: int | None
@@ -283,4 +286,20 @@ class Reader:
             if time.monotonic() >= reread:
                 self._forget(names)
                 reread = time.monotonic() + _REREAD_POINTERS
+            elif got is not None:
+                # Wait on the checkpoints alone (one MGET, a fraction of the read), and
+                # read again as soon as they have all reached the position, or one is gone.
+                await self._await_checkpoints(got.checkpoints, min_position,
+                                              min(reread, deadline))
+                continue
             await asyncio.sleep(0.005)
+
+    async def _await_checkpoints(self, keys: tuple[str, ...], position: int, until: float
+                                 ) -> None:
+        """Until ``until`` (a ``time.monotonic()``), poll ``keys`` every 2 ms; return
+        once each is at ``position`` or missing (fenced: the read is made again)."""
+        while keys and time.monotonic() < until:
+            await asyncio.sleep(0.002)
+            values = await mget(self.redis, keys)
+            if None in values or min(int(v) for v in values) >= position:
+                return
