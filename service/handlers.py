@@ -110,7 +110,7 @@ class Handlers(MemberUseCases):
             )
             return await self._append(thread_stream(thread_id), version, new, result, meta)
 
-        return await self._retrying(attempt)
+        return await self._retrying(thread_stream(thread_id), attempt)
 
     async def _change_thread(
         self, thread_id: int, meta: RequestMeta, kind: type[R],
@@ -128,7 +128,7 @@ class Handlers(MemberUseCases):
             return await self._append(thread_stream(thread_id), version, new, result(thread),
                                       meta)
 
-        return await self._retrying(attempt)
+        return await self._retrying(thread_stream(thread_id), attempt)
 
     async def bump(self, thread_id: int, actor: Actor, meta: RequestMeta
                    ) -> c.ThreadChangedResult:

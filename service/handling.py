@@ -40,6 +40,7 @@ from service.namestore import InMemoryNameStore, NameStore
 from service.notify import Notifier
 from service.thread_cache import DEFAULT_BYTES, ThreadCache
 from service.thread_loading import SNAPSHOT_EVERY, ThreadLoader
+from service.turns import Turns
 
 R = TypeVar("R", bound=c.Result)
 CONFLICT_RETRIES = 8
@@ -110,6 +111,7 @@ class Plumbing:
         self.threads = ThreadLoader(store, snapshots or NoSnapshots(),
                                     ThreadCache(thread_cache_bytes),
                                     snapshot_every=snapshot_every)
+        self.turns = Turns()  # writers of one stream in this process: one at a time
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -175,13 +177,16 @@ class Plumbing:
         self.notifier.notify()
         return result
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[R]]) -> R:
-        """Optimistic concurrency: a writer that lost a race reloads and decides again."""
-        for _ in range(CONFLICT_RETRIES):
-            try:
-                return await attempt()
-            except ConcurrencyError:
-                continue
+    async def _retrying(self, stream: str, attempt: Callable[[], Awaitable[R]]) -> R:
+        """Optimistic concurrency: a writer that lost a race reloads and decides again.
+        Writers of ``stream`` in this process wait for their turn first
+        (service/turns.py), so only another process can make one lose."""
+        async with self.turns.of(stream):
+            for _ in range(CONFLICT_RETRIES):
+                try:
+                    return await attempt()
+                except ConcurrencyError:
+                    continue
         raise ConflictError("the thread is busy; try again")
 
     async def _load_thread(self, thread_id: int) -> tuple[threads.Thread | None, int]:

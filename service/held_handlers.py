@@ -47,4 +47,4 @@ async def decide_held(handlers: Handlers, held_id: int, actor: Actor, meta: Requ
             result = c.RejectedResult(id=held_id, thread_id=found)
         return await handlers._append(thread_stream(found), version, new, result, meta)
 
-    return await handlers._retrying(attempt)
+    return await handlers._retrying(thread_stream(found), attempt)

@@ -78,7 +78,7 @@ class MemberUseCases(Plumbing):
         assert found is not None  # change_role refuses a missing member
         result = c.MemberResult(name=found.name, role=cmd.role)
         return await self._retrying(
-            lambda: self._append(stream, len(existing), new, result, meta))
+            stream, lambda: self._append(stream, len(existing), new, result, meta))
 
     async def suspend(self, name: str, cmd: c.Suspend, actor: Actor, meta: RequestMeta
                       ) -> c.SuspensionResult:
@@ -109,7 +109,7 @@ class MemberUseCases(Plumbing):
                 until=suspended.until if suspended else None,
                 reason=suspended.reason if suspended else None)
             return await self._append(stream, len(existing), [event], result, meta)
-        return await self._retrying(attempt)
+        return await self._retrying(stream, attempt)
 
     async def sign_in(self, name: str, password: str) -> MemberRegistered:
         """The member these credentials belong to; one refusal (NotAuthenticatedError) for

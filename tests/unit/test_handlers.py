@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -264,6 +265,32 @@ async def test_reply_gives_up_with_a_conflict_after_the_retry_budget(handlers, s
         await handlers.post_reply(started.thread_id, c.PostReply(body="x"), member(), meta())
     assert calls == CONFLICT_RETRIES
     assert await store.head() == head
+
+
+async def test_concurrent_replies_in_one_process_take_turns_and_never_race(handlers, store):
+    """Twenty replies to one thread at once, each append yielding to the others first:
+    every one is decided on the state its predecessor left (no lost race, no reload),
+    numbered 2..21, and the turn table is empty afterwards."""
+    started = await new_thread(handlers)
+    lost = 0
+    append = store.append
+
+    async def yielding(stream_id: str, expected: int, events: Any, **kw: Any) -> int:
+        nonlocal lost
+        await asyncio.sleep(0)  # let every other request load and decide meanwhile
+        try:
+            return await append(stream_id, expected, events, **kw)
+        except ConcurrencyError:
+            lost += 1
+            raise
+
+    store.append = yielding  # type: ignore[method-assign]
+    results = await asyncio.gather(*(
+        handlers.post_reply(started.thread_id, c.PostReply(body=f"reply {i}"), member(),
+                            meta()) for i in range(20)))
+    assert lost == 0
+    assert sorted(r.number for r in results) == list(range(2, 22))  # type: ignore[union-attr]
+    assert len(handlers.turns) == 0
 
 
 async def test_guest_with_a_members_name_in_any_case_is_refused(handlers):
