@@ -27,7 +27,7 @@ from service.handlers import Handlers
 from service.limits import Limiter
 from service.metrics import Metrics
 from service.namestore import PostgresNameStore, guest_token_key
-from service.notify import CoalescingNotifier, Notifier, NullNotifier
+from service.notify import CoalescingNotifier, Notifier, NullNotifier, WakingNotifier
 from service.sessions import Sessions
 from service.settings import Settings
 from service.web.kept import KeptPages
@@ -56,12 +56,16 @@ class Services:
     tags: Tags
 
 
-def _notifier(settings: Settings) -> Notifier:
+def _notifier(settings: Settings, redis: Redis, metrics: Metrics | None) -> Notifier:
     if settings.broker_url == "none":
         return NullNotifier()
     from workers.nudge import nudger
 
-    return CoalescingNotifier(nudger(settings))
+    nudge = CoalescingNotifier(nudger(settings))
+    if settings.redis_cluster:  # workers do not listen there (workers/wake.py)
+        return nudge
+    return WakingNotifier(redis, Keys(settings.key_prefix).wake(), nudge,
+                          metrics.nudged if metrics else lambda via: None)
 
 
 @asynccontextmanager
@@ -71,7 +75,7 @@ async def services(settings: Settings, metrics: Metrics | None = None
     search_pool: asyncpg.Pool | None = None
     redis = connect(settings.redis_url, cluster=settings.redis_cluster,
                     socket_connect_timeout=2, socket_timeout=5)
-    notifier = _notifier(settings)
+    notifier = _notifier(settings, redis, metrics)
     handlers: Handlers | None = None
     limiter = Limiter(settings, redis)
     try:

@@ -17,6 +17,8 @@ class Metrics:
             ["method", "route", "status"], registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        self.nudges = Counter("forum_nudges_total", "Notifications that the log grew, by "
+                              "how they went to the workers", ["via"], registry=self.registry)
         self.appends = Counter("forum_appends_total", "Appends to the event log",
                                ["stream_kind"], registry=self.registry)
         self.position = Gauge("forum_projection_position", "Checkpoint of each read model",
@@ -39,6 +41,11 @@ class Metrics:
             "Age of the oldest committed event not readable yet: a transaction on the "
             "PostgreSQL cluster holds the log's read horizon (0: none waits; NaN: unknown)",
             registry=self.registry)
+
+    def nudged(self, via: str) -> None:
+        """A notification that the log grew: ``wake`` (published to listening workers) or
+        ``broker`` (a catch_up message: no worker listened)."""
+        self.nudges.labels(via).inc()
 
     def appended(self, stream_id: str) -> None:
         """One append to the stream ``stream_id``, counted by the stream's kind (the part

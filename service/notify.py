@@ -1,4 +1,5 @@
-"""Telling the workers that the log has grown.
+"""Telling the workers that the log has grown: a wake on Redis pub/sub that each worker
+process listens to (workers/wake.py), else a ``catch_up`` message through the broker.
 
 A nudge is only a hint: workers read the log from their own checkpoints, and a periodic
 catch-up finds whatever a lost nudge did not announce. So nudges are coalesced (at most one
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 import structlog
+from redis.asyncio import Redis
 
 log = structlog.get_logger(__name__)
 
@@ -65,3 +67,49 @@ class CoalescingNotifier:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class WakingNotifier:
+    """PUBLISH on the workers' wake channel: one round trip on the event loop, no thread,
+    no message for the broker to store and a worker to fetch. When nobody listens (no
+    worker running, or workers of a release without the listener) or Redis refuses, the
+    broker's message goes instead (``fallback``). Coalesced like it: at most one in
+    flight; notifications meanwhile make one more."""
+
+    def __init__(self, redis: Redis, channel: str, fallback: Notifier,
+                 on_sent: Callable[[str], None] = lambda via: None) -> None:
+        self._redis = redis
+        self._on_sent = on_sent
+        self._channel = channel
+        self._fallback = fallback
+        self._wanted = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = self.fell_back = 0
+
+    def notify(self) -> None:
+        self._wanted.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                listeners = await self._redis.publish(self._channel, b"")
+            except Exception as error:  # Redis away: the broker may still carry it
+                log.debug("wake_failed", error=repr(error))
+                listeners = 0
+            if listeners:
+                self.published += 1
+            else:
+                self.fell_back += 1
+                self._fallback.notify()
+            self._on_sent("wake" if listeners else "broker")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._fallback.close()

@@ -1,9 +1,10 @@
-"""Worker resources and the periodic catch-up. [dramatiq]
+"""Worker resources, the periodic catch-up and the wake listener. [dramatiq]
 
 On boot each worker process opens its PostgreSQL pool and Redis client on the AsyncIO
-middleware's event loop and starts a tick that catches up every ``TICK`` seconds: nudges
-are only hints, the tick is what guarantees progress (a lost nudge, a broker that is down,
-a message the Redis broker holds until a dead worker's heartbeat times out).
+middleware's event loop, listens for the API's wakes (workers/wake.py: a catch-up as soon
+as the log grows) and starts a tick that catches up every ``TICK`` seconds: wakes and
+nudges are only hints, the tick is what guarantees progress (a lost wake or nudge, a broker
+that is down, a message the Redis broker holds until a dead worker's heartbeat times out).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from workers.live import Live
 from workers.readmodels import Keys
 from workers.search.follow import Search
 from workers.settings import WorkerSettings
+from workers.wake import listen
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +43,7 @@ class Resources(dramatiq.Middleware):
         self.live: Live | None = None
         self.search: Search | None = None
         self._closers: list[Any] = []
+        self._redis: Any = None
         self._tickers: list[Any] = []
         self._stopping = False
         self._parent = os.getppid()
@@ -50,6 +53,7 @@ class Resources(dramatiq.Middleware):
         redis = connect(self.settings.redis_url, cluster=self.settings.redis_cluster,
                         socket_connect_timeout=2,
                                socket_timeout=30)
+        self._redis = redis
         self._closers = [pool.close, redis.aclose]
         store = PostgresEventStore(pool)
         self.live = Live(store, redis, Keys(self.settings.key_prefix))
@@ -100,6 +104,19 @@ class Resources(dramatiq.Middleware):
         self._tickers = [
             asyncio.run_coroutine_threadsafe(self._tick_forever(name, tick), thread.loop)
             for name, tick in (("read models", self.live.tick), ("search", self.search.tick))]
+        if not self.settings.redis_cluster:  # see workers/wake.py
+            self._tickers.append(asyncio.run_coroutine_threadsafe(listen(
+                self._redis, Keys(self.settings.key_prefix).wake(), self.catch_up,
+                lambda: self._stopping), thread.loop))
+
+    async def catch_up(self) -> None:
+        """Catch every live read model, and the search model, up with the log. Either goes
+        on when the other fails. The ``catch_up`` actor (workers/actors.py) and a wake."""
+        assert self.live is not None and self.search is not None
+        for outcome in await asyncio.gather(self.live.catch_up(), self.search.catch_up(),
+                                            return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stopping = True

@@ -117,6 +117,11 @@ class Keys:
         its value names the holder (workers/partitions.py)."""
         return f"{self.prefix}:lock:live:{{{TAGS[partition]}}}"
 
+    def wake(self) -> str:
+        """The pub/sub channel an API process publishes on when the log has grown, and
+        each worker process listens on (workers/wake.py)."""
+        return f"{self.prefix}:wake"
+
     def workers(self) -> str:
         """Sorted set of the live projectors' names, by when they last said they were
         alive: how many share the partitions."""
