@@ -12,6 +12,7 @@ Each Redis here is a redis-server of the test's own on a free port, stopped by i
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import shutil
 import socket
@@ -46,6 +47,17 @@ POLICY = re.search(r"^maxmemory-policy (\S+)$",
                    (ROOT / "deploy" / "README.md").read_text(), re.M)
 PROSE = ("The archive of the old county records was moved twice before the fire, and most "
          "of what survived was catalogued by volunteers who never agreed on a scheme. ")
+_WORDS = (PROSE + "I went through the parish books last winter and found three spellings of "
+          "the same family name within a decade; the clerk wrote whatever he heard. If "
+          "anyone has the returns for the northern townships, I would compare notes.").split()
+
+
+def prose(seed: int, words: int) -> str:
+    """``words`` words of the vocabulary in an order of their own: text that packs like
+    prose (workers/readmodels/stored_posts.py deflates longer bodies; a repeated sentence
+    would pack to nearly nothing and leave the pages a sliver of the read models)."""
+    rng = random.Random(seed)
+    return " ".join(rng.choice(_WORDS) for _ in range(words))
 
 
 class OwnRedis:
@@ -102,13 +114,13 @@ async def seed(store: PostgresEventStore, threads_count: int, posts: int, *,
         post_ids = await store.next_ids("post", posts)
         events = threads.start_thread(
             thread_id=tid, post_id=post_ids[0], forum=slug, title=f"Thread {t}",
-            body=f"[b]Opening[/b] {t}\n" + PROSE * 4, actor=Actor(f"g{t % 9}", "guest"),
+            body=f"[b]Opening[/b] {t}\n" + prose(t, 100), actor=Actor(f"g{t % 9}", "guest"),
             now=now)
         state = threads.fold(events)
         for n in range(1, posts):
             now += timedelta(seconds=7)
             new = threads.post_reply(state, post_id=post_ids[n], body=f"Reply {n}. "
-                                     + PROSE * (1 + n % 7), actor=Actor(f"g{n % 13}", "guest"),
+                                     + prose(t * 1000 + n, 25 * (1 + n % 7)), actor=Actor(f"g{n % 13}", "guest"),
                                      now=now)
             if n % 5 == 0:
                 new += threads.like(threads.fold([*events, *new]), post_id=post_ids[n],

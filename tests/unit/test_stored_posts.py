@@ -62,3 +62,33 @@ def test_rendered_html_is_remembered_by_source() -> None:
     first = stored_posts.html_of(body)
     assert first == render(body)
     assert stored_posts.html_of(body) is first
+
+
+PROSE = ("The archive of the old county records was moved twice before the fire, and most "
+         "of what survived was catalogued by volunteers who never agreed on a scheme. ") * 4
+
+
+@given(body=st.text(min_size=50, max_size=3000) | st.just(PROSE) | st.just("é" * 300),
+       edited=st.none() | times, quoted=quotes)
+def test_a_long_body_is_stored_packed_and_reads_back_whole(
+        body: str, edited: datetime | None, quoted: list[tuple[int, int, str]]) -> None:
+    stored = stored_posts.encode(7, datetime(2020, 1, 1, tzinfo=UTC), edited, False, body,
+                                 quoted, "ann", True, False)
+    post = stored_posts.decode(stored, 3, 2)
+    assert (post.body, post.html) == (body, render(body))
+    assert post.quotes == [StoredQuote(*q) for q in quoted]
+    if b"\x00" in stored:  # packed: the text is there once unpacked
+        assert body.encode() in stored_posts.unpacked(stored)
+
+
+def test_prose_is_stored_in_about_two_thirds_of_its_bytes_short_bodies_as_they_are() -> None:
+    stored = stored_posts.encode(7, datetime(2020, 1, 1, tzinfo=UTC), None, False, PROSE,
+                                 [], "ann", True, False)
+    assert b"\x00" in stored and len(stored) < 0.7 * len(PROSE)
+    assert PROSE.encode() in stored_posts.unpacked(stored)
+    short = "A short reply, " * 10  # 150 bytes: below PACK_FROM
+    assert short.encode() in stored_posts.encode(8, datetime(2020, 1, 1, tzinfo=UTC), None,
+                                                 False, short, [], "ann", True, False)
+    deleted = stored_posts.encode(7, datetime(2020, 1, 1, tzinfo=UTC), None, True, PROSE,
+                                  [], "ann", True, False)
+    assert b"\x00" not in deleted and stored_posts.decode(deleted, 3, 2).body == ""

@@ -59,10 +59,10 @@ def liker(number: int, name: str) -> str:
 
 class ThreadPage(Projection):
     name = "thread_page"
-    version = 6  # 2: no post index (it moved to the log's own index); 3: posts stored
+    version = 7  # 2: no post index (it moved to the log's own index); 3: posts stored
     # as positional arrays of their source alone; 4: pages an evictable cache, each post
     # with its author's counter key (no list of authors); 5: edits' versions and likers; 6:
-    # keys in partitions (workers/readmodels/keys.py)
+    # keys in partitions (workers/readmodels/keys.py); 7: longer bodies stored deflated
     cost = 8
     partitioned = True  # every key an event changes is its thread's
 
