@@ -36,14 +36,13 @@ class NullNotifier:
         return None
 
 
-class CoalescingNotifier:
-    """Runs a blocking ``send`` in a thread, never more than one at a time."""
+class _Coalesced:
+    """Notifications coalesced: ``_send_once`` runs in a task of its own, never two at
+    once; notifications while it runs make one more run after it."""
 
-    def __init__(self, send: Callable[[], None]) -> None:
-        self._send = send
+    def __init__(self) -> None:
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.failures = 0
 
     def notify(self) -> None:
         self._wanted.set()
@@ -54,13 +53,10 @@ class CoalescingNotifier:
         while True:
             await self._wanted.wait()
             self._wanted.clear()
-            try:
-                await asyncio.to_thread(self._send)
-            except Exception as error:  # the broker being away must not fail writes
-                self.failures += 1
-                if self.failures == 1 or self.failures % 100 == 0:
-                    log.warning("nudge_failed", error=repr(error), failures=self.failures)
-                await asyncio.sleep(0.5)
+            await self._send_once()
+
+    async def _send_once(self) -> None:
+        raise NotImplementedError
 
     async def close(self) -> None:
         if self._task is not None:
@@ -69,7 +65,25 @@ class CoalescingNotifier:
                 await self._task
 
 
-class WakingNotifier:
+class CoalescingNotifier(_Coalesced):
+    """Runs a blocking ``send`` in a thread, never more than one at a time."""
+
+    def __init__(self, send: Callable[[], None]) -> None:
+        super().__init__()
+        self._send = send
+        self.failures = 0
+
+    async def _send_once(self) -> None:
+        try:
+            await asyncio.to_thread(self._send)
+        except Exception as error:  # the broker being away must not fail writes
+            self.failures += 1
+            if self.failures == 1 or self.failures % 100 == 0:
+                log.warning("nudge_failed", error=repr(error), failures=self.failures)
+            await asyncio.sleep(0.5)
+
+
+class WakingNotifier(_Coalesced):
     """PUBLISH on the workers' wake channel: one round trip on the event loop, no thread,
     no message for the broker to store and a worker to fetch. When nobody listens (no
     worker running, or workers of a release without the listener) or Redis refuses, the
@@ -78,38 +92,26 @@ class WakingNotifier:
 
     def __init__(self, redis: Redis, channel: str, fallback: Notifier,
                  on_sent: Callable[[str], None] = lambda via: None) -> None:
+        super().__init__()
         self._redis = redis
         self._on_sent = on_sent
         self._channel = channel
         self._fallback = fallback
-        self._wanted = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.published = self.fell_back = 0
 
-    def notify(self) -> None:
-        self._wanted.set()
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            await self._wanted.wait()
-            self._wanted.clear()
-            try:
-                listeners = await self._redis.publish(self._channel, b"")
-            except Exception as error:  # Redis away: the broker may still carry it
-                log.debug("wake_failed", error=repr(error))
-                listeners = 0
-            if listeners:
-                self.published += 1
-            else:
-                self.fell_back += 1
-                self._fallback.notify()
-            self._on_sent("wake" if listeners else "broker")
+    async def _send_once(self) -> None:
+        try:
+            listeners = await self._redis.publish(self._channel, b"")
+        except Exception as error:  # Redis away: the broker may still carry it
+            log.debug("wake_failed", error=repr(error))
+            listeners = 0
+        if listeners:
+            self.published += 1
+        else:
+            self.fell_back += 1
+            self._fallback.notify()
+        self._on_sent("wake" if listeners else "broker")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().close()
         await self._fallback.close()
