@@ -71,14 +71,15 @@ class MemberUseCases(Plumbing):
         if (first := await self._first_answer(meta, c.MemberResult)) is not None:
             return first
         stream = member_stream(name.strip())
-        existing = await self.store.read_stream(stream)
-        new = members.change_role([r.event for r in existing], role=cmd.role, actor=actor,
-                                  now=self.clock())
-        found = members.member([r.event for r in existing])
-        assert found is not None  # change_role refuses a missing member
-        result = c.MemberResult(name=found.name, role=cmd.role)
-        return await self._retrying(
-            stream, lambda: self._append(stream, len(existing), new, result, meta))
+
+        async def attempt() -> c.MemberResult:  # read again after a lost race: decide anew
+            existing = [r.event for r in await self.store.read_stream(stream)]
+            new = members.change_role(existing, role=cmd.role, actor=actor, now=self.clock())
+            found = members.member(existing)
+            assert found is not None  # change_role refuses a missing member
+            result = c.MemberResult(name=found.name, role=cmd.role)
+            return await self._append(stream, len(existing), new, result, meta)
+        return await self._retrying(stream, attempt)
 
     async def suspend(self, name: str, cmd: c.Suspend, actor: Actor, meta: RequestMeta
                       ) -> c.SuspensionResult:

@@ -12,7 +12,8 @@ import pytest
 from events import ConcurrencyError, ForumEvent, type_name
 from events.codec import encode
 from events.memory import InMemoryEventStore
-from events.records import thread_stream
+from events.members import MemberSuspended
+from events.records import member_stream, thread_stream
 from events.threads import PostAdded, PostQuoted, ThreadBumped
 from service import commands as c
 from service.domain.actors import OPERATOR, Actor
@@ -399,3 +400,23 @@ async def test_a_guest_name_is_held_by_the_returning_guest_that_used_it(clock):
         await handlers.guest("gus", theirs, returning=True)
     clock.now += timedelta(days=31)
     assert (await handlers.guest("gus", theirs, returning=True)).guest_id == theirs
+
+
+async def test_a_role_change_that_loses_a_race_reads_the_member_again(handlers, store):
+    """A suspension lands between the role change's read and its append: the change is
+    decided again on the member as they now are, and lands (it once retried the same
+    stale version until it gave up)."""
+    await handlers.register(c.Register(name="Ann", password="correct horse"), meta())
+    stream = member_stream("Ann")
+
+    async def a_moderator_suspends_ann() -> None:
+        records = await store.read_stream(stream)
+        await InMemoryEventStore.append(store, stream, len(records), [
+            MemberSuspended(occurred_at=NOW, actor="mod", name="Ann",
+                            until=NOW + timedelta(days=1), reason="spam")])
+
+    store.interlopers.append(a_moderator_suspends_ann)
+    result = await handlers.change_role("Ann", c.ChangeRole(role="moderator"), OPERATOR, meta())
+    assert result.role == "moderator"
+    kinds = [type(r.event).__name__ for r in await store.read_stream(stream)]
+    assert kinds == ["MemberRegistered", "MemberSuspended", "MemberRoleChanged"]
