@@ -119,9 +119,9 @@ async def seed(store: PostgresEventStore, threads_count: int, posts: int, *,
         state = threads.fold(events)
         for n in range(1, posts):
             now += timedelta(seconds=7)
-            new = threads.post_reply(state, post_id=post_ids[n], body=f"Reply {n}. "
-                                     + prose(t * 1000 + n, 25 * (1 + n % 7)), actor=Actor(f"g{n % 13}", "guest"),
-                                     now=now)
+            new = threads.post_reply(state, post_id=post_ids[n],
+                                     body=f"Reply {n}. " + prose(t * 1000 + n, 25 * (1 + n % 7)),
+                                     actor=Actor(f"g{n % 13}", "guest"), now=now)
             if n % 5 == 0:
                 new += threads.like(threads.fold([*events, *new]), post_id=post_ids[n],
                                     actor=member, now=now, liked=True)

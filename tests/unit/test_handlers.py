@@ -11,8 +11,8 @@ import pytest
 
 from events import ConcurrencyError, ForumEvent, type_name
 from events.codec import encode
-from events.memory import InMemoryEventStore
 from events.members import MemberSuspended
+from events.memory import InMemoryEventStore
 from events.records import member_stream, thread_stream
 from events.threads import PostAdded, PostQuoted, ThreadBumped
 from service import commands as c
