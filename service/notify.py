@@ -97,7 +97,6 @@ class WakingNotifier(_Coalesced):
         self._on_sent = on_sent
         self._channel = channel
         self._fallback = fallback
-        self.published = self.fell_back = 0
 
     async def _send_once(self) -> None:
         try:
@@ -105,10 +104,7 @@ class WakingNotifier(_Coalesced):
         except Exception as error:  # Redis away: the broker may still carry it
             log.debug("wake_failed", error=repr(error))
             listeners = 0
-        if listeners:
-            self.published += 1
-        else:
-            self.fell_back += 1
+        if not listeners:
             self._fallback.notify()
         self._on_sent("wake" if listeners else "broker")
 

@@ -14,14 +14,15 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from redis.asyncio import Redis
 
-RELEASE = """
+_RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-RENEW = """
+_RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
@@ -36,15 +37,25 @@ class Lease:
         self.ttl_ms = ttl_ms
         self.token = secrets.token_hex(8)
 
+    # Each command on ``commands``: this lease's client, or a pipeline that sends the
+    # commands of many leases at once (workers/partitions.py).
+    def acquire_on(self, commands: Any) -> Any:
+        return commands.set(self.key, self.token, nx=True, px=self.ttl_ms)
+
+    def renew_on(self, commands: Any) -> Any:
+        return commands.execute_command("EVAL", _RENEW, 1, self.key, self.token, self.ttl_ms)
+
+    def release_on(self, commands: Any) -> Any:
+        return commands.execute_command("EVAL", _RELEASE, 1, self.key, self.token)
+
     async def acquire(self) -> bool:
-        return bool(await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms))
+        return bool(await self.acquire_on(self.redis))
 
     async def renew(self) -> bool:
-        return bool(await self.redis.eval(RENEW, 1, self.key, self.token,  # type: ignore[misc]
-                                          self.ttl_ms))
+        return bool(await self.renew_on(self.redis))
 
     async def release(self) -> None:
-        await self.redis.eval(RELEASE, 1, self.key, self.token)  # type: ignore[misc]
+        await self.release_on(self.redis)
 
     def renewed(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Renew the (held) lease every quarter of its TTL while the block runs."""

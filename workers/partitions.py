@@ -25,7 +25,7 @@ from typing import Any, Final
 from redis.asyncio import Redis
 
 from common.redis_client import mget
-from workers.locks import RELEASE, RENEW, Lease, renewing
+from workers.locks import Lease, renewing
 from workers.readmodels import Keys
 from workers.readmodels.keys import PARTITIONS
 
@@ -81,8 +81,7 @@ class Claims:
             self._held.update(asked)
             got = [False] * len(asked)
             try:
-                got = await self._each(asked, lambda pipe, lease: pipe.set(
-                    lease.key, lease.token, nx=True, px=self.ttl_ms))
+                got = await self._each(asked, Lease.acquire_on)
             finally:
                 self._held.difference_update(
                     p for p, ok in zip(asked, got, strict=True) if not ok)
@@ -90,18 +89,16 @@ class Claims:
         return sorted(held)
 
     async def renew(self, held: Iterable[int]) -> None:
-        await self._each(list(held), lambda pipe, lease: pipe.execute_command(
-            "EVAL", RENEW, 1, lease.key, lease.token, self.ttl_ms))
+        await self._each(list(held), Lease.renew_on)
 
     async def release(self, held: Iterable[int]) -> None:
         held = list(held)
         try:
-            await self._each(held, lambda pipe, lease: pipe.execute_command(
-                "EVAL", RELEASE, 1, lease.key, lease.token))
+            await self._each(held, Lease.release_on)
         finally:  # only once let go: until then they still count against the share
             self._held.difference_update(held)
 
-    async def _each(self, partitions: list[int], command: Callable[[Any, Lease], object]
+    async def _each(self, partitions: list[int], command: Callable[[Lease, Any], object]
                     ) -> list[bool]:
         """``command`` on each partition's lease, in one pipeline: one round trip (on a
         cluster one per node, at once), where a pass claiming and letting go of 16
@@ -110,7 +107,7 @@ class Claims:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for p in partitions:
-                command(pipe, self._leases[p])
+                command(self._leases[p], pipe)
             return [bool(reply) for reply in await pipe.execute()]
 
     def renewed(self, held: list[int]) -> contextlib.AbstractAsyncContextManager[None]:
