@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import Scope
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -88,34 +89,31 @@ def client_address(peer: str | None, forwarded_for: Iterable[str],
     return str(leftmost or peer_address)
 
 
-def forwarded_middleware(trusted: Sequence[Network]) -> Any:
-    """Puts the client address in ``scope["client"]`` (and a trusted proxy's
-    ``X-Forwarded-Proto`` in ``scope["scheme"]``) before anything reads them."""
+@lru_cache(maxsize=4096)
+def _peer(peer: str | None) -> str:
+    """The client address of a request no trusted proxy forwarded: the peer, normalised
+    (kept: the same few peers come again and again, and parsing is most of the cost)."""
+    return client_address(peer, (), ())
 
-    def middleware(app: ASGIApp) -> ASGIApp:
-        async def resolved(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http":  # type: ignore[comparison-overlap]
-                client = scope.get("client")
-                peer = client[0] if client else None
-                headers = scope.get("headers", [])
-                forwarded = [v.decode("latin-1") for k, v in headers
-                             if k == b"x-forwarded-for"]
-                address = client_address(peer, forwarded, trusted)
-                if address != peer:
-                    scope["client"] = (address, 0)
-                peer_address = parse_address(peer) if peer and trusted else None
-                if peer_address is not None and _trusted(peer_address, trusted):
-                    proto = next((v for k, v in headers if k == b"x-forwarded-proto"), None)
-                    if proto in (b"http", b"https"):
-                        scope["scheme"] = proto.decode()
-            await app(scope, receive, send)
 
-        return resolved
-
-    return middleware
+def resolved_client(peer: str | None, forwarded_for: Sequence[bytes], proto: bytes | None,
+                    trusted: Sequence[Network]) -> tuple[str, str | None]:
+    """The client address of a request (see ``client_address``: ``forwarded_for`` is every
+    ``X-Forwarded-For`` header as sent) and the scheme a trusted proxy says the client used
+    (``X-Forwarded-Proto``: ``http`` or ``https``; None when there is none to believe).
+    The edge (service/edge.py) puts both in the scope before anything reads them."""
+    if not trusted:
+        return _peer(peer), None
+    address = client_address(peer, [v.decode("latin-1") for v in forwarded_for], trusted)
+    peer_address = parse_address(peer) if peer else None
+    scheme = None
+    if peer_address is not None and _trusted(peer_address, trusted) and proto in (
+            b"http", b"https"):
+        scheme = proto.decode()  # type: ignore[union-attr]
+    return address, scheme
 
 
 def address_of(scope: Scope | Any) -> str:
-    """The resolved client address of a request (after ``forwarded_middleware``)."""
+    """The resolved client address of a request (after the edge, service/edge.py)."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"

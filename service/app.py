@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from service.addresses import forwarded_middleware, trusted_networks
+from service.addresses import trusted_networks
 from service.api.bans import BanController
 from service.api.data_rights import DataRightsController
 from service.api.health import HealthController
@@ -20,16 +21,14 @@ from service.api.search import SearchController
 from service.api.sections import SectionController
 from service.api.suspensions import SuspensionController
 from service.api.threads import ThreadController, UnansweredController
-from service.bans import refuse_banned
-from service.conditional import ConditionalGet
 from service.deps import provide_actor, provide_meta, provide_services
+from service.edge import Edge
 from service.guests import provide_guest_pass
 from service.headers import security_headers
 from service.lifespan import lifespan
 from service.limits import provide_throttle
 from service.logs import configure_logging
 from service.metrics import Metrics
-from service.requestlog import correlation_middleware
 from service.settings import Settings
 from service.web.csrf import FormGuard, load_secret
 from service.web.error_pages import any_error
@@ -61,10 +60,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan(settings, metrics), load_secret],
         # problem+json for /api and the probes, an HTML page for people's paths
         exception_handlers={Exception: any_error},  # type: ignore[dict-item]
-        middleware=[forwarded_middleware(trusted_networks(settings.trusted_proxies)),
-                    correlation_middleware, metrics.middleware, FormGuard,
-                    ConditionalGet],  # innermost: the metrics and the log see its 304s
-        guards=[refuse_banned],
+        # The edge first: the address, the correlation id, the metrics, bans and 304s
+        # for everything inside it, the CSRF guard's refusals included.
+        middleware=[DefineMiddleware(Edge, trusted=trusted_networks(settings.trusted_proxies),
+                                     metrics=metrics), FormGuard],
         before_send=[security_headers],
         request_max_body_size=settings.max_body_bytes,
         template_config=template_config(),

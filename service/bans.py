@@ -1,11 +1,11 @@
 """Address bans: a PostgreSQL table outside the log (migration 0005), read on every write.
 
-One guard (``refuse_banned``, installed on the whole app) refuses every unsafe request
-from a banned address, with the reason and the end, before its handler runs: writes,
+The edge (service/edge.py, around every route) refuses every unsafe request from a banned
+address, with the reason and the end (``refusal``), before its handler runs: writes,
 sign-in and registration alike. Routes marked ``opt={"ban_exempt": True}`` (lifting bans,
 signing out) stay open.
 
-The guard checks a snapshot of the bans in force (``Banned``), reloaded at most every
+The edge checks a snapshot of the bans in force (``Banned``), reloaded at most every
 ``SNAPSHOT_SECONDS`` and at once in the process that makes or lifts a ban: a query per
 write cost the write path a PostgreSQL round trip for a table that is nearly always empty
 (bench/lag.py's p99 went past its target). Another API process sees a new ban within
@@ -18,16 +18,12 @@ import ipaddress
 import math
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import msgspec
-from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
 
-from service.addresses import address_of, parse_address
+from service.addresses import parse_address
 from service.domain.bans import Network
-from service.domain.errors import ForbiddenError
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PER_PAGE = 25
@@ -89,15 +85,18 @@ class Banned:
         """Reload before the next check: this process has just made or lifted a ban."""
         self._loaded = None
 
-    async def covering(self, address: str) -> Ban | None:
-        """The ban in force over ``address`` that lasts longest, if any."""
+    async def covering(self, client: str) -> Ban | None:
+        """The ban in force over the client address ``client`` that lasts longest, if any
+        (none for a peer that is no IP address: a Unix socket, a test transport)."""
         if self._loaded is None or time.monotonic() - self._loaded > self._ttl:
             rows = await self._pool.fetch(f"SELECT {_COLUMNS} FROM bans WHERE {_ACTIVE}")
             self._bans = [(ipaddress.ip_network(r["cidr"]), _ban(r)) for r in rows]
             self._loaded = time.monotonic()
         if not self._bans:
             return None
-        ip = ipaddress.ip_address(address)
+        ip = parse_address(client)
+        if ip is None:
+            return None
         now = datetime.now(UTC)
         found = [ban for network, ban in self._bans if ip.version == network.version
                  and ip in network and (ban.until is None or ban.until > now)]
@@ -109,16 +108,3 @@ def refusal(ban: Ban) -> str:
     end = (f"until {ban.until.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}" if ban.until
            else "with no end set")
     return f"this address is banned {end}: {ban.reason}"
-
-
-async def refuse_banned(connection: ASGIConnection[Any, Any, Any, Any],
-                        handler: BaseRouteHandler) -> None:
-    """The app-wide guard: an unsafe request from a banned address is 403."""
-    if connection.scope.get("method") not in UNSAFE or handler.opt.get("ban_exempt"):
-        return
-    address = parse_address(address_of(connection.scope))
-    if address is None:  # not an IP peer (a Unix socket, a test transport): nothing to ban
-        return
-    found = await connection.app.state.services.bans.covering(str(address))
-    if found is not None:
-        raise ForbiddenError(refusal(found))

@@ -10,9 +10,9 @@ the read and nothing more: no splice, no render. The tags are weak (``W/``): the
 state, not a byte string, and a compressing proxy leaves a weak tag as it is
 (``If-None-Match`` compares weakly anyway; nothing here serves byte ranges).
 
-``ConditionalGet`` (an ASGI middleware) answers 304 for any 200 whose ``ETag`` the request
-names: the JSON routes only set the tag. Pages and feeds check before rendering
-(``not_modified``) and never reach it with a match.
+The edge (service/edge.py) answers 304 for any 200 whose ``ETag`` the request names: the
+JSON routes only set the tag. Pages and feeds check before rendering (``not_modified``)
+and never reach it with a match.
 """
 
 from __future__ import annotations
@@ -24,15 +24,13 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from litestar import Response
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 # The packages whose code and templates make the answers (pyproject's wheel packages).
 _ROOT: Final = Path(__file__).resolve().parent.parent
 _PACKAGES: Final = ("common", "events", "service", "workers")
 _SOURCES: Final = (".py", ".j2", ".css", ".js")
 # Headers a 304 repeats from the 200 it stands for (RFC 9110 15.4.5), and those it drops.
-_BODY_HEADERS: Final = frozenset({b"content-length", b"content-type", b"content-encoding",
+BODY_HEADERS: Final = frozenset({b"content-length", b"content-type", b"content-encoding",
                                   b"transfer-encoding"})
 
 
@@ -111,48 +109,3 @@ def not_modified(if_none_match: str | None, headers: dict[str, str]) -> Response
     if not matches(if_none_match, headers["ETag"]):
         return None
     return Response(content=b"", status_code=304, headers=headers)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-class ConditionalGet:
-    """A 200 to a GET whose ``ETag`` the request's ``If-None-Match`` names goes out as a
-    304: same headers but the body's, no body. Requests without the header pass untouched."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["method"] not in ("GET", "HEAD"):
-            await self.app(scope, receive, send)
-            return
-        asked = _header(scope, b"if-none-match")
-        if asked is None:
-            await self.app(scope, receive, send)
-            return
-        swallowing = False
-
-        async def wrapped(message: Message) -> None:
-            nonlocal swallowing
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                headers = list(message.get("headers", ()))
-                etag = next((bytes(v).decode("latin-1") for k, v in headers
-                             if bytes(k).lower() == b"etag"), None)
-                if etag is not None and matches(asked, etag):
-                    swallowing = True
-                    await send({"type": "http.response.start", "status": 304, "headers": [
-                        (k, v) for k, v in headers if bytes(k).lower() not in _BODY_HEADERS]})
-                    return
-            elif message["type"] == "http.response.body" and swallowing:
-                if not message.get("more_body", False):
-                    await send({"type": "http.response.body", "body": b"",
-                                "more_body": False})
-                return
-            await send(message)
-
-        await self.app(scope, receive, wrapped)

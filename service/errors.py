@@ -10,6 +10,7 @@ import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import Receive, Scope, Send
 
 from events import ConcurrencyError, StoreUnavailableError
 from service.domain import errors as d
@@ -108,6 +109,19 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
                        headers={"Retry-After": "2"})
     log.exception("unhandled_error", path=request.url.path, exc_info=exc)
     return problem(500, "internal error")
+
+
+async def answer_error(scope: Scope, receive: Receive, send: Send, error: Exception) -> None:
+    """Answer ``error`` from inside a middleware, through the route's own exception
+    handler (an HTML page for a page, problem+json otherwise), rather than raising it: a
+    raised exception would pass the edge's request log and metrics as a 500."""
+    request: Request[Any, Any, Any] = scope["litestar_app"].request_class(
+        scope=scope, receive=receive, send=send)
+    handlers = request.route_handler.resolve_exception_handlers()
+    handler = next((handlers[kind] for kind in type(error).__mro__ if kind in handlers),
+                   handle)
+    response = handler(request, error)
+    await response.to_asgi_response(None, request)(scope, receive, send)
 
 
 EXCEPTION_HANDLERS = {Exception: handle}

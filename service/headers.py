@@ -9,7 +9,6 @@ and forms may only post here. A header a route set itself is left alone.
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
 CONTENT_SECURITY_POLICY = (
@@ -26,10 +25,17 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
+_ENCODED: tuple[tuple[bytes, bytes], ...] = tuple(
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items())
+
+
 async def security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    for name, value in SECURITY_HEADERS.items():
-        if name not in headers:
-            headers[name] = value
+    # The raw header list, not MutableScopeHeaders: this runs on every response, and a
+    # mapping view of the headers cost a kept page a tenth of its CPU.
+    headers = message.get("headers")
+    headers = list(headers) if headers is not None else []
+    present = {bytes(name).lower() for name, _ in headers}
+    headers.extend(pair for pair in _ENCODED if pair[0] not in present)
+    message["headers"] = headers

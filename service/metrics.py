@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -41,6 +39,7 @@ class Metrics:
             "Age of the oldest committed event not readable yet: a transaction on the "
             "PostgreSQL cluster holds the log's read horizon (0: none waits; NaN: unknown)",
             registry=self.registry)
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     def nudged(self, via: str) -> None:
         """A notification that the log grew: ``wake`` (published to listening workers) or
@@ -52,30 +51,10 @@ class Metrics:
         before its first "-": forum, thread, member)."""
         self.appends.labels(stream_id.partition("-")[0]).inc()
 
-    def middleware(self, app: ASGIApp) -> ASGIApp:
-        children: dict[tuple[str, str, int], Any] = {}
-
-        async def timed(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":  # type: ignore[comparison-overlap]
-                await app(scope, receive, send)
-                return
-            start = time.perf_counter()
-            status = [500]
-
-            async def capture(message: Any) -> None:
-                if message["type"] == "http.response.start":
-                    status[0] = message["status"]
-                await send(message)
-
-            try:
-                await app(scope, receive, capture)
-            finally:
-                labels = (str(scope.get("method", "-")), scope.get("path_template") or "unmatched",
-                          status[0])
-                child = children.get(labels)
-                if child is None:  # labels() takes a lock and builds a key: do it once
-                    child = children[labels] = self.requests.labels(
-                        labels[0], labels[1], str(labels[2]))
-                child.observe(time.perf_counter() - start)
-
-        return timed
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One request answered (the edge, service/edge.py, times every routed request)."""
+        key = (method, route, status)
+        child = self._children.get(key)
+        if child is None:  # labels() takes a lock and builds a key: once per label set
+            child = self._children[key] = self.requests.labels(method, route, str(status))
+        child.observe(seconds)

@@ -78,7 +78,7 @@ from litestar.middleware.csrf import (
 from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
-from service.errors import handle
+from service.errors import answer_error
 
 COOKIE = "forum_csrf"
 SESSION_COOKIE = "forum_token"  # a member's page session (service/web/rendering.py)
@@ -275,16 +275,8 @@ class FormGuard(CSRFMiddleware):
 
 
 async def _refuse(request: Request[Any, Any, Any], detail: str) -> None:
-    """Answer 403 here, through the route's own exception handler (an HTML page for a
-    page, problem+json otherwise), rather than raising: an exception would pass through
-    the request log and the metrics as a 500."""
-    refused = PermissionDeniedException(detail=detail)
-    handlers = request.route_handler.resolve_exception_handlers()
-    handler = next((handlers[kind] for kind in type(refused).__mro__ if kind in handlers),
-                   handle)
-    response = handler(request, refused)
-    await response.to_asgi_response(None, request)(request.scope, request.receive,
-                                                   request.send)
+    await answer_error(request.scope, request.receive, request.send,
+                       PermissionDeniedException(detail=detail))
 
 
 def form_token(scope: Scope, cookies: dict[str, str], secret: str | None
