@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -21,7 +25,7 @@ from service.api.search import SearchController
 from service.api.sections import SectionController
 from service.api.suspensions import SuspensionController
 from service.api.threads import ThreadController, UnansweredController
-from service.deps import provide_actor, provide_meta, provide_services
+from service.deps import provide_actor, provide_meta
 from service.edge import Edge
 from service.guests import provide_guest_pass
 from service.headers import security_headers
@@ -37,7 +41,26 @@ from service.web.pages import PAGE_CONTROLLERS
 from service.web.rendering import template_config
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+@asynccontextmanager
+async def frozen_heap(app: Litestar) -> AsyncIterator[None]:
+    """The last lifespan step of a served app: what lives as long as the process (modules,
+    templates, the OpenAPI document, the services just started) is moved out of the
+    garbage collector's sight (``gc.freeze``), so that its full collections walk only what
+    requests make. Walking half a million start-up objects again and again took a tenth
+    of the CPU of a kept JSON page (bench/results/2026-12-03-read-edge.md). Not done in
+    tests, which make many apps in one process: what they drop must stay collectable."""
+    gc.collect()
+    gc.freeze()
+    yield
+
+
+def served_app() -> Litestar:
+    """The app as ``forum serve`` runs it (service/cli.py): ``create_app`` from the
+    environment, with ``frozen_heap``."""
+    return create_app(freeze_heap=True)
+
+
+def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     public_base(settings.public_url)  # a malformed address is refused here, at start-up
@@ -50,14 +73,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *PAGE_CONTROLLERS,
         ],
         dependencies={
-            "services": Provide(provide_services, sync_to_thread=False),
+            # Read from the app made below once its lifespan has put them there; a
+            # provider without parameters costs Litestar no parsing per request.
+            "services": Provide(lambda: app.state.services, sync_to_thread=False),
             "actor": Provide(provide_actor),
             "meta": Provide(provide_meta),
             "throttle": Provide(provide_throttle),
             "guest_pass": Provide(provide_guest_pass),
             "metrics": Provide(lambda: metrics, sync_to_thread=False),
         },
-        lifespan=[lifespan(settings, metrics), load_secret],
+        lifespan=[lifespan(settings, metrics), load_secret,
+                  *([frozen_heap] if freeze_heap else [])],
         # problem+json for /api and the probes, an HTML page for people's paths
         exception_handlers={Exception: any_error},  # type: ignore[dict-item]
         # The edge first: the address, the correlation id, the metrics, bans and 304s

@@ -79,7 +79,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
     settings = _settings()
     uvicorn.run(
-        "service.app:create_app", factory=True, host=host or settings.host,
+        "service.app:served_app", factory=True, host=host or settings.host,
         port=port or settings.port, workers=workers, loop="auto",
         # httptools, with request heads beyond 16 KiB refused (431): see service/headlimit.py
         http="service.headlimit:HeadLimitedHttpToolsProtocol",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable, Iterable
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -64,6 +64,14 @@ def _digest(parts: Iterable[Hashable]) -> str:
     return hashlib.blake2b(repr(tuple(parts)).encode(), digest_size=12).hexdigest()
 
 
+@lru_cache(maxsize=4096)
+def _kept_digest(parts: tuple[Hashable, ...]) -> str:
+    """``_digest`` of a tag's parts, kept: a read answers the same state many times over,
+    and hashing the parts costs a fraction of writing them out and digesting them (which
+    was the largest cost of this project's own code in a kept JSON page)."""
+    return _digest(parts)
+
+
 class Tags:
     """Makes the ETags of one app: ``release`` is the code digest and the settings that
     shape answers (service/app.py builds it)."""
@@ -78,7 +86,7 @@ class Tags:
     def tag(self, position: int, *parts: Hashable) -> str:
         """``W/"<position>-<digest>"``: the position in the clear (it is in
         ``X-Projection-Position`` too), the digest of the release and ``parts``."""
-        return f'W/"{position}-{_digest((self.release, *parts))}"'
+        return f'W/"{position}-{_kept_digest((self.release, *parts))}"'
 
     def of(self, variant: str, view: Stated, *parts: Hashable) -> str:
         """The tag of a read's value as ``variant`` (json, html, atom, ...)."""

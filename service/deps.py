@@ -1,4 +1,7 @@
-"""Dependencies handed to route handlers."""
+"""What route handlers are handed: the dependencies of writes (services, the actor, the
+request's metadata), and what the reads of the read models take from the request's scope
+themselves (``services_of``, ``min_position``), since every dependency and header
+parameter costs Litestar work on every read."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.exceptions import ValidationException
+from litestar.types import Scope
 
 from service.auth import Identity
 from service.domain.actors import Actor
@@ -14,13 +19,36 @@ from service.domain.errors import ForbiddenError, InvalidInputError
 from service.handlers import RequestMeta, fingerprint
 from service.lifespan import Services
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MIN_POSITION_HEADER = b"x-min-position"
 
-def provide_services(state: State) -> Services:
-    services: Services = state.services
+
+def services_of(scope: Scope) -> Services:
+    """The app's services, for the reads of the read models: they take the request's
+    ``scope`` and nothing Litestar must resolve, since any dependency costs a signature
+    model and an exit stack per request (a tenth of a kept JSON page's CPU). Writes take
+    ``services`` and the rest as dependencies."""
+    services: Services = scope["litestar_app"].state.services
     return services
 
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+def min_position(scope: Scope) -> int | None:
+    """A read's ``X-Min-Position``: a position a write answered, for the read to wait for
+    (None without one); anything but an integer of at most 19 digits is 400.
+
+    Read from the raw headers of the scope: declared as a header parameter, it made
+    Litestar build a mapping of every header of every read (a tenth of a kept JSON page's
+    CPU), and as a dependency beside ``services`` Litestar resolved the two in a task
+    group of their own (worse). The routes that call this say ``opt=WAITS`` so the OpenAPI
+    document names the header (service/api/openapi.py ``finish``)."""
+    for name, value in scope["headers"]:
+        if name == MIN_POSITION_HEADER:
+            digits = value[1:] if value[:1] == b"-" else value
+            if not (digits.isdigit() and len(digits) <= 19):
+                raise ValidationException(
+                    "X-Min-Position is not a position (an integer a write answered)")
+            return int(value)
+    return None
 
 
 def check_may_write(method: str, identity: Identity) -> None:

@@ -27,6 +27,7 @@ SECURITY_HEADERS: dict[str, str] = {
 
 _ENCODED: tuple[tuple[bytes, bytes], ...] = tuple(
     (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items())
+_NAMES = frozenset(name for name, _ in _ENCODED)
 
 
 async def security_headers(message: Message, scope: Scope) -> None:
@@ -34,8 +35,10 @@ async def security_headers(message: Message, scope: Scope) -> None:
         return
     # The raw header list, not MutableScopeHeaders: this runs on every response, and a
     # mapping view of the headers cost a kept page a tenth of its CPU.
-    headers = message.get("headers")
-    headers = list(headers) if headers is not None else []
-    present = {bytes(name).lower() for name, _ in headers}
-    headers.extend(pair for pair in _ENCODED if pair[0] not in present)
+    headers = list(message.get("headers", ()))
+    if any(bytes(name).lower() in _NAMES for name, _ in headers):  # a route set one
+        present = {bytes(name).lower() for name, _ in headers}
+        headers.extend(pair for pair in _ENCODED if pair[0] not in present)
+    else:
+        headers.extend(_ENCODED)
     message["headers"] = headers

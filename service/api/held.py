@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.params import Parameter
+from litestar.types import Scope
 
 from service import commands as c
 from service.api import bodies
 from service.api.common import checked_id, written
-from service.api.openapi import CONDITIONAL, SIGNED_IN, WRITERS, ok, problems
+from service.api.openapi import CONDITIONAL, SIGNED_IN, WRITERS, Page, ok, problems
+from service.deps import min_position
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
 from service.guests import GuestPass, guest_id
@@ -22,9 +23,6 @@ from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.limits import Throttle
 from workers.readmodels.values import HeldItem
-
-Page = Parameter(query="page", default=1, ge=1, le=1_000_000)
-MinPosition = Parameter(header="X-Min-Position", default=None, required=False)
 
 
 class HeldPage(msgspec.Struct):
@@ -48,14 +46,14 @@ class HeldController(Controller):
         200: ok(HeldPage, "held posts, oldest first (a moderator's: all; anyone else's: own)"),
         **problems(401, 404)})
     async def queue(self, services: Services, actor: Actor | None, guest_pass: GuestPass,
-                    page: int = Page, min_position: int | None = MinPosition
+                    scope: Scope, page: int = Page
                     ) -> Response[bytes]:
         """A guest sees its own held posts by sending its ``X-Guest-Token``."""
         if actor is None and guest_pass.sent is not None:
             actor = Actor("", "guest", guest_id=guest_id(guest_pass.sent))
         who = _identified(actor)
         return bodies.held(await services.reads.held(
-            None if who.moderates else who.key, page, min_position=min_position))
+            None if who.moderates else who.key, page, min_position=min_position(scope)))
 
     @post("/{held_id:int}/approve", operation_id="approveHeld", status_code=200,
           security=SIGNED_IN, responses={

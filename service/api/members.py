@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.types import Scope
 
 from events.records import member_stream
 from service import commands as c
@@ -17,11 +18,11 @@ from service.api.openapi import (
     OPERATOR_ONLY,
     PUBLIC,
     SIGNED_IN,
-    MinPosition,
     Name,
     ok,
     problems,
 )
+from service.deps import min_position, services_of
 from service.domain.actors import Actor
 from service.domain.errors import ForbiddenError, NotAuthenticatedError, NotFoundError
 from service.handlers import RequestMeta
@@ -140,7 +141,7 @@ class MemberController(Controller):
     @get("/api/users/{name:str}", operation_id="getUser", opt=CONDITIONAL, security=PUBLIC,
          responses={200: ok(sc.UserProfile, "a member's or a guest's profile"),
                     **problems(404)})
-    async def profile(self, name: Name, services: Services,
-                      min_position: int | None = MinPosition) -> Response[bytes]:
-        return bodies.user(await services.reads.user(name, min_position=min_position),
+    async def profile(self, name: Name, scope: Scope) -> Response[bytes]:
+        services = services_of(scope)
+        return bodies.user(await services.reads.user(name, min_position=min_position(scope)),
                            services.tags)

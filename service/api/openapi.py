@@ -60,18 +60,18 @@ PostId = Annotated[int, Parameter(description="a post's id",
 Year = Annotated[int, Parameter(description="a year threads started in",
                                 schema_extra={"minimum": 1, "maximum": 9999})]
 
-# Query and header parameters shared by the reads.
-MinPosition: Any = Parameter(
-    header="X-Min-Position", default=None, required=False,
-    description="a position a write answered: wait (at most 2 s) until the read models "
-                "have reached it, else 503 with Retry-After; beyond the log's head: 400",
-)
+# Query parameters shared by the reads. X-Min-Position is a dependency read from the raw
+# headers (service/deps.py ``provide_min_position``); ``finish`` documents it for every
+# operation that takes it.
 Page: Any = Parameter(query="page", default=1, ge=1, le=1_000_000,
                       description="1-based; a page past the last is 404")
 
-# A read that answers an ETag and honours If-None-Match (service/conditional.py): its
-# route says ``opt=CONDITIONAL``, and ``finish`` documents the header, the tag and the 304.
-CONDITIONAL: dict[str, Any] = {"etag": True}
+# A read that waits for ``X-Min-Position`` (service/deps.py ``min_position``): its route
+# says ``opt=WAITS`` (or CONDITIONAL), and ``finish`` documents the header.
+WAITS: dict[str, Any] = {"min_position": True}
+# A read of the read models that answers an ETag and honours If-None-Match
+# (service/conditional.py), and waits: ``finish`` documents the header, the tag and the 304.
+CONDITIONAL: dict[str, Any] = {"etag": True, **WAITS}
 
 # Security schemes (names used in operations' ``security`` lists).
 MEMBER = "member"
@@ -192,6 +192,14 @@ _ETAG = OpenAPIHeader(
 )
 
 
+_MIN_POSITION = OpenAPIParameter(
+    name="X-Min-Position", param_in="header", required=False,
+    schema=Schema(type=OpenAPIType.INTEGER),
+    description="a position a write answered: wait (at most 2 s) until the read models "
+                "have reached it, else 503 with Retry-After; beyond the log's head: 400",
+)
+
+
 def _conditional(operation: Operation) -> None:
     operation.parameters = [*(operation.parameters or []), OpenAPIParameter(
         name="If-None-Match", param_in="header", required=False,
@@ -215,9 +223,12 @@ def finish(app: Litestar) -> None:
       ``additionalProperties: false``: a request with an extra field is not valid;
     * an optional body (``data: X | None = None``) is not required;
     * a conditional read (``opt=CONDITIONAL``) takes If-None-Match, answers an ETag, and
-      304 with no body when the tag is named."""
+      304 with no body when the tag is named;
+    * a read that waits (``opt=WAITS``) takes X-Min-Position."""
     openapi = app.openapi_schema
     for handler, operation in _operations(app):
+        if handler.opt.get("min_position"):
+            operation.parameters = [*(operation.parameters or []), _MIN_POSITION]
         if handler.opt.get("etag"):
             _conditional(operation)
         for code, response in (operation.responses or {}).items():

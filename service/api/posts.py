@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, delete, get, patch, post
+from litestar.types import Scope
 
 from service import commands as c
 from service.api import bodies
@@ -12,11 +13,11 @@ from service.api.openapi import (
     CONDITIONAL,
     PUBLIC,
     SIGNED_IN,
-    MinPosition,
     PostId,
     ok,
     problems,
 )
+from service.deps import min_position, services_of
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError, NotFoundError
 from service.handlers import RequestMeta
@@ -46,10 +47,10 @@ class PostController(Controller):
     @get("/{post_id:int}", operation_id="getPost", opt=CONDITIONAL, security=PUBLIC, responses={
         200: ok(s.PostOnPage, "the post, with the page of its thread it is on"),
         **problems(404)})
-    async def get_post(self, post_id: PostId, services: Services,
-                       min_position: int | None = MinPosition) -> Response[bytes]:
+    async def get_post(self, post_id: PostId, scope: Scope) -> Response[bytes]:
+        services = services_of(scope)
         return bodies.post(await services.reads.post(checked_id(post_id, "post"),
-                                                     min_position=min_position),
+                                                     min_position=min_position(scope)),
                            services.tags)
 
     @patch("/{post_id:int}", operation_id="editPost", security=SIGNED_IN, responses={

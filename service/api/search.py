@@ -8,10 +8,12 @@ from typing import Any
 import msgspec
 from litestar import Controller, Response, get
 from litestar.params import Parameter
+from litestar.types import Scope
 
 from service.api import bodies
 from service.api import schemas as s
-from service.api.openapi import PUBLIC, SLUG_PATTERN, MinPosition, Page, ok, problems
+from service.api.openapi import PUBLIC, SLUG_PATTERN, WAITS, Page, ok, problems
+from service.deps import min_position
 from service.lifespan import Services
 from service.limits import Throttle
 from workers.readmodels.search import MAX_QUERY
@@ -31,13 +33,13 @@ class SearchController(Controller):
     path = "/api/search"
     tags = ["search"]
 
-    @get("/", operation_id="search", security=PUBLIC, responses={
+    @get("/", operation_id="search", opt=WAITS, security=PUBLIC, responses={
         200: ok(s.SearchPage, "the posts found, best first: a title's words weigh more than "
                               "a post's; snippets are HTML with the matches in <mark>"),
         **problems(404, 422, 429)})
-    async def search(self, services: Services, throttle: Throttle, q: str = Query,
-                     forum: str | None = Forum, author: str | None = Author, page: int = Page,
-                     min_position: int | None = MinPosition) -> Response[bytes]:
+    async def search(self, services: Services, throttle: Throttle,
+                     scope: Scope, q: str = Query, forum: str | None = Forum,
+                     author: str | None = Author, page: int = Page) -> Response[bytes]:
         """The newest 1,000 matches are ranked and counted (``total``); ``more`` is true
         when there were more (another word, a phrase or a section reaches older ones).
         Deleted posts, posts held for review and erased text are never found. 404: a
@@ -45,6 +47,6 @@ class SearchController(Controller):
         or the search took too long (narrow it)."""
         await throttle("search", None)
         found = await services.search.search(q, forum=forum, author=author, page=page,
-                                             min_position=min_position)
+                                             min_position=min_position(scope))
         # Tagged by its bytes: the answer depends on the query as much as on the model.
         return bodies.answer(msgspec.json.encode(found.page), found, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
+from litestar.types import Scope
 
 from service import commands as c
 from service.api import bodies
@@ -13,13 +14,13 @@ from service.api.openapi import (
     PUBLIC,
     SIGNED_IN,
     WRITERS,
-    MinPosition,
     Page,
     Slug,
     Year,
     ok,
     problems,
 )
+from service.deps import min_position, services_of
 from service.domain.actors import Actor
 from service.guests import GuestPass
 from service.handlers import RequestMeta
@@ -44,9 +45,9 @@ class SectionController(Controller):
 
     @get("/", operation_id="listForums", opt=CONDITIONAL, security=PUBLIC, responses={
         200: ok(s.Forums, "every section"), **problems()})
-    async def list(self, services: Services, min_position: int | None = MinPosition
-                   ) -> Response[bytes]:
-        return bodies.forums(await services.reads.forums(min_position=min_position),
+    async def list(self, scope: Scope) -> Response[bytes]:
+        services = services_of(scope)
+        return bodies.forums(await services.reads.forums(min_position=min_position(scope)),
                              services.tags)
 
     @post("/{slug:str}/threads", operation_id="startThread", status_code=201,
@@ -79,23 +80,24 @@ class SectionController(Controller):
          responses={
              200: ok(s.ThreadList, "the section's threads, most recently bumped first"),
              **problems(404)})
-    async def threads(self, slug: Slug, services: Services, page: int = Page,
-                      min_position: int | None = MinPosition) -> Response[bytes]:
+    async def threads(self, slug: Slug, scope: Scope, page: int = Page) -> Response[bytes]:
+        services = services_of(scope)
         return bodies.section_threads(await services.reads.section_threads(
-            slug, page, min_position=min_position), services.tags)
+            slug, page, min_position=min_position(scope)), services.tags)
 
     @get("/{slug:str}/archive", operation_id="archiveYears", opt=CONDITIONAL, security=PUBLIC,
          responses={200: ok(s.ArchiveYears, "the years the section's threads started in"),
                     **problems(404)})
-    async def archive(self, slug: Slug, services: Services,
-                      min_position: int | None = MinPosition) -> Response[bytes]:
+    async def archive(self, slug: Slug, scope: Scope) -> Response[bytes]:
+        services = services_of(scope)
         return bodies.archive_years(await services.reads.archive_years(
-            slug, min_position=min_position), services.tags)
+            slug, min_position=min_position(scope)), services.tags)
 
     @get("/{slug:str}/archive/{year:int}", operation_id="archiveYear", opt=CONDITIONAL,
          security=PUBLIC, responses={200: ok(s.ArchiveYear, "the threads started in one year"),
                     **problems(404)})
-    async def archive_year(self, slug: Slug, year: Year, services: Services, page: int = Page,
-                           min_position: int | None = MinPosition) -> Response[bytes]:
+    async def archive_year(self, slug: Slug, year: Year, scope: Scope, page: int = Page
+                           ) -> Response[bytes]:
+        services = services_of(scope)
         return bodies.archive_year(slug, year, await services.reads.archive_year(
-            slug, year, page, min_position=min_position), services.tags)
+            slug, year, page, min_position=min_position(scope)), services.tags)

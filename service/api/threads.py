@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter
+from litestar.types import Scope
 
 from service import commands as c
 from service.api import bodies
@@ -14,12 +15,12 @@ from service.api.openapi import (
     PUBLIC,
     SIGNED_IN,
     WRITERS,
-    MinPosition,
     Page,
     ThreadId,
     ok,
     problems,
 )
+from service.deps import min_position, services_of
 from service.domain.actors import Actor
 from service.domain.errors import NotAuthenticatedError
 from service.guests import GuestPass
@@ -45,12 +46,12 @@ class ThreadController(Controller):
 
     @get("/{thread_id:int}", operation_id="getThread", opt=CONDITIONAL, security=PUBLIC, responses={
         200: ok(s.ThreadPage, "a page of the thread's posts"), **problems(404)})
-    async def get_page(self, thread_id: ThreadId, services: Services, page: int = Page,
-                       per_page: int | None = PerPage, min_position: int | None = MinPosition
-                       ) -> Response[bytes]:
+    async def get_page(self, thread_id: ThreadId, scope: Scope, page: int = Page,
+                       per_page: int | None = PerPage) -> Response[bytes]:
+        services = services_of(scope)
         return bodies.thread_page(await services.reads.thread_page(
             checked_id(thread_id, "thread"), page, per_page=per_page,
-            min_position=min_position), services.tags)
+            min_position=min_position(scope)), services.tags)
 
     @post("/{thread_id:int}/posts", operation_id="postReply", status_code=201,
           security=WRITERS, responses={
@@ -119,7 +120,7 @@ class UnansweredController(Controller):
     @get("/", operation_id="listUnanswered", opt=CONDITIONAL, security=PUBLIC, responses={
         200: ok(s.UnansweredList, "threads with no replies yet, newest first"),
         **problems(404)})
-    async def unanswered(self, services: Services, page: int = Page,
-                         min_position: int | None = MinPosition) -> Response[bytes]:
+    async def unanswered(self, scope: Scope, page: int = Page) -> Response[bytes]:
+        services = services_of(scope)
         return bodies.unanswered(await services.reads.unanswered(
-            page, min_position=min_position), services.tags)
+            page, min_position=min_position(scope)), services.tags)

@@ -152,6 +152,32 @@ async def test_search_declares_its_answer(client):
     assert set(thread["required"]) == {"id", "title", "forum"}
 
 
+WAITING = {"getThread", "listUnanswered", "getUser", "listForums", "listThreads",
+           "archiveYears", "archiveYear", "getPost", "listHeld", "search"}
+
+
+async def test_every_read_that_waits_names_x_min_position_and_refuses_a_malformed_one(
+        client, project):
+    """The routes read the header themselves (service/deps.py ``min_position``), not as a
+    Litestar parameter: the document must still name it, and a bad value is still 400."""
+    document = await _document(client)
+    documented = {operation["operationId"] for _, _, operation in _operations(document)
+                  if any(p["name"] == "X-Min-Position" and p["in"] == "header"
+                         and p["schema"]["type"] == "integer"
+                         for p in operation.get("parameters", []))}
+    assert documented == WAITING
+    await client.post("/api/forums", json={"slug": "s", "title": "S"}, headers=OPERATOR)
+    await project()
+    for path in ("/api/forums", "/api/forums/s/threads", "/api/unanswered",
+                 "/api/search?q=s", "/api/forums/s/archive"):
+        for bad in ("notanumber", "1.5", "", "1_000", "+5", "9" * 20, "\u0663".encode()):
+            answer = await client.get(path, headers={"X-Min-Position": bad})
+            assert answer.status_code == 400, (path, bad, answer.text)
+            assert answer.headers["content-type"].startswith(PROBLEM)
+            assert "X-Min-Position" in answer.json()["detail"]
+        assert (await client.get(path, headers={"X-Min-Position": "-3"})).status_code == 200
+
+
 async def test_an_x_min_position_beyond_the_log_head_is_400_at_once(client, project):
     created = await client.post("/api/forums", json={"slug": "s", "title": "S"},
                                 headers=OPERATOR)
