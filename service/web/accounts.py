@@ -66,7 +66,7 @@ class MemberPages(Controller):
     @get("/login")
     async def login_form(self, request: AnyRequest,
                          next_: Annotated[str | None, Parameter(query="next", required=False)]
-                         = None) -> Response[str]:
+                         = None) -> Response[bytes]:
         return render(request, "login.html.j2", {
             "page_title": "Login", "form": {"name": "", "next": _safe_next(next_)},
             "error": None,
@@ -97,7 +97,7 @@ class MemberPages(Controller):
                                         httponly=True, samesite="lax")])
 
     @get("/register")
-    async def register_form(self, request: AnyRequest) -> Response[str]:
+    async def register_form(self, request: AnyRequest) -> Response[bytes]:
         return render(request, "register.html.j2", {
             "page_title": "Register", "form": {"name": ""}, "error": None,
         })

@@ -26,7 +26,7 @@ class ArchivePages(Controller):
 
     @get("/archives")
     async def archives(self, request: AnyRequest, services: Services, after: After = None
-                       ) -> Response[str]:
+                       ) -> Response[bytes]:
         at = _position(after)
         forums = await services.reads.forums(min_position=at)
         sections: list[ArchiveYears] = []

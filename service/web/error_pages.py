@@ -83,7 +83,7 @@ def _words(request: AnyRequest, exc: Exception, status: int, detail: str,
     return (detail[:1].upper() + detail[1:]) if detail else "That did not work.", None, None
 
 
-def page_error(request: AnyRequest, exc: Exception) -> Response[str]:
+def page_error(request: AnyRequest, exc: Exception) -> Response[bytes]:
     """Any failure on a page becomes a small HTML page with the API's status, in plain
     words, and a way on."""
     if isinstance(exc, ValidationException):

@@ -56,7 +56,7 @@ class ModerationPages(Controller):
 
     @get("/moderation")
     async def queue(self, request: AnyRequest, services: Services, page: Page = 1,
-                    after: After = None) -> Response[str]:
+                    after: After = None) -> Response[bytes]:
         _moderator(request)
         return await _page(request, services, page, _position(after))
 
@@ -148,7 +148,7 @@ def _until(days: str) -> datetime | None:
 async def _page(request: AnyRequest, services: Services, page: int, after: int | None, *,
                 suspend_form: Mapping[str, str] | None = None,
                 ban_form: Mapping[str, str] | None = None,
-                error: d.DomainError | None = None) -> Response[str]:
+                error: d.DomainError | None = None) -> Response[bytes]:
     queue = await services.reads.held(None, page, min_position=after)
     listing = {"page": queue.page, "pages": queue.pages, "held": [
         {**msgspec.structs.asdict(item), "html": render_bbcode(item.body)}

@@ -131,7 +131,7 @@ class BoardPages(Controller):
 
     @get("/")
     async def index(self, request: AnyRequest, services: Services, after: After = None
-                    ) -> Response[str]:
+                    ) -> Response[bytes]:
         view = await services.reads.forums(min_position=_position(after))
         return render(request, "index.html.j2", {"page_title": "Board index",
                                                  "forums": view.forums},
@@ -139,7 +139,7 @@ class BoardPages(Controller):
 
     @get("/unanswered")
     async def unanswered(self, request: AnyRequest, services: Services, page: Page = 1,
-                         after: After = None) -> Response[str]:
+                         after: After = None) -> Response[bytes]:
         listing = await services.reads.unanswered(page, min_position=_position(after))
         titles, titled = await _titles(services)
         return render(request, "unanswered.html.j2", {
@@ -164,7 +164,7 @@ class BoardPages(Controller):
     async def _section(self, request: AnyRequest, services: Services, slug: str, page: int,
                        min_position: int | None, form: Mapping[str, str] | None = None,
                        error: str | None = None, status: int = 200,
-                       held: Mapping[str, Any] | None = None) -> Response[str]:
+                       held: Mapping[str, Any] | None = None) -> Response[bytes]:
         view = await services.reads.section_threads(slug, page, min_position=min_position)
         plain = not (form or error or held)
         return render(request, "section.html.j2", {
@@ -207,7 +207,7 @@ class BoardPages(Controller):
 
     @get("/forums/{slug:str}/new")
     async def new_thread_form(self, request: AnyRequest, services: Services, slug: str,
-                              after: After = None) -> Response[str]:
+                              after: After = None) -> Response[bytes]:
         """The new-thread form on a page of its own (where signing in returns to)."""
         return await self._new_thread(request, services, slug, _position(after), {})
 
@@ -215,7 +215,7 @@ class BoardPages(Controller):
                           min_position: int | None, form: Mapping[str, str],
                           error: str | None = None, status: int = 200, *,
                           sign_in: bool = False, headers: Mapping[str, str] | None = None
-                          ) -> Response[str]:
+                          ) -> Response[bytes]:
         """The new-thread page: empty, or a refused draft with the reason (``sign_in``:
         and the form that signs in keeping the draft)."""
         view = await services.reads.section_threads(slug, 1, min_position=min_position)
@@ -232,7 +232,7 @@ class BoardPages(Controller):
 
     @post("/forums/{slug:str}/sign-in", status_code=200, opt={"sign_in": True})
     async def sign_in_to_start(self, request: AnyRequest, services: Services, slug: str,
-                               throttle: Throttle) -> Response[str]:
+                               throttle: Throttle) -> Response[bytes]:
         """A refused guest's thread: sign in, then the new-thread form again with the
         draft, as the member (or, refused, the draft and why)."""
         form = await _form(request)
@@ -252,7 +252,7 @@ class BoardPages(Controller):
 
     @get("/forums/{slug:str}/archive")
     async def archive(self, request: AnyRequest, services: Services, slug: str,
-                      after: After = None) -> Response[str]:
+                      after: After = None) -> Response[bytes]:
         years = await services.reads.archive_years(slug, min_position=_position(after))
         return render(request, "archive.html.j2", {
             "page_title": f"{years.forum.title}: archive", "forum_slug": slug,
@@ -261,7 +261,7 @@ class BoardPages(Controller):
 
     @get("/forums/{slug:str}/archive/{year:int}")
     async def archive_year(self, request: AnyRequest, services: Services, slug: str,
-                           year: int, page: Page = 1, after: After = None) -> Response[str]:
+                           year: int, page: Page = 1, after: After = None) -> Response[bytes]:
         listing = await services.reads.archive_year(slug, year, page,
                                                     min_position=_position(after))
         titles, titled = await _titles(services)
@@ -307,7 +307,7 @@ class BoardPages(Controller):
     @get("/threads/{thread:str}/reply")
     async def reply_form(self, request: AnyRequest, services: Services, thread: str,
                          page: PageAsked = None, after: After = None, quote: Quote = None
-                         ) -> Response[str]:
+                         ) -> Response[bytes]:
         """The thread's reply box: the thread page with the box (prefilled with
         ``quote``), on ``page``, else the quoted post's page, else the last page, where
         the reply will go. A locked thread's page says it is locked."""
@@ -324,7 +324,7 @@ class BoardPages(Controller):
                       page: int, min_position: int | None, form: Mapping[str, str],
                       error: str | None = None, status: int = 200,
                       held: Mapping[str, Any] | None = None, *, sign_in: bool = False,
-                      headers: Mapping[str, str] | None = None) -> Response[str]:
+                      headers: Mapping[str, str] | None = None) -> Response[bytes]:
         """A page of the thread; with a refused reply's draft and why (``sign_in``: and
         the form that signs in keeping the draft)."""
         view = await services.reads.thread_page(thread_id, page, min_position=min_position)
@@ -383,7 +383,7 @@ class BoardPages(Controller):
     async def _thread_again(self, request: AnyRequest, services: Services, thread_id: int,
                             form: Mapping[str, str], error: str | None = None,
                             status: int = 200, *, sign_in: bool = False,
-                            headers: Mapping[str, str] | None = None) -> Response[str]:
+                            headers: Mapping[str, str] | None = None) -> Response[bytes]:
         """The page the reply form was sent from (its ``page`` field; the first page if
         that is gone) with the draft."""
         page = _position(form.get("page")) or 1
@@ -397,7 +397,7 @@ class BoardPages(Controller):
 
     @post("/threads/{thread_id:int}/sign-in", status_code=200, opt={"sign_in": True})
     async def sign_in_to_reply(self, request: AnyRequest, services: Services, thread_id: int,
-                               throttle: Throttle) -> Response[str]:
+                               throttle: Throttle) -> Response[bytes]:
         """A refused guest's reply: sign in, then the thread with the draft in the reply
         box, as the member (or, refused, the draft and why). A page, not a redirect: the
         draft may be long, and it is never put in an address."""

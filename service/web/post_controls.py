@@ -210,7 +210,7 @@ def _post_href(services: Services, post: PostHead) -> str:
 
 
 def _edit_page(request: AnyRequest, post: PostHead, form: Mapping[str, str],
-               error: str | None = None, status: int = 200) -> Response[str]:
+               error: str | None = None, status: int = 200) -> Response[bytes]:
     return render(request, "post_edit.html.j2", {
         "page_title": f"Edit post #{post.number}", "post": post,
         "form": {"body": "", **form}, "error": error,

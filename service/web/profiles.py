@@ -41,7 +41,7 @@ class ProfilePages(Controller):
 
     @get("/users/{name:str}")
     async def profile(self, request: AnyRequest, services: Services, name: str,
-                      after: After = None) -> Response[str]:
+                      after: After = None) -> Response[bytes]:
         name = _known_name(name)
         at = _position(after)
         try:

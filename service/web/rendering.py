@@ -45,7 +45,7 @@ from service.domain.actors import Actor
 from service.handlers import RequestMeta
 from service.lifespan import Services
 from service.web.csrf import SESSION_COOKIE, PublicTokens, form_token
-from service.web.kept import TOKEN_SLOT
+from service.web.kept import TOKEN_SLOT, Rendered
 from service.web.times import day, stamp
 from service.web.wording import for_people
 from workers.readmodels.errors import ReadModelUnavailableError
@@ -168,7 +168,7 @@ def _public_tag(token: str) -> str:
 def render(request: AnyRequest, name: str, context: Context | Callable[[], Context],
            status: int = 200, headers: Mapping[str, str] | None = None, *,
            shared: Hashable | None = None, at: int = 0, forms: bool = True
-           ) -> Response[str]:
+           ) -> Response[bytes]:
     """The page ``name`` rendered with ``context`` (or what the callable makes, when it is
     rendered at all). ``shared``: the identity of what the page shows when it is the same
     for everyone who views it alike (e.g. the thread, page and read-model position it
@@ -210,19 +210,19 @@ def render(request: AnyRequest, name: str, context: Context | Callable[[], Conte
             issued.append(form_token(request.scope, request.cookies, secret))
         return issued[0][0]
 
-    def with_token(html: str) -> str:
+    def with_token(made: Rendered) -> bytes:
         """The viewer's form token in the page's forms; a page without a form is left as
         it is, and sets no cookie."""
-        return html.replace(TOKEN_SLOT, viewer_token()) if TOKEN_SLOT in html else html
+        return made.with_token(viewer_token()) if made.has_form else made.pieces[0]
 
     asked = request.headers.get("if-none-match")
     if request.method != "GET" or status != 200 or services is None:
-        html = with_token(page(TOKEN_SLOT))
+        html = with_token(Rendered.of(page(TOKEN_SLOT)))
     elif shared is None:  # tagged by its bytes: rendered anyway
-        html = with_token(page(TOKEN_SLOT))
-        answered["ETag"] = body_tag(html.encode())
+        html = with_token(Rendered.of(page(TOKEN_SLOT)))
+        answered["ETag"] = body_tag(html)
         if (unchanged := not_modified(asked, answered)) is not None:
-            return unchanged  # type: ignore[return-value]
+            return unchanged
     else:
         # The same for every visitor without a session: a session cookie, even one no
         # longer valid, gets the visitor's own token (a public one cannot post with it).
@@ -238,15 +238,15 @@ def render(request: AnyRequest, name: str, context: Context | Callable[[], Conte
         answered["ETag"] = services.tags.tag(at, "html", name, shared, here, me, moderates,
                                              token_tag)
         if (unchanged := not_modified(asked, answered)) is not None:
-            return unchanged  # type: ignore[return-value]
-        html = services.pages.page((name, shared, here, me, moderates), page)
+            return unchanged
+        kept = services.pages.page((name, shared, here, me, moderates), page)
         if public_token is not None:
-            if not forms and TOKEN_SLOT in html:  # its tag does not follow the token
+            if not forms and kept.has_form:  # its tag does not follow the token
                 log.error("page_with_form_declared_without", template=name)
                 answered = {"Cache-Control": PRIVATE, **(headers or {})}
-            html = html.replace(TOKEN_SLOT, public_token)
+            html = kept.with_token(public_token)
         else:
-            html = with_token(html)
+            html = with_token(kept)
     cookie = issued[0][1] if issued else None  # a token was issued only for a form page
     return Response(content=html, status_code=status, media_type=MediaType.HTML,
                     headers=answered, cookies=[cookie] if cookie else None)
@@ -312,7 +312,7 @@ async def _titles(services: Services
     return {f.slug: f.title for f in view.forums}, (view.seen, view.spaces)
 
 
-def page_error(request: AnyRequest, exc: Exception) -> Response[str]:
+def page_error(request: AnyRequest, exc: Exception) -> Response[bytes]:
     """Any failure on a page becomes a small HTML page in plain words: see
     service/web/error_pages.py (imported here, when it is needed, as it renders with this
     module)."""

@@ -34,7 +34,7 @@ class SearchPages(Controller):
     async def search(self, request: AnyRequest, services: Services, throttle: Throttle,
                      q: Text = None,
                      forum: Text = None, author: Text = None, page: Page = 1
-                     ) -> Response[str]:
+                     ) -> Response[bytes]:
         """Too long or too many words re-render the form with the reason (422)."""
         q, forum, author = (q or "").strip(), (forum or "").strip(), (author or "").strip()
         titles = await _section_titles(services)

@@ -1,8 +1,9 @@
-"""Kept pages are bounded in size, the least recently used dropped first."""
+"""Kept pages are bounded in size, the least recently used dropped first, and kept as
+bytes cut where the form tokens go."""
 
 from __future__ import annotations
 
-from service.web.kept import TOKEN_SLOT, KeptPages
+from service.web.kept import TOKEN_SLOT, KeptPages, Rendered
 
 
 def test_a_kept_page_is_rendered_once_and_the_bound_holds():
@@ -15,7 +16,9 @@ def test_a_kept_page_is_rendered_once_and_the_bound_holds():
         return render
 
     kept = KeptPages(max_bytes=1000)
-    assert kept.page(1, page(1)) == kept.page(1, page(1)) == f"0001{TOKEN_SLOT}".ljust(100, ".")
+    first = kept.page(1, page(1))
+    assert first is kept.page(1, page(1))
+    assert first.with_token("t") == b"0001t" + b"." * 90
     assert rendered == [1]
     for n in range(2, 30):
         kept.page(n, page(n))
@@ -28,5 +31,13 @@ def test_a_kept_page_is_rendered_once_and_the_bound_holds():
 
 def test_a_page_too_large_to_keep_is_still_served():
     kept = KeptPages(max_bytes=800)
-    assert kept.page("big", lambda token: "x" * 500) == "x" * 500
+    assert kept.page("big", lambda token: "x" * 500).with_token("t") == b"x" * 500
     assert kept.bytes == 0
+
+
+def test_a_page_is_kept_as_its_bytes_cut_where_each_form_token_goes():
+    page = Rendered.of(f"<p>caf\u00e9</p><input value={TOKEN_SLOT}><b>{TOKEN_SLOT}</b>")
+    assert page.has_form and page.size == len("<p>café</p><input value=><b></b>".encode())
+    assert page.with_token("abc") == "<p>café</p><input value=abc><b>abc</b>".encode()
+    plain = Rendered.of("<p>no form</p>")
+    assert not plain.has_form and plain.with_token("abc") == b"<p>no form</p>"
