@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
 
@@ -44,7 +44,9 @@ _NODE_CLIENTS: WeakKeyDictionary[RedisCluster, dict[str, Redis]] = WeakKeyDictio
 def node_client(redis: Redis, key: str) -> Redis:
     """A plain client of the node that serves ``key``'s slot (``redis`` itself when it
     is not a cluster): for a transaction or a raw connection on that slot
-    (workers/commit.py). Kept per cluster client and node."""
+    (workers/commit.py). It connects as the cluster client connects to that node (its
+    connection class and options: TLS with its certificates, credentials, timeouts).
+    Kept per cluster client and node."""
     if not isinstance(redis, RedisCluster):
         return redis
     node = redis.get_node_from_key(key)
@@ -53,10 +55,8 @@ def node_client(redis: Redis, key: str) -> Redis:
     clients = _NODE_CLIENTS.setdefault(redis, {})
     found = clients.get(node.name)
     if found is None:
-        options = {k: v for k, v in node.connection_kwargs.items()
-                   if k in ("username", "password", "socket_timeout",
-                            "socket_connect_timeout", "client_name")}
-        found = clients[node.name] = Redis(host=node.host, port=int(node.port), **options)
+        found = clients[node.name] = Redis(connection_pool=ConnectionPool(
+            connection_class=node.connection_class, **node.connection_kwargs))
     return found
 
 

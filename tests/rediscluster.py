@@ -3,9 +3,11 @@
 
 Every node listens on 127.0.0.1 on a free port, with its cluster bus on a second free port
 (``cluster-port``: the default bus port, the client port + 10000, overflows 65535 for the
-ephemeral ports a bind to port 0 hands out). Nothing is persisted, and ``stop`` ends
-exactly the processes ``start`` began, by PID, and removes the directory: the shared Redis
-on 6379 is never touched.
+ephemeral ports a bind to port 0 hands out). ``RedisCluster(tls=True)`` makes a cluster
+that speaks only TLS, to clients and on its bus, with a certificate for 127.0.0.1 signed
+by a CA of its own (made with the machine's ``openssl``; ``ca`` is its file). Nothing is
+persisted, and ``stop`` ends exactly the processes ``start`` began, by PID, and removes
+the directory: the shared Redis on 6379 is never touched.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -26,10 +29,11 @@ from redis.exceptions import RedisError
 BIN = Path(os.environ.get("FORUM_TEST_REDIS_BIN", "/usr/bin"))
 SERVER = BIN / "redis-server"
 CLI = BIN / "redis-cli"
+OPENSSL = Path("/usr/bin/openssl")
 
 
-def available() -> bool:
-    return SERVER.exists() and CLI.exists()
+def available(tls: bool = False) -> bool:
+    return SERVER.exists() and CLI.exists() and (not tls or OPENSSL.exists())
 
 
 def free_ports(count: int) -> list[int]:
@@ -42,9 +46,35 @@ def free_ports(count: int) -> list[int]:
         return [int(s.getsockname()[1]) for s in sockets]
 
 
-def _config(port: int, bus_port: int, directory: Path) -> str:
+def _tls(certs: Path | None) -> list[str]:
+    if certs is None:
+        return []
+    return [f"tls-cert-file {certs / 'node.crt'}", f"tls-key-file {certs / 'node.key'}",
+            f"tls-ca-cert-file {certs / 'ca.crt'}", "tls-auth-clients no",
+            "tls-cluster yes", "tls-replication yes"]
+
+
+def make_certificates(directory: Path) -> Path:
+    """A CA and a certificate for 127.0.0.1 signed by it, in ``directory``."""
+    def run(*args: str) -> None:
+        subprocess.run([str(OPENSSL), *args], cwd=directory, check=True,
+                       capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        "/CN=forum test CA", "-keyout", "ca.key", "-out", "ca.crt")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", "node.key", "-out", "node.csr")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "node.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "node.crt")
+    return directory
+
+
+def _config(port: int, bus_port: int, directory: Path, certs: Path | None = None) -> str:
+    listen = [f"port {port}"] if certs is None else ["port 0", f"tls-port {port}"]
     return "\n".join([
-        f"port {port}",
+        *listen,
+        *_tls(certs),
         "bind 127.0.0.1",
         "protected-mode no",
         "daemonize no",
@@ -64,8 +94,10 @@ class RedisCluster:
     """Start with ``start()`` or ``with RedisCluster() as cluster:``; ``url`` names the
     first node (a cluster client discovers the others from it)."""
 
-    def __init__(self, masters: int = 3) -> None:
+    def __init__(self, masters: int = 3, *, tls: bool = False) -> None:
         self.masters = masters
+        self.tls = tls
+        self.certs: Path | None = None
         self.ports: list[int] = []
         self.processes: list[subprocess.Popen[bytes]] = []
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -73,7 +105,14 @@ class RedisCluster:
 
     @property
     def url(self) -> str:
+        if self.certs is not None:  # as an operator writes it: redis-py reads the CA here
+            return f"rediss://127.0.0.1:{self.ports[0]}/0?ssl_ca_certs={self.ca}"
         return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    @property
+    def ca(self) -> Path:
+        assert self.certs is not None, "not a TLS cluster"
+        return self.certs / "ca.crt"
 
     @property
     def nodes(self) -> list[str]:
@@ -83,6 +122,9 @@ class RedisCluster:
         self._tmp = tempfile.TemporaryDirectory(prefix="forum-redis-cluster-")
         self.dir = Path(self._tmp.name)
         try:
+            if self.tls:
+                (self.dir / "certs").mkdir()
+                self.certs = make_certificates(self.dir / "certs")
             ports = free_ports(2 * self.masters)
             self.ports = ports[:self.masters]
             for port, bus_port in zip(self.ports, ports[self.masters:], strict=True):
@@ -102,7 +144,7 @@ class RedisCluster:
         node_dir = self.dir / str(port)
         node_dir.mkdir()
         conf = node_dir / "redis.conf"
-        conf.write_text(_config(port, bus_port, node_dir))
+        conf.write_text(_config(port, bus_port, node_dir, self.certs))
         # Its own session: a Ctrl-C on the test run reaches pytest, which then stops the
         # nodes in order, rather than every node at once half-way through a test.
         self.processes.append(subprocess.Popen(
@@ -112,13 +154,22 @@ class RedisCluster:
 
     def _create(self, timeout: float) -> None:
         done = subprocess.run(
-            [str(CLI), "--cluster", "create", *self.nodes, "--cluster-replicas", "0",
-             "--cluster-yes"],
+            [str(CLI), *self._cli_tls(), "--cluster", "create", *self.nodes,
+             "--cluster-replicas", "0", "--cluster-yes"],
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
         )
         if done.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed:\n{done.stdout}\n"
                                f"{done.stderr}\n{self.logs()}")
+
+    def _cli_tls(self) -> list[str]:
+        return [] if self.certs is None else ["--tls", "--cacert", str(self.ca)]
+
+    def client(self, port: int, **options: Any) -> Redis:
+        """A plain client of one node (TLS when the cluster speaks it)."""
+        if self.certs is not None:
+            options.update(ssl=True, ssl_ca_certs=str(self.ca))
+        return Redis(host="127.0.0.1", port=port, **options)
 
     @staticmethod
     def _answers(client: Redis) -> bool:
@@ -134,7 +185,7 @@ class RedisCluster:
                 and fields.get("cluster_known_nodes") == str(self.masters))
 
     def _wait(self, port: int, deadline: float, ready: Callable[[Redis], bool]) -> None:
-        client = Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
+        client = self.client(port, socket_timeout=1, socket_connect_timeout=1)
         try:
             while True:
                 with contextlib.suppress(RedisError, OSError):
