@@ -31,7 +31,7 @@ _PACKAGES: Final = ("common", "events", "service", "workers")
 _SOURCES: Final = (".py", ".j2", ".css", ".js")
 # Headers a 304 repeats from the 200 it stands for (RFC 9110 15.4.5), and those it drops.
 BODY_HEADERS: Final = frozenset({b"content-length", b"content-type", b"content-encoding",
-                                  b"transfer-encoding"})
+                                 b"transfer-encoding"})
 
 
 class Stated(Protocol):

@@ -60,9 +60,9 @@ PostId = Annotated[int, Parameter(description="a post's id",
 Year = Annotated[int, Parameter(description="a year threads started in",
                                 schema_extra={"minimum": 1, "maximum": 9999})]
 
-# Query parameters shared by the reads. X-Min-Position is a dependency read from the raw
-# headers (service/deps.py ``provide_min_position``); ``finish`` documents it for every
-# operation that takes it.
+# Query parameters shared by the reads. X-Min-Position is not a parameter: the reads read
+# it from the raw headers (service/deps.py ``min_position``), and ``finish`` documents it
+# for every operation that says ``opt=WAITS``.
 Page: Any = Parameter(query="page", default=1, ge=1, le=1_000_000,
                       description="1-based; a page past the last is 404")
 

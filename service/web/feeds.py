@@ -79,7 +79,7 @@ def _answer(request: AnyRequest, services: Services, position: int, state: Hasha
     unchanged = not_modified(request.headers.get("if-none-match"), headers)
     if unchanged is not None:
         return unchanged
-    body = services.pages.page(("atom", headers["ETag"]), lambda _: document(make())).pieces[0]
+    body = services.pages.page(("atom", headers["ETag"]), lambda _: document(make())).formless
     return Response(content=body, media_type=ATOM, headers=headers)
 
 

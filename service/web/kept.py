@@ -45,6 +45,13 @@ class Rendered:
         """The page's bytes with ``token`` in every form."""
         return token.encode().join(self.pieces)
 
+    @property
+    def formless(self) -> bytes:
+        """The bytes of a page that holds no form (a feed, a page without one)."""
+        if self.has_form:
+            raise ValueError("this page holds a form: its bytes need a token")
+        return self.pieces[0]
+
 
 class KeptPages:
     def __init__(self, max_bytes: int = 16 << 20) -> None:

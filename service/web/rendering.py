@@ -213,7 +213,7 @@ def render(request: AnyRequest, name: str, context: Context | Callable[[], Conte
     def with_token(made: Rendered) -> bytes:
         """The viewer's form token in the page's forms; a page without a form is left as
         it is, and sets no cookie."""
-        return made.with_token(viewer_token()) if made.has_form else made.pieces[0]
+        return made.with_token(viewer_token()) if made.has_form else made.formless
 
     asked = request.headers.get("if-none-match")
     if request.method != "GET" or status != 200 or services is None:

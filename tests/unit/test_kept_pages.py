@@ -3,6 +3,8 @@ bytes cut where the form tokens go."""
 
 from __future__ import annotations
 
+import pytest
+
 from service.web.kept import TOKEN_SLOT, KeptPages, Rendered
 
 
@@ -41,3 +43,6 @@ def test_a_page_is_kept_as_its_bytes_cut_where_each_form_token_goes():
     assert page.with_token("abc") == "<p>café</p><input value=abc><b>abc</b>".encode()
     plain = Rendered.of("<p>no form</p>")
     assert not plain.has_form and plain.with_token("abc") == b"<p>no form</p>"
+    assert plain.formless == b"<p>no form</p>"
+    with pytest.raises(ValueError, match="holds a form"):
+        _ = page.formless
